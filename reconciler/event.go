@@ -1,0 +1,53 @@
+package reconciler
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// Event phases.
+const (
+	PhaseStart    = "start"
+	PhaseEnd      = "end"
+	PhaseFail     = "fail"
+	PhaseRollback = "rollback"
+	PhaseInfo     = "info"
+)
+
+// Event is one line of events.jsonl in the state directory: a machine-readable
+// record of a deploy step starting, ending or failing, or of a self-heal. The
+// load harness reads these to draw the deploy timeline.
+type Event struct {
+	Time     time.Time     `json:"time"`
+	DeployID string        `json:"deploy_id,omitempty"`
+	Step     string        `json:"step"`
+	Phase    string        `json:"phase"`
+	Color    spec.Color    `json:"color,omitempty"`
+	Version  string        `json:"version,omitempty"`
+	Commit   string        `json:"commit,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Message  string        `json:"message,omitempty"`
+}
+
+// ReadEvents decodes a stream of JSON-lines events.
+func ReadEvents(r io.Reader) ([]Event, error) {
+	var out []Event
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return out, fmt.Errorf("events line %d: %w", line, err)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
