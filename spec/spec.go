@@ -27,6 +27,13 @@ type Document struct {
 	Kind       string   `yaml:"kind" json:"kind"`
 	Metadata   Metadata `yaml:"metadata" json:"metadata"`
 	Spec       Spec     `yaml:"spec" json:"spec"`
+
+	// file and lines locate fields for error messages: lines maps a dotted
+	// field path to the line its value was written on. Both are empty for a
+	// Document built in code.
+	file  string
+	lines map[string]int
+	bad   map[string]bool // fields that failed to decode
 }
 
 // Metadata names the deployment.
