@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/models"
+)
+
+func init() {
+	register("models", "generate, inspect or download GGUF model files", runModels)
+}
+
+// modelsCommands are the subcommands of `zdml models`.
+var modelsCommands = map[string]func(context.Context, *slog.Logger, []string) error{
+	"generate": modelsGenerate,
+	"inspect":  modelsInspect,
+}
+
+func runModels(ctx context.Context, log *slog.Logger, args []string) error {
+	if len(args) == 0 || modelsCommands[args[0]] == nil {
+		return fmt.Errorf("usage: zdml models generate [--dir DIR] | inspect FILE | " +
+			"download --url URL --sha256 HEX --out FILE")
+	}
+	return modelsCommands[args[0]](ctx, log, args[1:])
+}
+
+// modelsGenerate writes the generated models; files already present with
+// their pinned sha256 are kept.
+func modelsGenerate(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("models generate", flag.ContinueOnError)
+	dir := fs.String("dir", envOr("ZDML_MODELS_DIR", "models"), "directory to write the models into (env ZDML_MODELS_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	start := time.Now()
+	results, err := models.Generate(ctx, *dir, models.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	written := 0
+	for _, r := range results {
+		if r.Written {
+			written++
+		}
+	}
+	log.Info("models ready", "dir", *dir, "files", len(results), "written", written,
+		"seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// modelsInspect prints a model file's header facts as JSON.
+func modelsInspect(_ context.Context, _ *slog.Logger, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: zdml models inspect FILE")
+	}
+	info, err := models.Inspect(args[0])
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(info)
+}
+
+// envOr returns the environment variable key, or def when it is unset.
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}

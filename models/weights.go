@@ -1,0 +1,202 @@
+package models
+
+import (
+	"bufio"
+	"encoding/binary"
+	"hash/fnv"
+	"io"
+	"math"
+)
+
+// tensorType is a ggml tensor type id.
+type tensorType uint32
+
+// The two tensor types the generator writes. Norm weights are always F32,
+// as in llama.cpp's own quantized files.
+const (
+	typeF32  tensorType = 0
+	typeQ8_0 tensorType = 8
+)
+
+// q8Block is the number of weights in one Q8_0 block (an f16 scale, then
+// 32 int8 values).
+const q8Block = 32
+
+// rowBytes is the size of one row of cols weights.
+func (t tensorType) rowBytes(cols int) int {
+	if t == typeQ8_0 {
+		return cols / q8Block * (2 + q8Block)
+	}
+	return cols * 4
+}
+
+// row is the content of one tensor row: value i is q[i]*scale. Weights are
+// drawn as int8 and scaled by one float32 multiply, never by float
+// arithmetic that a compiler could fuse differently on another CPU, so the
+// bytes are the same on every machine.
+type row struct {
+	q     []int8
+	scale float32
+}
+
+// rowFunc fills r for row number n of a tensor; rng is the tensor's own
+// stream.
+type rowFunc func(n int, rng *splitmix, r *row)
+
+// randomRows fills every row with uniform int8 weights of standard deviation
+// std.
+func randomRows(std float64) rowFunc {
+	scale := float32(std / int8Std)
+	return func(_ int, rng *splitmix, r *row) {
+		rng.fill(r.q)
+		r.scale = scale
+	}
+}
+
+// constRows fills every row with v.
+func constRows(v float32) rowFunc {
+	return func(_ int, _ *splitmix, r *row) {
+		setAll(r, 1, v)
+	}
+}
+
+// selectRows fills the rows keep selects with random weights and the others
+// with zeros.
+func selectRows(std float64, keep []bool) rowFunc {
+	random := randomRows(std)
+	return func(n int, rng *splitmix, r *row) {
+		if keep[n] {
+			random(n, rng, r)
+			return
+		}
+		setAll(r, 0, 0)
+	}
+}
+
+// oneRow fills row only with v and every other row with zeros.
+func oneRow(only int, v float32) rowFunc {
+	return func(n int, _ *splitmix, r *row) {
+		if n == only {
+			setAll(r, 1, v)
+			return
+		}
+		setAll(r, 0, 0)
+	}
+}
+
+func setAll(r *row, q int8, scale float32) {
+	for i := range r.q {
+		r.q[i] = q
+	}
+	r.scale = scale
+}
+
+// int8Std is the standard deviation of a uniform int8 in [-127, 127].
+var int8Std = 127 / math.Sqrt(3)
+
+// weights streams one tensor of rows×cols values (ggml shape [cols, rows])
+// to the GGUF writer without holding it in memory.
+type weights struct {
+	typ        tensorType
+	cols, rows int
+	seed       uint64
+	fill       rowFunc
+}
+
+// WriteTo encodes the tensor row by row.
+func (w *weights) WriteTo(dst io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(dst, 1<<20)
+	rng := newSplitmix(w.seed)
+	r := row{q: make([]int8, w.cols)}
+	buf := make([]byte, w.typ.rowBytes(w.cols))
+	var n int64
+	for i := 0; i < w.rows; i++ {
+		w.fill(i, rng, &r)
+		w.typ.encode(buf, r)
+		m, err := bw.Write(buf)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, bw.Flush()
+}
+
+// encode writes r into buf in the tensor type's layout.
+func (t tensorType) encode(buf []byte, r row) {
+	if t == typeQ8_0 {
+		scale := f16(r.scale)
+		for b := 0; b < len(r.q)/q8Block; b++ {
+			blk := buf[b*(2+q8Block):]
+			binary.LittleEndian.PutUint16(blk, scale)
+			for i, q := range r.q[b*q8Block : (b+1)*q8Block] {
+				blk[2+i] = byte(q)
+			}
+		}
+		return
+	}
+	for i, q := range r.q {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(float32(q)*r.scale))
+	}
+}
+
+// f16 converts a float32 to IEEE half precision, rounding to nearest even.
+// Scales are small positive normal numbers; values beyond half's range
+// saturate to infinity and subnormals flush to zero, neither of which the
+// generator produces.
+func f16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23&0xff) - 127 + 15
+	mant := b & 0x7fffff
+	switch {
+	case exp >= 31:
+		return sign | 0x7c00
+	case exp <= 0:
+		return sign
+	}
+	h := uint32(exp)<<10 | mant>>13
+	rest := mant & 0x1fff
+	if rest > 0x1000 || rest == 0x1000 && h&1 == 1 {
+		h++ // may carry into the exponent, which is still correct
+	}
+	return sign | uint16(h)
+}
+
+// splitmix is SplitMix64: a tiny, fully specified generator, so weights do
+// not depend on the Go version's math/rand algorithms.
+type splitmix struct{ state uint64 }
+
+func newSplitmix(seed uint64) *splitmix { return &splitmix{state: seed} }
+
+func (s *splitmix) next() uint64 {
+	s.state += 0x9e3779b97f4a7c15
+	z := s.state
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// fill sets q to uniform values in [-127, 127], eight per draw.
+func (s *splitmix) fill(q []int8) {
+	var x uint64
+	for i := range q {
+		if i%8 == 0 {
+			x = s.next()
+		}
+		v := int8(x)
+		if v == -128 {
+			v = -127
+		}
+		q[i] = v
+		x >>= 8
+	}
+}
+
+// tensorSeed gives every tensor of a model its own stream, so tensors can be
+// written in parallel and in any order.
+func tensorSeed(modelSeed uint64, name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return modelSeed ^ h.Sum64()
+}
