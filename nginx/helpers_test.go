@@ -1,0 +1,77 @@
+package nginx
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// backend is a stand-in model server: it answers every path with its color
+// in X-Model-Color, like the real one does.
+func backend(t testing.TB, color spec.Color, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Model-Color", string(color))
+		w.Header().Set("X-Model-Version", "v-"+string(color))
+		if h != nil {
+			h(w, r)
+			return
+		}
+		fmt.Fprintf(w, "%s\n", color)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newTestProxy returns a Proxy on a real nginx in a temporary directory,
+// and a Config on free ports pointing at the given backends. The nginx is
+// stopped when the test ends.
+func newTestProxy(t testing.TB, blue, green *httptest.Server) (*Proxy, *Local, Config) {
+	t.Helper()
+	bin := testenv.LookPath(t, "nginx", "nginx")
+	local, err := NewLocal(t.TempDir(), WithBinary(bin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNginx(t, local) })
+	cfg := Config{
+		PublicAddr: freeAddr(t),
+		AdminAddr:  freeAddr(t),
+		Upstreams:  map[spec.Color]string{},
+		Active:     spec.Blue,
+		Workers:    2,
+	}
+	if blue != nil {
+		cfg.Upstreams[spec.Blue] = blue.Listener.Addr().String()
+	}
+	if green != nil {
+		cfg.Upstreams[spec.Green] = green.Listener.Addr().String()
+	}
+	return NewProxy(local, WithCallTimeout(10*time.Second)), local, cfg
+}
+
+func stopNginx(t testing.TB, r Runner) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Stop(ctx); err != nil {
+		t.Errorf("stop nginx: %v", err)
+	}
+}
