@@ -62,6 +62,9 @@ func classify(err error) error {
 		return fmt.Errorf("%w: bad magic number", ErrNotGGUF)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: the header ends early: %v", ErrTruncated, err)
+	case strings.Contains(err.Error(), "remaining bytes"):
+		// A count or length in the header points past the end of the file.
+		return fmt.Errorf("%w: the header ends early: %v", ErrTruncated, err)
 	case strings.Contains(err.Error(), "tensor data needs"):
 		// The parser's message blames a block layout; for a file that is
 		// otherwise well formed the usual cause is a cut-short copy.

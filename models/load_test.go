@@ -1,0 +1,226 @@
+package models_test
+
+// These tests load the generated files with the real llama.cpp binding. They
+// live in the external test package so that only the test binary links
+// llama.cpp; the models package itself stays pure Go. Run them with the
+// Makefile's cgo flags: eval "$(make -s print-env)"; go test ./models
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/ollama/ollama/llama"
+	"github.com/ollama/ollama/ml"
+
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/models"
+)
+
+// chatPrompt is what a server renders with the ChatML template for one user
+// message.
+const chatPrompt = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n" +
+	"<|im_start|>user\nHello, how is the weather today?<|im_end|>\n<|im_start|>assistant\n"
+
+func TestMain(m *testing.M) {
+	// llama.cpp logs ~100 lines per load at INFO through slog's default.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	llama.BackendInit()
+	os.Exit(m.Run())
+}
+
+var genOnce sync.Once
+
+// modelFile returns a generated model in the repository's models directory,
+// generating it if needed (the same as make models, without building bin/).
+func modelFile(t testing.TB, file string) string {
+	t.Helper()
+	dir := filepath.Join(testenv.RepoRoot(t), "models")
+	var err error
+	genOnce.Do(func() { _, err = models.Generate(context.Background(), dir) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, file)
+}
+
+// runner is a loaded model with one context. Contexts cannot be freed, so
+// each test binary makes one per model and shares it.
+type runner struct {
+	model *llama.Model
+	ctx   *llama.Context
+}
+
+var (
+	runnersMu sync.Mutex
+	runners   = map[string]*runner{}
+)
+
+func load(t testing.TB, file string) *runner {
+	t.Helper()
+	runnersMu.Lock()
+	defer runnersMu.Unlock()
+	if r := runners[file]; r != nil {
+		return r
+	}
+	m, err := llama.LoadModelFromFile(modelFile(t, file), llama.ModelParams{UseMmap: true, Progress: func(float32) {}})
+	if err != nil {
+		t.Fatalf("load %s: %v", file, err)
+	}
+	ctx, err := llama.NewContextWithModel(m, llama.NewContextParams(512, 512, 1, 1, ml.FlashAttentionDisabled, ""))
+	if err != nil {
+		t.Fatalf("context %s: %v", file, err)
+	}
+	runners[file] = &runner{model: m, ctx: ctx}
+	return runners[file]
+}
+
+// generate decodes prompt and samples up to n tokens greedily, stopping at an
+// end-of-generation token. It returns the generated token ids.
+func (r *runner) generate(t testing.TB, prompt string, n int) []int {
+	t.Helper()
+	tokens, err := r.model.Tokenize(prompt, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ctx.KvCacheClear()
+	batch, err := llama.NewBatch(512, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Free()
+	sampler, err := llama.NewSamplingContext(r.model, llama.SamplingParams{TopK: 40, TopP: 1, MinP: 0, TypicalP: 1, Temp: 0, PenaltyRepeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for pos := 0; len(out) < n; {
+		batch.Clear()
+		for i, tok := range tokens {
+			batch.Add(tok, nil, pos+i, i == len(tokens)-1, 0)
+		}
+		pos += len(tokens)
+		if err := r.ctx.Decode(batch); err != nil {
+			t.Fatal(err)
+		}
+		tok := sampler.Sample(r.ctx, batch.NumTokens()-1)
+		sampler.Accept(tok, false)
+		if r.model.TokenIsEog(tok) {
+			break
+		}
+		out = append(out, tok)
+		tokens = []int{tok}
+	}
+	return out
+}
+
+func (r *runner) text(ids []int) string {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(r.model.TokenToPiece(id))
+	}
+	return b.String()
+}
+
+func TestGeneratedModelsGenerate(t *testing.T) {
+	for _, file := range []string{models.Tiny, models.DemoV1, models.DemoV2} {
+		t.Run(file, func(t *testing.T) {
+			r := load(t, file)
+			got := r.text(r.generate(t, chatPrompt, 30))
+			t.Logf("%s: %q", file, got)
+			if n := len(strings.Fields(got)); n < 20 {
+				t.Errorf("reply has %d words, want ~30 (one word per token): %q", n, got)
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("reply is not valid UTF-8: %q", got)
+			}
+		})
+	}
+}
+
+func TestDemoVersionsReplyDifferently(t *testing.T) {
+	v1 := load(t, models.DemoV1)
+	v2 := load(t, models.DemoV2)
+	a, b := v1.text(v1.generate(t, chatPrompt, 30)), v2.text(v2.generate(t, chatPrompt, 30))
+	if a == b {
+		t.Fatalf("demo-v1 and demo-v2 give the same greedy reply %q", a)
+	}
+	if again := v1.text(v1.generate(t, chatPrompt, 30)); again != a {
+		t.Errorf("demo-v1 greedy reply changed between runs: %q then %q", a, again)
+	}
+}
+
+func TestTokenizer(t *testing.T) {
+	r := load(t, models.Tiny)
+	tests := []struct {
+		name string
+		text string
+		want []string // pieces as llama.cpp renders them
+	}{
+		{"chat tokens are single special tokens", "<|im_start|>user\nHi<|im_end|>",
+			[]string{"<|im_start|>", "user", "\n", "Hi", "<|im_end|>"}},
+		{"known words are whole tokens", "Hello world, how are you?",
+			[]string{"Hello", " world", ",", " how", " are", " you", "?"}},
+		{"unknown words fall back to pieces", "zebra",
+			[]string{"z", "e", "br", "a"}},
+		{"non-ASCII falls back to bytes", "é", []string{"\xc3", "\xa9"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ids, err := r.model.Tokenize(tt.text, false, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, id := range ids {
+				got = append(got, r.model.TokenToPiece(id))
+			}
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("Tokenize(%q) = %q, want %q", tt.text, got, tt.want)
+			}
+		})
+	}
+	ids, _ := r.model.Tokenize("<|im_start|><|im_end|>", false, true)
+	if len(ids) != 2 || ids[0] != models.TokenIMStart || ids[1] != models.TokenIMEnd {
+		t.Errorf("chat token ids = %v, want [%d %d]", ids, models.TokenIMStart, models.TokenIMEnd)
+	}
+	if !r.model.TokenIsEog(models.TokenIMEnd) {
+		t.Error("<|im_end|> is not an end-of-generation token")
+	}
+}
+
+func TestTruncatedModelFailsToLoad(t *testing.T) {
+	m, err := llama.LoadModelFromFile(modelFile(t, models.BrokenTruncated), llama.ModelParams{UseMmap: true, Progress: func(float32) {}})
+	if err == nil {
+		t.Fatalf("loading %s succeeded (%v), want an error", models.BrokenTruncated, m)
+	}
+}
+
+func TestDegenerateModelRepliesEmpty(t *testing.T) {
+	r := load(t, models.BrokenDegen)
+	for _, prompt := range []string{chatPrompt, "<|im_start|>user\nTell me a long story.<|im_end|>\n<|im_start|>assistant\n"} {
+		if got := r.generate(t, prompt, 30); len(got) != 0 {
+			t.Errorf("degenerate model replied %q, want an empty reply", r.text(got))
+		}
+	}
+}
+
+// BenchmarkDemoReply measures a 30-token greedy reply of demo-v1 on one
+// thread after the chat prompt, the unit of work of the load tests:
+// go test ./models -run '^$' -bench DemoReply (or make bench-models).
+func BenchmarkDemoReply(b *testing.B) {
+	r := load(b, models.DemoV1)
+	r.generate(b, chatPrompt, 30) // page the weights in
+	b.ResetTimer()
+	for b.Loop() {
+		if got := r.generate(b, chatPrompt, 30); len(got) != 30 {
+			b.Fatalf("generated %d tokens, want 30", len(got))
+		}
+	}
+	b.ReportMetric(30*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
