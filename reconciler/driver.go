@@ -2,6 +2,11 @@ package reconciler
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -24,6 +29,15 @@ type Instance struct {
 	// Priority is the CPU priority to start with: PriorityLow while the
 	// standby loads and warms, so the active color keeps serving.
 	Priority Priority
+	// ShutdownTimeout is how long the model server may take to finish its
+	// in-flight requests after SIGTERM (--shutdown-timeout).
+	ShutdownTimeout time.Duration
+	// ConfigHash is the reconciler's opaque identity of everything above
+	// that needs a restart when it changes (model, resources, image). A
+	// driver stores it with the instance (instance.json, a container label)
+	// and reports it back in Status, so that a restarted reconciler knows
+	// what each color runs, and Start adopts a color only when it matches.
+	ConfigHash string
 }
 
 // Priority is a color's CPU priority relative to the other color.
@@ -54,7 +68,12 @@ type Status struct {
 	ModelVersion string
 	StartedAt    time.Time
 	Priority     Priority
-	ExitErr      string // why it stopped, when it did
+	// ConfigHash is Instance.ConfigHash of the running instance ("" when
+	// unknown, e.g. a stranger on the port).
+	ConfigHash string
+	// ExitErr says why it stopped, when it did: the exit status and the
+	// tail of its log, so a failed start is explained where it is reported.
+	ExitErr string
 }
 
 // Driver runs model-server colors on one runtime (local processes, Docker).
@@ -73,4 +92,57 @@ type Driver interface {
 	// Recover re-attaches to instances left by an earlier reconciler and
 	// removes orphans this project owns (never anything else).
 	Recover(ctx context.Context) ([]Status, error)
+}
+
+// DriverConfig is what every driver constructor receives.
+type DriverConfig struct {
+	// StateDir is the reconciler's state directory; a driver keeps its
+	// per-color files under StateDir/colors/<color>/.
+	StateDir string
+	// Modelserver is the model-server binary (runtime process).
+	Modelserver string
+	// Log is the logger to use; never nil.
+	Log *slog.Logger
+}
+
+// DriverFactory builds a Driver for one runtime.
+type DriverFactory func(cfg DriverConfig) (Driver, error)
+
+var (
+	driversMu sync.Mutex
+	drivers   = map[string]DriverFactory{}
+)
+
+// RegisterDriver makes a runtime available by the name desired.yaml uses
+// (spec.runtime). Drivers register themselves from init in their own file.
+func RegisterDriver(name string, f DriverFactory) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	drivers[name] = f
+}
+
+// NewDriver builds the driver registered for runtime name.
+func NewDriver(name string, cfg DriverConfig) (Driver, error) {
+	driversMu.Lock()
+	f, ok := drivers[name]
+	driversMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("runtime %q: no such driver (have %s)", name, strings.Join(DriverNames(), ", "))
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return f(cfg)
+}
+
+// DriverNames lists the registered runtimes, sorted.
+func DriverNames() []string {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	out := make([]string, 0, len(drivers))
+	for n := range drivers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
