@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,16 +101,31 @@ func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
 	d.errs = append(d.errs, d.errorf(n.Line, field, format, args...))
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-// yamlError turns the YAML parser's "yaml: line 3: msg" into file:3: msg.
+// parserProblems are the messages of yaml's parser (as opposed to its
+// scanner). The library reports their line zero-based (the line where the
+// enclosing collection starts) and leaves it out for the first line, so
+// they are shifted to the 1-based numbering every other error uses.
+var parserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected <document start>",
+	"did not find expected key", "did not find expected node content",
+	"found duplicate %TAG directive", "found duplicate %YAML directive",
+	"found incompatible YAML document", "found undefined tag handle",
+}
+
+// yamlError turns the YAML library's "yaml: line 3: msg" into file:3: msg.
 func (d *decoder) yamlError(err error) *FieldError {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return d.errorf(line, "", "invalid YAML: %s", m[2])
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return d.errorf(0, "", "invalid YAML: %s", err)
 	}
-	return d.errorf(0, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	line, _ := strconv.Atoi(m[1])
+	if slices.Contains(parserProblems, m[2]) {
+		line++
+	}
+	return d.errorf(line, "", "invalid YAML: %s", m[2])
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()

@@ -30,7 +30,7 @@ func (d *Document) SetDefaults() {
 	setString(d, "spec.strategy.type", &s.Strategy.Type, DefaultStrategy)
 	setDuration(d, "spec.strategy.readyTimeout", &s.Strategy.ReadyTimeout, DefaultReadyTimeout)
 	setDuration(d, "spec.strategy.drainTimeout", &s.Strategy.DrainTimeout, DefaultDrainTimeout)
-	if s.Strategy.AutoPromote == nil {
+	if s.Strategy.AutoPromote == nil && s.Strategy.Type == StrategyPrewarm {
 		v := DefaultAutoPromote
 		s.Strategy.AutoPromote = &v
 	}
@@ -53,6 +53,7 @@ func (d *Document) SetDefaults() {
 
 // AutoPromoteEnabled reports whether a prewarmed standby is swapped in as
 // soon as it is warm (the default) rather than on `zdml deploy-fast`.
+// Strategy bluegreen always swaps as soon as the gates pass.
 func (s Strategy) AutoPromoteEnabled() bool {
 	return s.AutoPromote == nil || *s.AutoPromote
 }

@@ -60,6 +60,9 @@ type validator struct {
 // parent when the field itself is missing.
 // Fields that already failed to decode are not reported twice.
 func (v *validator) fail(field, format string, args ...any) {
+	if v.doc.bad[""] {
+		return // the file was not even a mapping
+	}
 	line := 0
 	for p := field; p != ""; p = parentPath(p) {
 		if v.doc.bad[p] {
