@@ -13,9 +13,10 @@ export CGO_CXXFLAGS := -O3 $(LLAMA_MARCH)
 
 ZDML   := bin/zdml
 MODELS := models
+SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build models test lint print-env
+.PHONY: help deps build models model-smollm2 bench-models test lint print-env
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -28,6 +29,12 @@ build: deps ## build bin/modelserver and bin/zdml
 
 models: build ## generate the test and demo GGUF models into models/
 	$(ZDML) models generate --dir $(MODELS)
+
+model-smollm2: build ## download SmolLM2-1.7B-Instruct Q4_K_M (~1 GB); needs SMOLLM2_SHA256=<hex from the file's huggingface.co page>
+	$(ZDML) models download --url "$(SMOLLM2_URL)" --sha256 "$(SMOLLM2_SHA256)" --out $(MODELS)/smollm2-1.7b-instruct-q4_k_m.gguf
+
+bench-models: models ## time a 30-token demo reply on one thread (tokens/s)
+	$(GO) test -run '^$$' -bench DemoReply -benchtime 20x -count 3 ./models
 
 test: build models ## run every test (real nginx, model servers, Docker, Prometheus, git)
 	$(GO) test -count=1 -timeout 25m ./...

@@ -20,6 +20,7 @@ func init() {
 var modelsCommands = map[string]func(context.Context, *slog.Logger, []string) error{
 	"generate": modelsGenerate,
 	"inspect":  modelsInspect,
+	"download": modelsDownload,
 }
 
 func runModels(ctx context.Context, log *slog.Logger, args []string) error {
@@ -66,6 +67,33 @@ func modelsInspect(_ context.Context, _ *slog.Logger, args []string) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(info)
+}
+
+// modelsDownload fetches a model with resume, progress on stderr and sha256
+// verification.
+func modelsDownload(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("models download", flag.ContinueOnError)
+	url := fs.String("url", envOr("ZDML_MODEL_URL", models.SmolLM2URL), "URL of the GGUF file (env ZDML_MODEL_URL)")
+	sum := fs.String("sha256", os.Getenv("ZDML_MODEL_SHA256"), "expected sha256, hex; required (env ZDML_MODEL_SHA256)")
+	out := fs.String("out", envOr("ZDML_MODEL_OUT", "models/smollm2-1.7b-instruct-q4_k_m.gguf"), "where to write the file (env ZDML_MODEL_OUT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sum == "" {
+		return fmt.Errorf("--sha256 is required: copy the file's SHA256 from its page on huggingface.co "+
+			"(for %s, the \"SHA256\" line of the file's page), e.g. make model-smollm2 SMOLLM2_SHA256=<hex>", *url)
+	}
+	d := models.NewDownloader(models.WithDownloadLogger(log), models.WithProgress(os.Stderr, models.IsTerminal(os.Stderr)))
+	if err := d.Download(ctx, *url, *sum, *out); err != nil {
+		return err
+	}
+	info, err := models.Inspect(*out)
+	if err != nil {
+		return fmt.Errorf("downloaded %s has the right sha256 but does not parse: %w", *out, err)
+	}
+	log.Info("model ready", "file", *out, "architecture", info.Architecture,
+		"parameters", info.Parameters, "quantization", info.Quantization)
+	return nil
 }
 
 // envOr returns the environment variable key, or def when it is unset.
