@@ -1,0 +1,162 @@
+package reconciler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// DeepHealth is the part of a model server's /health/deep the reconciler
+// reads: identity (instance_id, pid), the model it serves, and in_flight,
+// on which the drain waits.
+type DeepHealth struct {
+	InstanceID string `json:"instance_id"`
+	Color      string `json:"color"`
+	Model      struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		File    string `json:"file"`
+		SHA256  string `json:"sha256"`
+	} `json:"model"`
+	ContainerID string `json:"container_id"`
+	PID         int    `json:"pid"`
+	RSSBytes    int64  `json:"rss_bytes"`
+	PSSBytes    int64  `json:"pss_bytes"`
+	InFlight    int64  `json:"in_flight"`
+	QueueDepth  int    `json:"queue_depth"`
+	Ready       bool   `json:"ready"`
+	ReadyReason string `json:"ready_reason"`
+	Draining    bool   `json:"draining"`
+}
+
+// Served is what a model server's response headers say about who answered.
+type Served struct {
+	Color   spec.Color
+	Version string
+}
+
+func servedBy(h http.Header) Served {
+	return Served{Color: spec.Color(h.Get("X-Model-Color")), Version: h.Get("X-Model-Version")}
+}
+
+// modelClient talks to model servers directly (not through nginx), with a
+// fresh connection per request so a draining server's closed connection is
+// never reused.
+type modelClient struct {
+	http *http.Client
+}
+
+func newModelClient() *modelClient {
+	return &modelClient{http: &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}}
+}
+
+// Deep fetches /health/deep within 2 s.
+func (c *modelClient) Deep(ctx context.Context, addr string) (DeepHealth, error) {
+	var d DeepHealth
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	body, _, status, err := c.do(ctx, http.MethodGet, addr, "/health/deep", nil)
+	if err != nil {
+		return d, err
+	}
+	if status != http.StatusOK {
+		return d, fmt.Errorf("%s/health/deep: status %d", addr, status)
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		return d, fmt.Errorf("%s/health/deep: %w", addr, err)
+	}
+	return d, nil
+}
+
+// Ready asks /ready: nil when ready, else why not. The served headers are
+// returned either way, to tell our server from a stranger on the port.
+func (c *modelClient) Ready(ctx context.Context, addr string) (Served, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	body, h, status, err := c.do(ctx, http.MethodGet, addr, "/ready", nil)
+	if err != nil {
+		return Served{}, err
+	}
+	if status != http.StatusOK {
+		var r struct {
+			Reason string `json:"reason"`
+		}
+		_ = json.Unmarshal(body, &r)
+		if r.Reason == "" {
+			r.Reason = strings.TrimSpace(string(body))
+		}
+		return servedBy(h), fmt.Errorf("not ready (%d): %s", status, r.Reason)
+	}
+	return servedBy(h), nil
+}
+
+// Completion runs one chat completion and returns the reply text.
+func (c *modelClient) Completion(ctx context.Context, addr, prompt string, maxTokens int) (string, Served, error) {
+	req := map[string]any{
+		"messages":    []map[string]string{{"role": "user", "content": prompt}},
+		"max_tokens":  maxTokens,
+		"temperature": 0,
+	}
+	b, _ := json.Marshal(req)
+	body, h, status, err := c.do(ctx, http.MethodPost, addr, "/v1/chat/completions", b)
+	if err != nil {
+		return "", Served{}, err
+	}
+	if status != http.StatusOK {
+		return "", servedBy(h), fmt.Errorf("status %d: %s", status, truncate(string(body), 200))
+	}
+	var resp struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return "", servedBy(h), fmt.Errorf("completion: %w", err)
+	}
+	if len(resp.Choices) == 0 {
+		return "", servedBy(h), errors.New("completion: no choices")
+	}
+	return resp.Choices[0].Message.Content, servedBy(h), nil
+}
+
+func (c *modelClient) do(ctx context.Context, method, addr, path string, body []byte) ([]byte, http.Header, int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, resp.Header, resp.StatusCode, err
+	}
+	return b, resp.Header, resp.StatusCode, nil
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,248 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+var _ Driver = (*Process)(nil)
+
+func init() {
+	RegisterDriver(spec.RuntimeProcess, func(cfg DriverConfig) (Driver, error) { return NewProcess(cfg) })
+}
+
+// Files of one color under <state>/colors/<color>/.
+const (
+	pidFileName      = "pid"
+	instanceFileName = "instance.json"
+	logFileName      = "modelserver.log"
+	dbFileName       = "chat.db"
+)
+
+// Process is the embedded default driver: each color is a local model
+// server process on its own port, in its own session (setsid), so it
+// survives the reconciler and an interrupt of its terminal; nginx keeps
+// routing to it. A pid file and instance.json under the color's directory
+// let a restarted reconciler adopt it, checked against the server's own
+// identity on /health/deep (instance_id and pid).
+type Process struct {
+	stateDir string
+	binary   string
+	nice     string // the nice(1) binary, "" when absent
+	log      *slog.Logger
+	client   *modelClient
+
+	mu    sync.Mutex
+	procs map[spec.Color]*child // processes this driver started and reaps
+}
+
+// child is a process started by this driver: Wait runs in the background,
+// so no zombie is left and an exit is seen at once.
+type child struct {
+	pid  int
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// instanceRecord is instance.json: what a color was started with.
+type instanceRecord struct {
+	Color      spec.Color `json:"color"`
+	PID        int        `json:"pid"`
+	Addr       string     `json:"addr"`
+	ModelName  string     `json:"model_name"`
+	Version    string     `json:"model_version"`
+	ModelPath  string     `json:"model_path"`
+	ConfigHash string     `json:"config_hash"`
+	InstanceID string     `json:"instance_id,omitempty"`
+	Priority   Priority   `json:"priority"`
+	StartedAt  time.Time  `json:"started_at"`
+	LogOffset  int64      `json:"log_offset"` // where this run's output starts
+	Args       []string   `json:"args"`
+}
+
+// NewProcess returns the process driver. cfg.Modelserver is the model
+// server binary.
+func NewProcess(cfg DriverConfig) (*Process, error) {
+	if cfg.Modelserver == "" {
+		return nil, errors.New("process driver: no model server binary (--modelserver)")
+	}
+	bin, err := filepath.Abs(cfg.Modelserver)
+	if err != nil {
+		return nil, fmt.Errorf("process driver: %w", err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("process driver: model server binary: %w (run make build)", err)
+	}
+	dir, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("process driver: %w", err)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	nice, _ := exec.LookPath("nice")
+	return &Process{stateDir: dir, binary: bin, nice: nice, log: log.With("driver", "process"),
+		client: newModelClient(), procs: map[spec.Color]*child{}}, nil
+}
+
+// Name returns "process".
+func (p *Process) Name() string { return spec.RuntimeProcess }
+
+func (p *Process) dir(c spec.Color) string { return filepath.Join(p.stateDir, "colors", string(c)) }
+
+// Start runs inst as a model server process, or adopts the one running
+// the same config on the same address. A color running anything else is
+// an error: the caller stops it first.
+func (p *Process) Start(ctx context.Context, inst Instance) (Status, error) {
+	if !inst.Color.Valid() {
+		return Status{}, fmt.Errorf("start: bad color %q", inst.Color)
+	}
+	st, err := p.Inspect(ctx, inst.Color)
+	if err != nil {
+		return st, err
+	}
+	if st.Running {
+		if st.ConfigHash == inst.ConfigHash && st.Addr == inst.Addr {
+			p.log.Info("adopted running color", "color", inst.Color, "pid", st.ID)
+			return st, nil
+		}
+		return st, fmt.Errorf("start %s: it already runs version %s (pid %s); stop it first", inst.Color, st.ModelVersion, st.ID)
+	}
+	if err := portFree(inst.Addr); err != nil {
+		return Status{Color: inst.Color}, fmt.Errorf("start %s: %w", inst.Color, err)
+	}
+	return p.spawn(inst)
+}
+
+// portFree fails when something already listens on addr: a model server
+// started there would die at once, or worse, a stranger would answer our
+// health checks.
+func portFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("port %s is already in use: %w", addr, err)
+	}
+	return ln.Close()
+}
+
+func (p *Process) args(inst Instance) []string {
+	a := []string{
+		"--model", inst.ModelPath, "--addr", inst.Addr, "--color", string(inst.Color),
+		"--model-name", inst.ModelName, "--model-version", inst.ModelVersion,
+		"--threads", strconv.Itoa(inst.Threads), "--parallel", strconv.Itoa(inst.Parallel),
+		"--ctx", strconv.Itoa(inst.Ctx), "--db", filepath.Join(p.dir(inst.Color), dbFileName),
+	}
+	if inst.ModelSHA256 != "" {
+		a = append(a, "--model-sha256", inst.ModelSHA256)
+	}
+	if inst.Memory > 0 {
+		a = append(a, "--memory-limit", strconv.FormatInt(int64(inst.Memory), 10))
+	}
+	if inst.ShutdownTimeout > 0 {
+		a = append(a, "--shutdown-timeout", inst.ShutdownTimeout.String())
+	}
+	return a
+}
+
+// spawn starts the process. A low-priority start execs through nice(1),
+// so every thread the server ever creates inherits nice 19 from the start.
+func (p *Process) spawn(inst Instance) (Status, error) {
+	dir := p.dir(inst.Color)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, logFileName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+	}
+	defer logf.Close()
+	offset, _ := logf.Seek(0, 2)
+	args := p.args(inst)
+	name, argv := p.binary, args
+	if inst.Priority == PriorityLow && p.nice != "" {
+		name, argv = p.nice, append([]string{"-n", strconv.Itoa(niceOf[PriorityLow]), p.binary}, args...)
+	}
+	// Not CommandContext: the server must outlive ctx and this process.
+	cmd := exec.Command(name, argv...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr, cmd.Env = dir, logf, logf, childEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+	}
+	c := &child{pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() { c.err = cmd.Wait(); close(c.done) }()
+	p.mu.Lock()
+	p.procs[inst.Color] = c
+	p.mu.Unlock()
+	rec := instanceRecord{Color: inst.Color, PID: c.pid, Addr: inst.Addr, ModelName: inst.ModelName, Version: inst.ModelVersion,
+		ModelPath: inst.ModelPath, ConfigHash: inst.ConfigHash, Priority: inst.Priority, StartedAt: time.Now().UTC(),
+		LogOffset: offset, Args: args}
+	if err := p.writeRecord(rec); err != nil {
+		_ = syscall.Kill(c.pid, syscall.SIGKILL)
+		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+	}
+	if inst.Priority == PriorityLow && p.nice == "" {
+		if err := setProcessPriority(c.pid, PriorityLow); err != nil {
+			p.log.Warn("lower priority of standby", "color", inst.Color, "err", err)
+		}
+	}
+	p.log.Info("started color", "color", inst.Color, "pid", c.pid, "version", inst.ModelVersion, "addr", inst.Addr, "priority", inst.Priority)
+	return rec.status(), nil
+}
+
+// childEnv is this process's environment without ZDML_* variables: the
+// model server reads its own ZDML_* fallbacks, and the reconciler's must
+// not leak into it.
+func childEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "ZDML_") })
+}
+
+func (r instanceRecord) status() Status {
+	return Status{Color: r.Color, Running: true, ID: strconv.Itoa(r.PID), Addr: r.Addr, InstanceID: r.InstanceID,
+		ModelVersion: r.Version, StartedAt: r.StartedAt, Priority: r.Priority, ConfigHash: r.ConfigHash}
+}
+
+func (p *Process) writeRecord(rec instanceRecord) error {
+	dir := p.dir(rec.Color)
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	if err := writeFileAtomic(filepath.Join(dir, instanceFileName), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(rec.PID)+"\n"), 0o644)
+}
+
+func (p *Process) readRecord(c spec.Color) (instanceRecord, bool, error) {
+	var rec instanceRecord
+	b, err := os.ReadFile(filepath.Join(p.dir(c), instanceFileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, fmt.Errorf("%s instance: %w", c, err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, false, fmt.Errorf("%s instance: %w", c, err)
+	}
+	return rec, true, nil
+}
+
+func (p *Process) removeRecord(c spec.Color) {
+	_ = os.Remove(filepath.Join(p.dir(c), pidFileName))
+	_ = os.Remove(filepath.Join(p.dir(c), instanceFileName))
+}
