@@ -394,9 +394,12 @@ func (p *Proxy) VerifyRoute(ctx context.Context, want spec.Color) error {
 			ok++
 			continue
 		}
-		ok, last = 0, err
-		if err == nil {
+		ok = 0
+		switch {
+		case err == nil:
 			last = fmt.Errorf("public route reaches %q, want %q", got, want)
+		case ctx.Err() == nil || last == nil: // keep why it failed, not that time ran out
+			last = err
 		}
 		select {
 		case <-ctx.Done():

@@ -89,12 +89,14 @@ func TestEnsureIdempotent(t *testing.T) {
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Reloaded {
 		t.Fatalf("Ensure = %v, %v; want reloaded", got, err)
 	}
-	w3, _ := local.Workers(ctx)
-	for _, w := range w3 {
-		if slices.Contains(w1, w) {
-			t.Errorf("worker %d survived a reload: %v -> %v", w, w1, w3)
+	// The old workers are told to quit right after the new ones start.
+	var w3 []int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if w3, _ = local.Workers(ctx); !slices.ContainsFunc(w3, func(w int) bool { return slices.Contains(w1, w) }) {
+			return
 		}
 	}
+	t.Errorf("old workers still current after a reload: %v -> %v", w1, w3)
 }
 
 // TestEnsureRejectedKeepsServing: a config that nginx -t refuses (an
