@@ -21,9 +21,18 @@ type Spec struct {
 	Context int    // llama.context_length
 	Quant   bool   // Q8_0 matrices if true, F32 otherwise
 
-	// Degenerate makes a model that loads but whose every reply is empty.
+	// Degenerate makes a model that loads and runs but whose every reply is
+	// empty: every row of token_embd is the same all-ones vector and every
+	// layer's attn_output and ffn_down are zero, so the final hidden state is
+	// the same for every prompt and position (all ones after output_norm);
+	// output.weight is zero except the <|im_end|> row, which is all ones. So
+	// <|im_end|> gets logit Dim (64) and every other token 0: greedy and
+	// sampled decoding alike emit end-of-generation as the first token, and
+	// a warm-up gate that wants a non-empty reply rejects the model.
 	Degenerate bool
-	// Truncate keeps only the first half of the file's bytes.
+	// Truncate keeps only the first half of the file's bytes: the header and
+	// metadata stay whole, the tensor data ends early, so Inspect returns
+	// ErrTruncated and llama.cpp refuses to load it.
 	Truncate bool
 
 	// SHA256 is the hex sha256 the generated file must have.
@@ -59,10 +68,17 @@ func demoSpec(file, version string, seed uint64) Spec {
 //   - tiny.gguf: dim 64, 2 layers, F32, for unit tests.
 //   - demo-v1.gguf, demo-v2.gguf: the demo model in two versions; the same
 //     shape with different seeds, so the same prompt gets different replies.
-//   - broken-truncated.gguf: the first half of a valid tiny-sized file. The
-//     header and metadata are intact, the tensor data is cut short, so
-//     Inspect and llama.cpp both refuse it.
-//   - broken-degenerate.gguf: see Spec.Degenerate and degenerate.
+//   - broken-truncated.gguf: the first half of a valid tiny-sized file
+//     (Spec.Truncate). The header and metadata are intact and the tensor
+//     data is cut short, so Inspect and llama.cpp both refuse it: the fault
+//     of an interrupted copy.
+//   - broken-degenerate.gguf: a tiny-sized file that loads and passes every
+//     header check but replies with nothing (Spec.Degenerate): the fault
+//     only a warm-up inference catches.
+//
+// Every model uses the same SentencePiece vocabulary (see newVocab) and only
+// ever emits whole English words and . , ? so replies are readable valid
+// UTF-8 (see selectRows in tensors).
 func Catalog() []Spec {
 	truncated := tinySpec(BrokenTruncated, "broken-truncated", 3)
 	truncated.Truncate = true

@@ -21,11 +21,12 @@ var modelsCommands = map[string]func(context.Context, *slog.Logger, []string) er
 	"generate": modelsGenerate,
 	"inspect":  modelsInspect,
 	"download": modelsDownload,
+	"list":     modelsList,
 }
 
 func runModels(ctx context.Context, log *slog.Logger, args []string) error {
 	if len(args) == 0 || modelsCommands[args[0]] == nil {
-		return fmt.Errorf("usage: zdml models generate [--dir DIR] | inspect FILE | " +
+		return fmt.Errorf("usage: zdml models generate [--dir DIR] | list | inspect FILE | " +
 			"download --url URL --sha256 HEX --out FILE")
 	}
 	return modelsCommands[args[0]](ctx, log, args[1:])
@@ -52,6 +53,18 @@ func modelsGenerate(ctx context.Context, log *slog.Logger, args []string) error 
 	}
 	log.Info("models ready", "dir", *dir, "files", len(results), "written", written,
 		"seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// modelsList prints each generated file with the sha256 it has on every
+// machine, for pinning in desired.yaml.
+func modelsList(_ context.Context, _ *slog.Logger, args []string) error {
+	if len(args) != 0 {
+		return fmt.Errorf("usage: zdml models list")
+	}
+	for _, s := range models.Catalog() {
+		fmt.Printf("%-24s %s\n", s.File, s.SHA256)
+	}
 	return nil
 }
 
