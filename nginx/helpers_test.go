@@ -75,3 +75,13 @@ func stopNginx(t testing.TB, r Runner) {
 		t.Errorf("stop nginx: %v", err)
 	}
 }
+
+// currentWorkers lists the pids of the workers accepting connections.
+func currentWorkers(t testing.TB, l *Local) []int {
+	t.Helper()
+	ws, err := l.Workers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return current(ws)
+}

@@ -201,7 +201,7 @@ func (l *Local) Stop(ctx context.Context) error {
 	if err != nil || !st.Running {
 		return err
 	}
-	workers := childPIDs(st.PID)
+	workers, _ := ProcWorkers(st.PID)
 	_ = syscall.Kill(st.PID, syscall.SIGQUIT)
 	fast := time.After(5 * time.Second)
 	if dl, ok := ctx.Deadline(); ok {
@@ -214,9 +214,10 @@ func (l *Local) Stop(ctx context.Context) error {
 		case <-fast:
 			_ = syscall.Kill(st.PID, syscall.SIGTERM)
 		case <-ctx.Done():
-			for _, p := range append(workers, st.PID) {
-				_ = syscall.Kill(p, syscall.SIGKILL)
+			for _, w := range workers {
+				_ = syscall.Kill(w.PID, syscall.SIGKILL)
 			}
+			_ = syscall.Kill(st.PID, syscall.SIGKILL)
 			return fmt.Errorf("stop nginx pid %d: killed: %w", st.PID, context.Cause(ctx))
 		case <-tick.C:
 		}
@@ -284,54 +285,11 @@ func alive(pid int) bool {
 	return ok && state != "Z" && state != "X"
 }
 
-// procStat returns the state and parent pid from /proc/PID/stat.
-func procStat(pid int) (state string, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return "", 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0], ppid, true
-}
-
-// childPIDs lists the live children of pid: an nginx master's workers.
-func childPIDs(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if state, ppid, ok := procStat(p); ok && ppid == pid && state != "Z" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// Workers lists the current worker processes of the running master (not
-// old ones still finishing requests after a reload), for tests and
-// diagnostics: a reload replaces them, an unchanged config keeps them.
-func (l *Local) Workers(ctx context.Context) ([]int, error) {
+// Workers lists the running master's workers (see ProcWorkers).
+func (l *Local) Workers(ctx context.Context) ([]Worker, error) {
 	st, err := l.Status(ctx)
 	if err != nil || !st.Running {
 		return nil, err
 	}
-	var out []int
-	for _, p := range childPIDs(st.PID) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-		if err == nil && !bytes.Contains(b, []byte("shutting down")) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return ProcWorkers(st.PID)
 }

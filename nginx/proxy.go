@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,7 +106,7 @@ func (p *Proxy) Ensure(ctx context.Context, cfg Config) (Outcome, error) {
 	}
 	live := filepath.Join(p.runner.Dir(), ConfFile)
 	if st.Running {
-		if got, err := p.adminGet(ctx, cfg.AdminAddr, "/zdml/config"); err == nil && got == hash {
+		if p.serves(ctx, cfg.AdminAddr, hash) {
 			p.header = headerOf(cfg, hash)
 			if old, _ := os.ReadFile(live); !bytes.Equal(old, text) {
 				return Unchanged, writeAtomic(live, text) // a restart must serve it too
@@ -125,6 +126,18 @@ func (p *Proxy) Ensure(ctx context.Context, cfg Config) (Outcome, error) {
 	p.header = headerOf(cfg, hash)
 	p.log.Info("nginx config applied", "outcome", outcome, "hash", hash, "active", cfg.Active)
 	return outcome, nil
+}
+
+// serves reports whether fresh admin connections, several in a row, all
+// report hash: a single answer may come from an old worker just after
+// someone else's reload.
+func (p *Proxy) serves(ctx context.Context, admin, hash string) bool {
+	for i := 0; i < confirmations; i++ {
+		if got, err := p.adminGet(ctx, admin, "/zdml/config"); err != nil || got != hash {
+			return false
+		}
+	}
+	return true
 }
 
 func headerOf(cfg Config, hash string) Header {
@@ -166,26 +179,81 @@ func (p *Proxy) install(ctx context.Context, text []byte) ([]byte, error) {
 }
 
 // apply starts or reloads nginx and waits until the admin listener reports
-// hash.
+// hash and no worker of the earlier config accepts connections any more.
 func (p *Proxy) apply(ctx context.Context, running bool, admin, hash string) (Outcome, error) {
 	logOffset := p.errorLogSize()
 	cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
 	defer cancel()
-	outcome := Reloaded
-	if running {
-		if err := p.runner.Reload(cctx); err != nil {
-			return "", err
-		}
-	} else {
-		outcome = Started
+	if !running {
 		if err := p.runner.Start(cctx); err != nil {
 			return "", err
 		}
+		return Started, p.awaitHash(ctx, admin, hash, logOffset)
+	}
+	before, err := p.runner.Workers(cctx)
+	if err != nil {
+		return "", fmt.Errorf("nginx workers: %w", err)
+	}
+	if err := p.runner.Reload(cctx); err != nil {
+		return "", err
 	}
 	if err := p.awaitHash(ctx, admin, hash, logOffset); err != nil {
 		return "", err
 	}
-	return outcome, nil
+	return Reloaded, p.awaitRetiring(ctx, current(before))
+}
+
+// awaitRetiring waits until none of the old workers accepts connections. A
+// reloaded master starts new workers and only then tells the old ones to
+// quit; under load an old worker can take 100 ms or more to notice, and
+// until then it still accepts, and proxies to the old color. Measured here:
+// old-config answers on the admin listener up to ~300 ms after the new hash
+// was first seen.
+func (p *Proxy) awaitRetiring(ctx context.Context, old []int) error {
+	ctx, cancel := context.WithTimeout(ctx, p.verifyTimeout)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ws, err := p.runner.Workers(ctx)
+		if err != nil {
+			return fmt.Errorf("nginx workers: %w", err)
+		}
+		still := slices.DeleteFunc(current(ws), func(pid int) bool { return !slices.Contains(old, pid) })
+		if len(still) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("old nginx workers %v still accept connections after %s", still, p.verifyTimeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// WaitRetired returns once no worker of an earlier config is left: every
+// request that nginx accepted before the last reload has completed, so
+// nothing more can reach the previous color through nginx. The reconciler's
+// drain waits for this as well as for the old color's in-flight count. It
+// is bounded by ctx and by the config's WorkerShutdownTimeout, after which
+// nginx closes what is left.
+func (p *Proxy) WaitRetired(ctx context.Context) error {
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ws, err := p.runner.Workers(ctx)
+		if err != nil {
+			return fmt.Errorf("nginx workers: %w", err)
+		}
+		if len(current(ws)) == len(ws) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("retiring nginx workers: %w", context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
 }
 
 // restore puts the previous config back after a failed apply, and reloads

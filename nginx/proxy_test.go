@@ -70,7 +70,7 @@ func TestEnsureIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	st1, _ := local.Status(ctx)
-	w1, _ := local.Workers(ctx)
+	w1 := currentWorkers(t, local)
 	if len(w1) != cfg.Workers {
 		t.Fatalf("workers %v, want %d", w1, cfg.Workers)
 	}
@@ -80,7 +80,7 @@ func TestEnsureIdempotent(t *testing.T) {
 		}
 	}
 	st2, _ := local.Status(ctx)
-	w2, _ := local.Workers(ctx)
+	w2 := currentWorkers(t, local)
 	if st1.PID != st2.PID || !slices.Equal(w1, w2) {
 		t.Errorf("master/workers changed without a config change: %d %v -> %d %v", st1.PID, w1, st2.PID, w2)
 	}
@@ -89,14 +89,10 @@ func TestEnsureIdempotent(t *testing.T) {
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Reloaded {
 		t.Fatalf("Ensure = %v, %v; want reloaded", got, err)
 	}
-	// The old workers are told to quit right after the new ones start.
-	var w3 []int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if w3, _ = local.Workers(ctx); !slices.ContainsFunc(w3, func(w int) bool { return slices.Contains(w1, w) }) {
-			return
-		}
+	// Ensure returns only once no old worker accepts connections.
+	if w3 := currentWorkers(t, local); slices.ContainsFunc(w3, func(w int) bool { return slices.Contains(w1, w) }) {
+		t.Errorf("old workers still accept connections after Ensure: %v -> %v", w1, w3)
 	}
-	t.Errorf("old workers still current after a reload: %v -> %v", w1, w3)
 }
 
 // TestEnsureRejectedKeepsServing: a config that nginx -t refuses (an
@@ -110,7 +106,7 @@ func TestEnsureRejectedKeepsServing(t *testing.T) {
 	}
 	live := filepath.Join(local.Dir(), ConfFile)
 	before, _ := os.ReadFile(live)
-	w1, _ := local.Workers(ctx)
+	w1 := currentWorkers(t, local)
 
 	bad := cfg
 	bad.Upstreams = map[spec.Color]string{spec.Blue: cfg.Upstreams[spec.Blue], spec.Green: "no-such-host.invalid:8000"}
@@ -134,7 +130,7 @@ func TestEnsureRejectedKeepsServing(t *testing.T) {
 	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
 		t.Errorf("old config no longer serving: %v", err)
 	}
-	if w2, _ := local.Workers(ctx); !slices.Equal(w1, w2) {
+	if w2 := currentWorkers(t, local); !slices.Equal(w1, w2) {
 		t.Errorf("workers changed: %v -> %v", w1, w2)
 	}
 }

@@ -48,4 +48,16 @@ type Runner interface {
 	// Status observes the master without changing anything. An nginx left
 	// by an earlier zdml process is found through the pid file and adopted.
 	Status(ctx context.Context) (Status, error)
+	// Workers lists the master's worker processes. After a reload the old
+	// ones are Retiring: they accept nothing new and exit once their
+	// in-flight requests finish (or worker_shutdown_timeout passes).
+	Workers(ctx context.Context) ([]Worker, error)
+}
+
+// Worker is one nginx worker process.
+type Worker struct {
+	PID int
+	// Retiring is true for a worker of an earlier config that is shutting
+	// down gracefully.
+	Retiring bool
 }

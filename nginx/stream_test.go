@@ -116,7 +116,7 @@ func TestStreamSurvivesReload(t *testing.T) {
 	if _, err := p.Ensure(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	oldWorkers, _ := local.Workers(ctx)
+	oldWorkers := currentWorkers(t, local)
 	resp, r := openStream(t, ctx, cfg.PublicAddr)
 	if got := nextEvent(t, r); got != "0" {
 		t.Fatalf("first event %q", got)
