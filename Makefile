@@ -16,7 +16,7 @@ MODELS := models
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build models model-smollm2 bench-models test lint print-env
+.PHONY: help deps build models model-smollm2 bench-models bench-nginx fuzz-spec test lint print-env
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -35,6 +35,12 @@ model-smollm2: build ## download SmolLM2-1.7B-Instruct Q4_K_M (~1 GB); needs SMO
 
 bench-models: models ## time a 30-token demo reply on one thread (tokens/s)
 	$(GO) test -run '^$$' -bench DemoReply -benchtime 20x -count 3 ./models
+
+bench-nginx: deps ## keep-alive race: failed POSTs across 60 reloads, public keepalive_timeout 0 vs 65s
+	$(GO) test -run '^$$' -bench KeepaliveRace -benchtime 60x ./nginx
+
+fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 
 test: build models ## run every test (real nginx, model servers, Docker, Prometheus, git)
 	$(GO) test -count=1 -timeout 25m ./...
