@@ -69,6 +69,10 @@ func metadata(s Spec, v *vocab) ggml.KV {
 	return kv
 }
 
+// outputPenalty is the output weight that keeps non-word tokens out of
+// replies; see outputRows.
+const outputPenalty = 64
+
 // tensors lists the model's tensors in ggml shape order [cols, rows].
 func tensors(s Spec, v *vocab) []*ggml.Tensor {
 	mat := s.matType()
@@ -80,8 +84,8 @@ func tensors(s Spec, v *vocab) []*ggml.Tensor {
 			WriterTo: &weights{typ: typ, cols: cols, rows: rows, seed: tensorSeed(s.Seed, name), fill: fill},
 		})
 	}
-	embd, output := randomRows(1), selectRows(std(s.Dim), v.emit)
-	attnOut, ffnDown := randomRows(std(s.Dim)), randomRows(std(s.FFN))
+	embd, output := withBias(randomRows(1)), outputRows(std(s.Dim), v.emit, outputPenalty)
+	attnOut, ffnDown := skipBiasRow(randomRows(std(s.Dim))), skipBiasRow(randomRows(std(s.FFN)))
 	if s.Degenerate {
 		embd, output = constRows(1), oneRow(TokenIMEnd, 1)
 		attnOut, ffnDown = constRows(0), constRows(0)

@@ -80,9 +80,19 @@ func load(t testing.TB, file string) *runner {
 	return runners[file]
 }
 
+// greedy are the sampling settings of greedy decoding (zero values are not
+// neutral: TypicalP 0 samples off the argmax).
+var greedy = llama.SamplingParams{TopK: 40, TopP: 1, MinP: 0, TypicalP: 1, Temp: 0, PenaltyRepeat: 1}
+
 // generate decodes prompt and samples up to n tokens greedily, stopping at an
 // end-of-generation token. It returns the generated token ids.
 func (r *runner) generate(t testing.TB, prompt string, n int) []int {
+	t.Helper()
+	return r.sample(t, prompt, n, greedy)
+}
+
+// sample is generate with the given sampling settings.
+func (r *runner) sample(t testing.TB, prompt string, n int, params llama.SamplingParams) []int {
 	t.Helper()
 	tokens, err := r.model.Tokenize(prompt, true, true)
 	if err != nil {
@@ -94,7 +104,7 @@ func (r *runner) generate(t testing.TB, prompt string, n int) []int {
 		t.Fatal(err)
 	}
 	defer batch.Free()
-	sampler, err := llama.NewSamplingContext(r.model, llama.SamplingParams{TopK: 40, TopP: 1, MinP: 0, TypicalP: 1, Temp: 0, PenaltyRepeat: 1})
+	sampler, err := llama.NewSamplingContext(r.model, params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +150,27 @@ func TestGeneratedModelsGenerate(t *testing.T) {
 				t.Errorf("reply is not valid UTF-8: %q", got)
 			}
 		})
+	}
+}
+
+func TestSampledRepliesAreWords(t *testing.T) {
+	// OpenAI clients sample at temperature 1 with no top-k: every token must
+	// still be a whole word or punctuation, never a byte, control or
+	// end-of-generation token, so replies are full length and valid UTF-8.
+	for _, file := range []string{models.Tiny, models.DemoV1} {
+		r := load(t, file)
+		for seed := uint32(1); seed <= 3; seed++ {
+			params := llama.SamplingParams{TopP: 1, TypicalP: 1, Temp: 1.5, PenaltyRepeat: 1, Seed: seed}
+			ids := r.sample(t, chatPrompt, 30, params)
+			if len(ids) != 30 {
+				t.Errorf("%s seed %d: %d tokens before end of generation, want 30", file, seed, len(ids))
+			}
+			for _, id := range ids {
+				if p := r.model.TokenToPiece(id); !strings.HasPrefix(p, " ") && !strings.ContainsAny(p, ".,?") {
+					t.Errorf("%s seed %d: sampled token %d %q, want a word or punctuation", file, seed, id, p)
+				}
+			}
+		}
 	}
 }
 

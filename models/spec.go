@@ -78,7 +78,7 @@ func demoSpec(file, version string, seed uint64) Spec {
 //
 // Every model uses the same SentencePiece vocabulary (see newVocab) and only
 // ever emits whole English words and . , ? so replies are readable valid
-// UTF-8 (see selectRows in tensors).
+// UTF-8, even when sampled at high temperature (see outputRows).
 func Catalog() []Spec {
 	truncated := tinySpec(BrokenTruncated, "broken-truncated", 3)
 	truncated.Truncate = true

@@ -6,8 +6,8 @@ package models
 // machine.
 var pinnedSHA256 = map[string]string{
 	"broken-degenerate.gguf": "da0fc6cdda428f7abae97b3b1cde8398bec2dfffe6e773fe3bd12f28022d0b7a", // 3481088 bytes
-	"broken-truncated.gguf":  "82d22f443da93c0bd04272a45913fb5c23b3e476bc294c41a1a6e4e256313ce0", // 1740544 bytes
-	"demo-v1.gguf":           "eb39fb06a4e88f1728849de683f95ebbd2311238080f2c9e2055dc7f26ea4da7", // 116624944 bytes
-	"demo-v2.gguf":           "337e628c2aa4008a7e4046670bc23c693d53f5389b2b0a73fb263cd64bbb311f", // 116624944 bytes
-	"tiny.gguf":              "fbb3ec8199d6c8de2792a95da36732a6a689891ae8731ca101a94ea45a0d0d1f", // 3481088 bytes
+	"broken-truncated.gguf":  "27625e4874653c535aa5444116e086c425e8d5ee88100bc22226b2cd379ac2f3", // 1740544 bytes
+	"demo-v1.gguf":           "311c2b30705153104580168f983243ce241f01dc992173a400b795983de00248", // 116624944 bytes
+	"demo-v2.gguf":           "20ced70f501771ae627685d5cc339dd869ea30594aa89d425efe8316fcaa52dc", // 116624944 bytes
+	"tiny.gguf":              "62a7d571732c1c5dc29d34491e7dd931cb9facc3cc649be98e43880251d3f0b3", // 3481088 bytes
 }

@@ -60,16 +60,46 @@ func constRows(v float32) rowFunc {
 	}
 }
 
-// selectRows fills the rows keep selects with random weights and the others
-// with zeros.
-func selectRows(std float64, keep []bool) rowFunc {
+// biasDim is the residual-stream dimension the generated models hold
+// constant, as a bias for the output layer: llama has no bias terms. Every
+// token embedding has its largest value there, no layer writes to it (row
+// biasDim of attn_output and ffn_down is zero), so after the final RMSNorm it
+// is positive for every prompt and position.
+const biasDim = 0
+
+// withBias sets dimension biasDim of every row to the largest int8 step.
+func withBias(fill rowFunc) rowFunc {
+	return func(n int, rng *splitmix, r *row) {
+		fill(n, rng, r)
+		r.q[biasDim] = 127
+	}
+}
+
+// skipBiasRow zeroes the output row that would write dimension biasDim.
+func skipBiasRow(fill rowFunc) rowFunc {
+	return func(n int, rng *splitmix, r *row) {
+		fill(n, rng, r)
+		if n == biasDim {
+			setAll(r, 0, 0)
+		}
+	}
+}
+
+// outputRows is the output layer: the rows emit selects get random weights
+// (and ignore the bias dimension); every other token gets weight -penalty
+// on the bias dimension only, so its logit is far below every word's at any
+// temperature, and byte, control and end-of-generation tokens are never
+// sampled.
+func outputRows(std float64, emit []bool, penalty float32) rowFunc {
 	random := randomRows(std)
 	return func(n int, rng *splitmix, r *row) {
-		if keep[n] {
+		if emit[n] {
 			random(n, rng, r)
+			r.q[biasDim] = 0
 			return
 		}
-		setAll(r, 0, 0)
+		setAll(r, 0, penalty/127)
+		r.q[biasDim] = -127
 	}
 }
 
