@@ -150,31 +150,6 @@ func pids() []int {
 	return out
 }
 
-// children lists the live children of pid.
-func children(pid int) []int {
-	var out []int
-	for _, p := range pids() {
-		if state, ppid, ok := procStat(p); ok && ppid == pid && state != "Z" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// nginxOldWorkers counts the workers of an nginx master that a reload has
-// retired but that still finish requests: nginx retitles them "worker
-// process is shutting down". While one lives it may still send a request
-// to the color it was configured with.
-func nginxOldWorkers(master int) int {
-	n := 0
-	for _, p := range children(master) {
-		if strings.Contains(strings.Join(cmdline(p), " "), "shutting down") {
-			n++
-		}
-	}
-	return n
-}
-
 // threads lists the thread ids of pid (/proc/PID/task).
 func threads(pid int) ([]int, error) {
 	entries, err := os.ReadDir(fmt.Sprintf("%s/%d/task", procRoot, pid))

@@ -77,6 +77,7 @@ const (
 // ColorState is what one color was started with.
 type ColorState struct {
 	Role       string    `json:"role"`
+	Runtime    string    `json:"runtime,omitempty"`
 	Version    string    `json:"version,omitempty"`
 	SpecHash   string    `json:"spec_hash,omitempty"`
 	ConfigHash string    `json:"config_hash,omitempty"`
@@ -97,6 +98,11 @@ type Progress struct {
 	Step      string     `json:"step"`
 	Swapped   bool       `json:"swapped"`
 	StartedAt time.Time  `json:"started_at"`
+	// Failed is why the deploy failed, once it has: a reconciler that
+	// finds it set finishes the rollback instead of retrying the deploy.
+	Failed string `json:"failed,omitempty"`
+	// FailedStep is the step that failed.
+	FailedStep string `json:"failed_step,omitempty"`
 }
 
 // DeploySummary is the last deploy as status shows it.

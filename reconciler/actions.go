@@ -1,0 +1,157 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// deployNow deploys the desired state now: `zdml deploy`. A quarantined
+// spec is released first (a human asked for it), and a prewarm strategy
+// is promoted even without autoPromote.
+func (r *Reconciler) deployNow(ctx context.Context) (string, error) {
+	if r.state.InProgress != nil {
+		if err := r.resume(ctx, r.observe(ctx)); err != nil {
+			return "", err
+		}
+	}
+	if d := r.state.Desired; d != nil && r.state.RemoveQuarantine(d.SpecHash, d.Digest) {
+		r.saveState()
+	}
+	if d, err := r.cfg.Source.Read(ctx); err == nil && d.Err == nil {
+		if r.state.RemoveQuarantine(revisionOf(d).SpecHash, "") {
+			r.saveState()
+		}
+	}
+	before := r.state.LastDeploy
+	if err := r.reconcile(ctx, true); err != nil {
+		return "", err
+	}
+	if r.state.DesiredError != "" {
+		return "", errors.New(r.state.DesiredError)
+	}
+	if r.state.LastDeploy == before || r.state.LastDeploy == nil {
+		return "already deployed: " + r.describeActive(), nil
+	}
+	return r.describeLast()
+}
+
+// prewarm starts and warms the standby with the desired state, without
+// swapping: `zdml prewarm`.
+func (r *Reconciler) prewarm(ctx context.Context) (string, error) {
+	want, o, err := r.desiredForAction(ctx)
+	if err != nil {
+		return "", err
+	}
+	active := o.active
+	if !o.running(active) {
+		return "", errors.New("nothing is serving: deploy first (zdml deploy)")
+	}
+	if o.colors[active].ConfigHash == want.ConfigHash {
+		return "", fmt.Errorf("%w: %s already serves %s", ErrNothingToDo, active, want.Version)
+	}
+	if r.prewarmed(o, active.Other(), want) {
+		return fmt.Sprintf("%s is already warm with %s", active.Other(), want.Version), nil
+	}
+	d := r.newDeploy(KindPrewarm, want, active, active.Other(), o)
+	if err := r.runDeploy(ctx, d, r.prewarmSteps()); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s is warm with %s; swap it in with zdml deploy-fast", d.to, want.Version), nil
+}
+
+// promote swaps a prewarmed standby in: `zdml deploy-fast`.
+func (r *Reconciler) promote(ctx context.Context) (string, error) {
+	want, o, err := r.desiredForAction(ctx)
+	if err != nil {
+		return "", err
+	}
+	active := o.active
+	if !o.running(active) {
+		return "", errors.New("nothing is serving: deploy first (zdml deploy)")
+	}
+	if !r.prewarmed(o, active.Other(), want) {
+		return "", fmt.Errorf("no standby is warm with %s: run zdml prewarm first", want.Version)
+	}
+	d := r.newDeploy(KindPromote, want, active, active.Other(), o)
+	if err := r.runDeploy(ctx, d, r.promoteSteps()); err != nil {
+		return "", err
+	}
+	return r.describeLast()
+}
+
+// desiredForAction reads a usable, unquarantined desired state.
+func (r *Reconciler) desiredForAction(ctx context.Context) (Revision, observation, error) {
+	if r.state.InProgress != nil {
+		if err := r.resume(ctx, r.observe(ctx)); err != nil {
+			return Revision{}, observation{}, err
+		}
+	}
+	o := r.observe(ctx)
+	want, ok := r.readDesired(ctx)
+	if !ok {
+		if q, found := r.state.Quarantined(want.SpecHash, ""); found && want.SpecHash != "" {
+			return want, o, fmt.Errorf("desired state is quarantined: %s (zdml deploy retries it)", q.Reason)
+		}
+		if r.state.DesiredError != "" {
+			return want, o, errors.New(r.state.DesiredError)
+		}
+		return want, o, errors.New("no usable desired state")
+	}
+	return want, o, nil
+}
+
+// rollbackNow goes back to the previous version: `zdml rollback`. The
+// spec being rolled back (and the desired one) is quarantined first, so
+// that the daemon does not deploy it again.
+func (r *Reconciler) rollbackNow(ctx context.Context) (string, error) {
+	o := r.observe(ctx)
+	if p := r.state.InProgress; p != nil {
+		d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
+			swapped: p.Swapped || o.nginx.Active == p.To, started: true, log: r.log}
+		_ = r.fail(ctx, d, p.Step, errRollbackRequested)
+		return "interrupted " + p.Kind + " " + p.DeployID + " rolled back", nil
+	}
+	prev := r.state.Previous
+	if prev == nil || prev.Spec == nil {
+		return "", errors.New("nothing to roll back to: no previous version is recorded")
+	}
+	active := o.active
+	if !o.running(active) {
+		return "", fmt.Errorf("the active color %q is not running", active)
+	}
+	reason := "rolled back by zdml rollback"
+	now := time.Now().UTC()
+	if dep := r.state.Deployed; dep != nil {
+		r.state.AddQuarantine(Quarantine{SpecHash: dep.SpecHash, Commit: dep.Commit, Version: dep.Version, Reason: reason, At: now})
+	}
+	if d := r.state.Desired; d != nil && d.SpecHash != "" && d.SpecHash != prev.SpecHash {
+		r.state.AddQuarantine(Quarantine{SpecHash: d.SpecHash, Commit: d.Commit, Version: d.Version, Reason: reason, At: now})
+	}
+	r.saveState()
+	d := r.newDeploy(KindRollback, *prev, active, active.Other(), o)
+	if err := r.runDeploy(ctx, d, r.blueGreenSteps()); err != nil {
+		return "", err
+	}
+	return r.describeLast()
+}
+
+func (r *Reconciler) describeLast() (string, error) {
+	l := r.state.LastDeploy
+	if l == nil {
+		return "", errors.New("no deploy recorded")
+	}
+	msg := fmt.Sprintf("%s %s %s: %s -> %s in %s", l.Kind, l.ID, l.Outcome, l.FromVersion, l.ToVersion, l.FinishedAt.Sub(l.StartedAt).Round(time.Millisecond))
+	if l.Outcome != OutcomeSucceeded {
+		return "", errors.New(msg + ": " + l.Reason)
+	}
+	return msg, nil
+}
+
+func (r *Reconciler) describeActive() string {
+	if d := r.state.Deployed; d != nil {
+		return fmt.Sprintf("%s serves %s %s", r.state.ActiveColor, d.Model, d.Version)
+	}
+	return "nothing deployed"
+}

@@ -1,0 +1,98 @@
+package reconciler
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// Sync states, as status and zdml_reconciler_sync_state name them.
+const (
+	SyncSynced      = "synced"
+	SyncProgressing = "progressing"
+	SyncDegraded    = "degraded"
+	SyncQuarantined = "quarantined"
+)
+
+var syncStates = []string{SyncSynced, SyncProgressing, SyncDegraded, SyncQuarantined}
+
+// metrics are the reconciler's Prometheus metrics (docs/architecture.md,
+// "Reconciler"). Labels are bounded: outcomes, strategies, step names,
+// colors, states and self-heal reasons are fixed sets; versions and
+// commits change only with deploys.
+type metrics struct {
+	deploys        *prometheus.CounterVec
+	deployDuration *prometheus.HistogramVec
+	stepDuration   *prometheus.HistogramVec
+	activeColor    *prometheus.GaugeVec
+	versionInfo    *prometheus.GaugeVec
+	syncState      *prometheus.GaugeVec
+	lastDeploy     *prometheus.GaugeVec
+	lastDrain      prometheus.Gauge
+	lastDrainIn    prometheus.Gauge
+	selfHeals      *prometheus.CounterVec
+}
+
+// deployBuckets reach 30 minutes: a cold load of a large model is slow.
+var deployBuckets = []float64{0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdml_reconciler_deploys_total",
+			Help: "Finished deploys by outcome (succeeded, rolled_back, failed)."}, []string{"outcome"}),
+		deployDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zdml_reconciler_deploy_duration_seconds",
+			Help: "Duration of a whole deploy.", Buckets: deployBuckets}, []string{"strategy"}),
+		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zdml_reconciler_step_duration_seconds",
+			Help: "Duration of each deploy step.", Buckets: append([]float64{0.01, 0.05, 0.1}, deployBuckets...)}, []string{"step"}),
+		activeColor: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zdml_reconciler_active_color",
+			Help: "1 for the color nginx routes to, 0 for the other."}, []string{"color"}),
+		versionInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zdml_reconciler_version_info",
+			Help: "Desired and deployed version and commit (value 1)."},
+			[]string{"desired_version", "deployed_version", "desired_commit", "deployed_commit"}),
+		syncState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zdml_reconciler_sync_state",
+			Help: "1 for the current sync state."}, []string{"state"}),
+		lastDeploy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zdml_reconciler_last_deploy_timestamp_seconds",
+			Help: "Unix time of the last deploy finishing, by outcome."}, []string{"outcome"}),
+		lastDrain: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdml_reconciler_last_drain_seconds",
+			Help: "How long the last drain took."}),
+		lastDrainIn: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdml_reconciler_last_drain_inflight",
+			Help: "Requests in flight on the old color when the last drain began."}),
+		selfHeals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdml_reconciler_self_heals_total",
+			Help: "Self-heals by reason."}, []string{"reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.deploys, m.deployDuration, m.stepDuration, m.activeColor, m.versionInfo,
+			m.syncState, m.lastDeploy, m.lastDrain, m.lastDrainIn, m.selfHeals)
+	}
+	for _, o := range []string{OutcomeSucceeded, OutcomeRolledBack, OutcomeFailed} {
+		m.deploys.WithLabelValues(o)
+	}
+	return m
+}
+
+// setActive sets the active color gauge.
+func (m *metrics) setActive(active spec.Color) {
+	for _, c := range spec.Colors {
+		v := 0.0
+		if c == active {
+			v = 1
+		}
+		m.activeColor.WithLabelValues(string(c)).Set(v)
+	}
+}
+
+// setSync sets the sync state gauge.
+func (m *metrics) setSync(state string) {
+	for _, s := range syncStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.syncState.WithLabelValues(s).Set(v)
+	}
+}
+
+// setVersions replaces the version info series.
+func (m *metrics) setVersions(desiredVersion, deployedVersion, desiredCommit, deployedCommit string) {
+	m.versionInfo.Reset()
+	m.versionInfo.WithLabelValues(desiredVersion, deployedVersion, desiredCommit, deployedCommit).Set(1)
+}

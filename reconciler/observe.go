@@ -1,0 +1,83 @@
+package reconciler
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// observation is what the reconciler sees, taken fresh before every
+// decision: decisions come from what runs, not from what state.json says
+// should run (level-triggered, so a restarted reconciler decides right).
+type observation struct {
+	nginx    nginx.Observed
+	nginxErr error
+	colors   map[spec.Color]Status
+	// active is the color nginx routes to, or the one state.json names
+	// when nginx is not running.
+	active spec.Color
+}
+
+// running reports whether color c's server process is alive.
+func (o observation) running(c spec.Color) bool { return c.Valid() && o.colors[c].Running }
+
+// observe inspects nginx and both colors.
+func (r *Reconciler) observe(ctx context.Context) observation {
+	o := observation{colors: map[spec.Color]Status{}}
+	o.nginx, o.nginxErr = r.proxy.Observe(ctx)
+	for _, c := range spec.Colors {
+		d, err := r.colorDriver(c)
+		if err != nil {
+			o.colors[c] = Status{Color: c, ExitErr: err.Error()}
+			continue
+		}
+		st, err := d.Inspect(ctx, c)
+		if err != nil {
+			st = Status{Color: c, ExitErr: err.Error()}
+		}
+		st.Color = c
+		o.colors[c] = st
+	}
+	o.active = r.state.ActiveColor
+	if o.nginx.Running && o.nginxErr == nil && o.nginx.Active.Valid() {
+		o.active = o.nginx.Active
+	}
+	return o
+}
+
+// nginxConfig is the config that routes public traffic to active.
+func (r *Reconciler) nginxConfig(active spec.Color) nginx.Config {
+	return nginx.Config{
+		PublicAddr: r.cfg.PublicAddr,
+		AdminAddr:  r.cfg.AdminAddr,
+		Upstreams:  map[spec.Color]string{spec.Blue: r.cfg.ColorAddrs[spec.Blue], spec.Green: r.cfg.ColorAddrs[spec.Green]},
+		Active:     active,
+	}
+}
+
+// nginxDrift says how the running nginx differs from the config that
+// routes to active: "" when it does not.
+func (r *Reconciler) nginxDrift(o observation, active spec.Color) string {
+	if !o.nginx.Running {
+		return "nginx is not running"
+	}
+	text, hash, err := nginx.Render(r.nginxConfig(active))
+	if err != nil {
+		return "render: " + err.Error()
+	}
+	if o.nginxErr != nil {
+		return "nginx admin listener: " + o.nginxErr.Error()
+	}
+	if o.nginx.Hash != hash || o.nginx.Active != active {
+		return "nginx serves config " + o.nginx.Hash + " routing to " + string(o.nginx.Active) + ", want " + hash + " routing to " + string(active)
+	}
+	live, err := os.ReadFile(filepath.Join(r.proxy.Runner().Dir(), nginx.ConfFile))
+	if err != nil || !bytes.Equal(live, text) {
+		return "nginx.conf was changed by hand"
+	}
+	return ""
+}

@@ -1,0 +1,187 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// step is one named step of a deploy. Each step observes before it acts,
+// so running it again (after a crash, or on resume) changes nothing that
+// is already right; its doc comment says what it checks and what it
+// changes. A step's error stops the pipeline and rolls the deploy back.
+type step struct {
+	name string
+	run  func(ctx context.Context, d *deploy) error
+}
+
+// deploy is one run of the pipeline, from the active color (from) to the
+// standby (to).
+type deploy struct {
+	id       string
+	kind     string
+	strategy string
+	target   Revision
+	inst     Instance
+	from     spec.Color // "" on a first deploy
+	to       spec.Color
+	fromVer  string
+	swapped  bool // nginx may route to `to`: a rollback must restore it
+	started  bool // `to` was started (or adopted): a rollback must stop it
+	begun    time.Time
+	steps    []StepTiming
+	log      *slog.Logger
+	// priority is what the standby starts with: low for deploys, so the
+	// active color keeps the CPU; normal for rollbacks and heals.
+	priority Priority
+	// note is what the running step wants recorded beside its timing.
+	note string
+	// drain measurements, for metrics
+	drainTook     time.Duration
+	drainInFlight int64
+}
+
+// errRollbackRequested cancels a running deploy for `zdml rollback`.
+var errRollbackRequested = errors.New("rollback requested")
+
+func newDeployID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// progress is the deploy as state.json records it while it runs.
+func (d *deploy) progress(stepName string) *Progress {
+	return &Progress{DeployID: d.id, Kind: d.kind, From: d.from, To: d.to, Target: d.target, Step: stepName,
+		Swapped: d.swapped, StartedAt: d.begun}
+}
+
+func (r *Reconciler) event(d *deploy, stepName, phase string, dur time.Duration, msg string) {
+	r.events.Emit(Event{DeployID: d.id, Step: stepName, Phase: phase, Color: d.to, Version: d.target.Version,
+		Commit: d.target.Commit, Duration: dur, Message: msg})
+}
+
+// runDeploy runs steps in order and stops at the first error, which rolls
+// the deploy back. It returns the deploy's error (nil on success). When
+// ctx ends because the reconciler is shutting down, the deploy is left as
+// it is: state.json records it, and the next reconciler resumes it.
+func (r *Reconciler) runDeploy(ctx context.Context, d *deploy, steps []step) error {
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.mu.Lock()
+	r.cancel, r.running = cancel, d
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.cancel, r.running = nil, nil
+		r.mu.Unlock()
+	}()
+	if d.begun.IsZero() {
+		d.begun = time.Now().UTC()
+	}
+	d.log = r.log.With("deploy_id", d.id, "kind", d.kind, "from", d.from, "to", d.to, "version", d.target.Version)
+	d.log.Info("deploy started", "commit", d.target.Commit)
+	for _, s := range steps {
+		r.state.InProgress = d.progress(s.name)
+		r.saveState()
+		r.publish(observation{})
+		if err := r.runStep(dctx, d, s); err != nil {
+			if ctx.Err() != nil {
+				d.log.Warn("deploy interrupted by shutdown; the next reconciler resumes it", "step", s.name)
+				return fmt.Errorf("interrupted at %s: %w", s.name, ctx.Err())
+			}
+			if c := context.Cause(dctx); errors.Is(c, errRollbackRequested) {
+				err = fmt.Errorf("%w: %v", errRollbackRequested, err)
+			}
+			return r.fail(ctx, d, s.name, err)
+		}
+	}
+	r.finish(d, OutcomeSucceeded, "", "")
+	return nil
+}
+
+// runStep runs one step, with its events and timing.
+func (r *Reconciler) runStep(ctx context.Context, d *deploy, s step) error {
+	r.event(d, s.name, PhaseStart, 0, "")
+	t0 := time.Now()
+	d.note = ""
+	err := s.run(ctx, d)
+	took := time.Since(t0)
+	r.metrics.stepDuration.WithLabelValues(s.name).Observe(took.Seconds())
+	if err != nil {
+		d.steps = append(d.steps, StepTiming{Name: s.name, Outcome: "failed", Duration: took, Message: err.Error()})
+		r.event(d, s.name, PhaseFail, took, err.Error())
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	d.steps = append(d.steps, StepTiming{Name: s.name, Outcome: "ok", Duration: took, Message: d.note})
+	r.event(d, s.name, PhaseEnd, took, d.note)
+	d.note = ""
+	return nil
+}
+
+// fail rolls a failed deploy back, quarantines its desired state (so it
+// is not retried until the spec changes) and records what happened.
+func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cause error) error {
+	// The rollback must run even when the deploy was cancelled.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if d.kind != KindSelfHeal && d.kind != KindRollback {
+		r.state.AddQuarantine(Quarantine{SpecHash: d.target.SpecHash, Commit: d.target.Commit, Version: d.target.Version,
+			Reason: fmt.Sprintf("%s failed: %v", failedStep, cause), DeployID: d.id, At: time.Now().UTC()})
+	}
+	// Recorded before acting: a reconciler killed during the rollback
+	// finishes the rollback when it restarts, and never retries the deploy.
+	p := d.progress(StepRollback)
+	p.Failed, p.FailedStep = cause.Error(), failedStep
+	r.state.InProgress = p
+	r.saveState()
+	outcome := OutcomeFailed
+	if d.started || d.swapped {
+		r.event(d, StepRollback, PhaseStart, 0, cause.Error())
+		t0 := time.Now()
+		if err := r.rollback(rctx, d); err != nil {
+			r.event(d, StepRollback, PhaseFail, time.Since(t0), err.Error())
+			cause = fmt.Errorf("%w; rollback: %v", cause, err)
+		} else {
+			r.event(d, StepRollback, PhaseEnd, time.Since(t0), "")
+			outcome = OutcomeRolledBack
+		}
+		d.steps = append(d.steps, StepTiming{Name: StepRollback, Outcome: outcome, Duration: time.Since(t0)})
+	}
+	r.finish(d, outcome, failedStep, cause.Error())
+	return cause
+}
+
+// finish records a finished deploy in state.json, history and metrics.
+func (r *Reconciler) finish(d *deploy, outcome, failedStep, reason string) {
+	now := time.Now().UTC()
+	rec := DeployRecord{ID: d.id, Kind: d.kind, Strategy: d.strategy, Outcome: outcome, Reason: reason, FailedStep: failedStep,
+		From: d.from, To: d.to, FromVersion: d.fromVer, ToVersion: d.target.Version, Commit: d.target.Commit,
+		SpecHash: d.target.SpecHash, StartedAt: d.begun, FinishedAt: now, Duration: now.Sub(d.begun), Steps: d.steps}
+	r.state.InProgress = nil
+	r.state.LastDeploy = rec.Summary()
+	r.saveState()
+	if err := r.history.Append(rec); err != nil {
+		r.log.Error("append history", "err", err)
+	}
+	r.metrics.deploys.WithLabelValues(outcome).Inc()
+	r.metrics.deployDuration.WithLabelValues(d.strategy).Observe(rec.Duration.Seconds())
+	r.metrics.lastDeploy.WithLabelValues(outcome).Set(float64(now.Unix()))
+	if d.drainTook > 0 {
+		r.metrics.lastDrain.Set(d.drainTook.Seconds())
+		r.metrics.lastDrainIn.Set(float64(d.drainInFlight))
+	}
+	lvl := slog.LevelInfo
+	if outcome != OutcomeSucceeded {
+		lvl = slog.LevelWarn
+	}
+	d.log.Log(context.Background(), lvl, "deploy finished", "outcome", outcome, "failed_step", failedStep,
+		"reason", reason, "duration", rec.Duration)
+	r.publish(observation{})
+}

@@ -1,0 +1,227 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// reconcile is one level-triggered pass: observe, finish or undo an
+// interrupted deploy, heal drift, read the desired state, and deploy it
+// unless it is already served or quarantined. force promotes a prewarm
+// even without autoPromote (`zdml deploy`).
+func (r *Reconciler) reconcile(ctx context.Context, force bool) error {
+	o := r.observe(ctx)
+	r.publish(o)
+	if r.state.InProgress != nil {
+		return r.resume(ctx, o)
+	}
+	if r.heal(ctx, o) {
+		o = r.observe(ctx)
+	}
+	want, ok := r.readDesired(ctx)
+	r.publish(o)
+	if !ok {
+		return nil
+	}
+	err := r.converge(ctx, o, want, force)
+	r.publish(r.observe(ctx))
+	return err
+}
+
+// readDesired reads the source. A file that does not parse is recorded
+// once (history, events, quarantine by its digest) and never retried; a
+// quarantined spec is not deployed. ok is true when want should be served.
+func (r *Reconciler) readDesired(ctx context.Context) (want Revision, ok bool) {
+	if r.cfg.Source == nil {
+		return want, false
+	}
+	d, err := r.cfg.Source.Read(ctx)
+	if err != nil {
+		if r.state.DesiredError != err.Error() {
+			r.log.Warn("read desired state", "source", r.cfg.Source, "err", err)
+			r.state.DesiredError = err.Error()
+			r.saveState()
+		}
+		return want, false
+	}
+	r.lastDesired = d
+	if d.Err != nil {
+		r.noteDesired(&Revision{Commit: d.Commit, Digest: d.Digest}, d.Err.Error())
+		if _, q := r.state.Quarantined("", d.Digest); !q {
+			r.rejectDesired(d)
+		}
+		return want, false
+	}
+	want = revisionOf(d)
+	r.noteDesired(&want, "")
+	_, q := r.state.Quarantined(want.SpecHash, "")
+	return want, !q
+}
+
+// noteDesired records the desired state in state.json when it changed.
+func (r *Reconciler) noteDesired(rev *Revision, errMsg string) {
+	old := r.state.Desired
+	if old != nil && old.Digest == rev.Digest && old.Commit == rev.Commit && r.state.DesiredError == errMsg {
+		return
+	}
+	r.state.Desired, r.state.DesiredError = rev, errMsg
+	r.saveState()
+	r.log.Info("desired state", "commit", rev.Commit, "version", rev.Version, "spec_hash", rev.SpecHash, "err", errMsg)
+}
+
+// rejectDesired records a desired.yaml that does not parse as a failed
+// deploy at pre-flight, and quarantines it by digest: it is not read as
+// a deploy again until the file changes.
+func (r *Reconciler) rejectDesired(d Desired) {
+	now := time.Now().UTC()
+	dep := &deploy{id: newDeployID(), kind: KindDeploy, begun: now, log: r.log,
+		target: Revision{Commit: d.Commit, Digest: d.Digest}}
+	if r.state.Deployed != nil {
+		dep.fromVer = r.state.Deployed.Version
+	}
+	reason := "invalid desired state: " + d.Err.Error()
+	r.event(dep, StepPreflight, PhaseStart, 0, "")
+	r.event(dep, StepPreflight, PhaseFail, 0, reason)
+	dep.steps = []StepTiming{{Name: StepPreflight, Outcome: "failed", Message: reason}}
+	r.state.AddQuarantine(Quarantine{Digest: d.Digest, Commit: d.Commit, Reason: reason, DeployID: dep.id, At: now})
+	r.finish(dep, OutcomeFailed, StepPreflight, reason)
+}
+
+// converge deploys want unless the active color already serves it.
+func (r *Reconciler) converge(ctx context.Context, o observation, want Revision, force bool) error {
+	active := o.active
+	if !o.running(active) {
+		active = ""
+	}
+	if active != "" && o.colors[active].ConfigHash == want.ConfigHash {
+		r.adoptUnchanged(want)
+		return nil
+	}
+	from, to := active, active.Other()
+	if active == "" {
+		to = spec.Blue
+		if o.running(spec.Green) && o.colors[spec.Green].ConfigHash == want.ConfigHash {
+			to = spec.Green
+		}
+	}
+	d := r.newDeploy(KindDeploy, want, from, to, o)
+	if want.Spec.Strategy.Type != spec.StrategyPrewarm {
+		return r.runDeploy(ctx, d, r.blueGreenSteps())
+	}
+	if !r.prewarmed(o, to, want) {
+		d.kind = KindPrewarm
+		if err := r.runDeploy(ctx, d, r.prewarmSteps()); err != nil {
+			return err
+		}
+	}
+	if from != "" && !force && !want.Spec.Strategy.AutoPromoteEnabled() {
+		return nil // awaiting `zdml deploy-fast`
+	}
+	p := r.newDeploy(KindPromote, want, from, to, o)
+	p.id = d.id
+	return r.runDeploy(ctx, p, r.promoteSteps())
+}
+
+// adoptUnchanged records a desired state the active color already serves
+// (a new commit with the same spec, or a change of strategy or warm-up
+// settings only): nothing restarts, and it becomes the deployed revision.
+func (r *Reconciler) adoptUnchanged(want Revision) {
+	dep := r.state.Deployed
+	if dep != nil && dep.SpecHash == want.SpecHash && dep.Commit == want.Commit {
+		return
+	}
+	if dep != nil && dep.SpecHash != want.SpecHash && dep.ConfigHash != want.ConfigHash {
+		r.state.Previous = dep
+	}
+	want.At = time.Now().UTC()
+	r.state.Deployed = &want
+	r.saveState()
+	r.events.Emit(Event{Step: StepRecord, Phase: PhaseInfo, Version: want.Version, Commit: want.Commit,
+		Message: "desired state already served; recorded without a restart"})
+}
+
+// prewarmed reports whether color c is warm with want, waiting for promotion.
+func (r *Reconciler) prewarmed(o observation, c spec.Color, want Revision) bool {
+	cs := r.state.Colors[c]
+	return o.running(c) && o.colors[c].ConfigHash == want.ConfigHash && cs != nil && cs.Role == RolePrewarmed
+}
+
+func (r *Reconciler) newDeploy(kind string, target Revision, from, to spec.Color, o observation) *deploy {
+	d := &deploy{id: newDeployID(), kind: kind, strategy: target.Spec.Strategy.Type, target: target,
+		from: from, to: to, priority: PriorityLow}
+	if from != "" {
+		d.fromVer = o.colors[from].ModelVersion
+	}
+	if kind == KindRollback || kind == KindSelfHeal {
+		d.priority = PriorityNormal
+	}
+	return d
+}
+
+// resume continues a deploy that a previous reconciler left unfinished
+// (it was killed): a deploy that had failed finishes its rollback; one
+// that had swapped is finished; one that had not swapped is resumed when
+// its target is still desired (its steps adopt what already runs), and
+// rolled back when the desired state moved on.
+func (r *Reconciler) resume(ctx context.Context, o observation) error {
+	p := r.state.InProgress
+	d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
+		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: PriorityLow}
+	if p.Target.Spec == nil {
+		r.state.InProgress = nil
+		r.saveState()
+		return errors.New("interrupted deploy has no target spec; dropped")
+	}
+	d.strategy = p.Target.Spec.Strategy.Type
+	if cs := r.state.Colors[p.From]; cs != nil {
+		d.fromVer = cs.Version
+	}
+	if d.kind == KindRollback || d.kind == KindSelfHeal {
+		d.priority = PriorityNormal
+	}
+	r.events.Emit(Event{DeployID: d.id, Step: p.Step, Phase: PhaseInfo, Color: d.to, Version: d.target.Version,
+		Message: fmt.Sprintf("reconciler restarted during %s %s at step %s (swapped: %v)", p.Kind, p.DeployID, p.Step, d.swapped)})
+	d.log = r.log.With("deploy_id", d.id, "kind", d.kind)
+	if p.Failed != "" {
+		return r.fail(ctx, d, p.FailedStep, errors.New(p.Failed))
+	}
+	if !d.swapped && (d.kind == KindDeploy || d.kind == KindPrewarm || d.kind == KindPromote) {
+		if want, ok := r.readDesired(ctx); !ok || want.SpecHash != d.target.SpecHash {
+			return r.abandon(ctx, d)
+		}
+	}
+	return r.runDeploy(ctx, d, r.stepsFor(d.kind))
+}
+
+func (r *Reconciler) stepsFor(kind string) []step {
+	switch kind {
+	case KindPrewarm:
+		return r.prewarmSteps()
+	case KindPromote:
+		return r.promoteSteps()
+	case KindSelfHeal:
+		return r.healSteps()
+	}
+	return r.blueGreenSteps()
+}
+
+// abandon rolls back an interrupted deploy whose target is no longer desired.
+func (r *Reconciler) abandon(ctx context.Context, d *deploy) error {
+	reason := "interrupted by a reconciler restart; superseded by a newer desired state"
+	r.event(d, StepRollback, PhaseStart, 0, reason)
+	t0 := time.Now()
+	outcome := OutcomeRolledBack
+	if err := r.rollback(ctx, d); err != nil {
+		outcome, reason = OutcomeFailed, reason+"; rollback: "+err.Error()
+		r.event(d, StepRollback, PhaseFail, time.Since(t0), err.Error())
+	} else {
+		r.event(d, StepRollback, PhaseEnd, time.Since(t0), "")
+	}
+	d.steps = append(d.steps, StepTiming{Name: StepRollback, Outcome: outcome, Duration: time.Since(t0)})
+	r.finish(d, outcome, r.state.InProgress.Step, reason)
+	return nil
+}

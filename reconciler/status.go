@@ -1,0 +1,221 @@
+package reconciler
+
+import (
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// StatusReport is `zdml status --json` and the API's GET /status
+// (docs/architecture.md, "Reconciler CLI and status").
+type StatusReport struct {
+	SyncState      string         `json:"sync_state"`
+	ActiveColor    spec.Color     `json:"active_color,omitempty"`
+	ActiveVersion  string         `json:"active_version,omitempty"`
+	DeployedCommit string         `json:"deployed_commit,omitempty"`
+	DeployedSpec   string         `json:"deployed_spec_hash,omitempty"`
+	DesiredVersion string         `json:"desired_version,omitempty"`
+	DesiredCommit  string         `json:"desired_commit,omitempty"`
+	DesiredSpec    string         `json:"desired_spec_hash,omitempty"`
+	DesiredError   string         `json:"desired_error,omitempty"`
+	Source         string         `json:"source,omitempty"`
+	Step           string         `json:"step,omitempty"`
+	DeployID       string         `json:"deploy_id,omitempty"`
+	LastDeploy     *DeploySummary `json:"last_deploy,omitempty"`
+	Quarantine     *Quarantine    `json:"quarantine,omitempty"`
+	Conditions     []Condition    `json:"conditions"`
+	Colors         []ColorReport  `json:"colors"`
+	Nginx          NginxReport    `json:"nginx"`
+	UpdatedAt      time.Time      `json:"updated_at"`
+}
+
+// ColorReport is one color in a status report.
+type ColorReport struct {
+	Color      spec.Color `json:"color"`
+	Role       string     `json:"role"`
+	Running    bool       `json:"running"`
+	Version    string     `json:"version,omitempty"`
+	ID         string     `json:"id,omitempty"`
+	Addr       string     `json:"addr,omitempty"`
+	InstanceID string     `json:"instance_id,omitempty"`
+	Priority   string     `json:"priority,omitempty"`
+	ExitErr    string     `json:"exit_error,omitempty"`
+}
+
+// NginxReport is nginx in a status report.
+type NginxReport struct {
+	Running bool       `json:"running"`
+	ID      string     `json:"id,omitempty"`
+	Active  spec.Color `json:"active,omitempty"`
+	Hash    string     `json:"config_hash,omitempty"`
+	Error   string     `json:"error,omitempty"`
+}
+
+// report builds the status report from state and an observation.
+func (r *Reconciler) report(o observation) StatusReport {
+	s := r.state
+	rep := StatusReport{ActiveColor: s.ActiveColor, DesiredError: s.DesiredError, LastDeploy: s.LastDeploy,
+		Source: sourceName(r.cfg.Source), UpdatedAt: time.Now().UTC()}
+	if o.nginx.Running && o.nginx.Active.Valid() {
+		rep.ActiveColor = o.nginx.Active
+	}
+	if cs := s.Colors[rep.ActiveColor]; cs != nil {
+		rep.ActiveVersion = cs.Version
+	}
+	if d := s.Deployed; d != nil {
+		rep.DeployedCommit, rep.DeployedSpec = d.Commit, d.SpecHash
+		if rep.ActiveVersion == "" {
+			rep.ActiveVersion = d.Version
+		}
+	}
+	if d := s.Desired; d != nil {
+		rep.DesiredVersion, rep.DesiredCommit, rep.DesiredSpec = d.Version, d.Commit, d.SpecHash
+		if q, ok := s.Quarantined(d.SpecHash, d.Digest); ok {
+			rep.Quarantine = &q
+		}
+	}
+	if p := s.InProgress; p != nil {
+		rep.Step, rep.DeployID = p.Step, p.DeployID
+	}
+	for _, c := range spec.Colors {
+		rep.Colors = append(rep.Colors, colorReport(c, s.Colors[c], o))
+	}
+	rep.Nginx = NginxReport{Running: o.nginx.Running, ID: o.nginx.ID, Active: o.nginx.Active, Hash: o.nginx.Hash}
+	if o.nginxErr != nil {
+		rep.Nginx.Error = o.nginxErr.Error()
+	}
+	rep.SyncState, rep.Conditions = r.conditions(o, rep)
+	return rep
+}
+
+func colorReport(c spec.Color, cs *ColorState, o observation) ColorReport {
+	cr := ColorReport{Color: c, Role: RoleStopped}
+	if cs != nil {
+		cr.Role, cr.Version, cr.ID, cr.Addr, cr.InstanceID = cs.Role, cs.Version, cs.ID, cs.Addr, cs.InstanceID
+	}
+	if st, ok := o.colors[c]; ok {
+		cr.Running, cr.ExitErr = st.Running, st.ExitErr
+		if st.Running {
+			cr.Version, cr.ID, cr.Addr, cr.Priority = st.ModelVersion, st.ID, st.Addr, st.Priority.String()
+			if st.InstanceID != "" {
+				cr.InstanceID = st.InstanceID
+			}
+		} else if cr.Role != RoleStopped {
+			cr.Role = RoleStopped + " (was " + cr.Role + ")"
+		}
+	}
+	return cr
+}
+
+func sourceName(s Source) string {
+	if s == nil {
+		return ""
+	}
+	return s.String()
+}
+
+// conditions derives the sync state and the Ready, Progressing and
+// Degraded conditions.
+func (r *Reconciler) conditions(o observation, rep StatusReport) (string, []Condition) {
+	s := r.state
+	serving := rep.ActiveColor != "" && (o.colors == nil || o.running(rep.ActiveColor))
+	if o.colors != nil && !o.nginx.Running {
+		serving = false
+	}
+	set := func(typ string, ok bool, reason, msg string) {
+		st := "False"
+		if ok {
+			st = "True"
+		}
+		s.SetCondition(typ, st, reason, msg)
+	}
+	if serving {
+		set(CondReady, true, "Serving", "nginx routes to "+string(rep.ActiveColor)+" "+rep.ActiveVersion)
+	} else {
+		set(CondReady, false, "NotServing", "no healthy color behind nginx")
+	}
+	state := SyncSynced
+	switch {
+	case s.InProgress != nil:
+		state = SyncProgressing
+		set(CondProgressing, true, "Deploying", s.InProgress.Kind+" "+s.InProgress.DeployID+" at step "+s.InProgress.Step)
+	case rep.Quarantine != nil:
+		state = SyncQuarantined
+		set(CondProgressing, false, "Quarantined", rep.Quarantine.Reason)
+	case rep.DesiredError != "":
+		state = SyncDegraded
+		set(CondProgressing, false, "DesiredUnreadable", rep.DesiredError)
+	case s.Desired != nil && s.Deployed != nil && s.Desired.SpecHash == s.Deployed.SpecHash && serving:
+		set(CondProgressing, false, "Synced", "deployed "+s.Deployed.Version+" at "+shortCommit(s.Deployed.Commit))
+	case s.Desired != nil && r.awaitingPromotion():
+		state = SyncProgressing
+		set(CondProgressing, true, "AwaitingPromotion", "standby warm with "+s.Desired.Version+"; run zdml deploy-fast")
+	default:
+		state = SyncProgressing
+		set(CondProgressing, true, "OutOfSync", "desired state differs from the deployed one")
+	}
+	if !serving && s.Deployed != nil {
+		state = SyncDegraded
+	}
+	switch {
+	case !serving && s.Deployed != nil:
+		set(CondDegraded, true, "NotServing", "the active color or nginx is down")
+	case state == SyncQuarantined:
+		set(CondDegraded, true, "Quarantined", rep.Quarantine.Reason)
+	case state == SyncDegraded:
+		set(CondDegraded, true, "DesiredUnreadable", rep.DesiredError)
+	default:
+		set(CondDegraded, false, "AsExpected", "")
+	}
+	return state, append([]Condition(nil), s.Conditions...)
+}
+
+// awaitingPromotion reports whether the standby is warm with the desired
+// version, waiting for `zdml deploy-fast`.
+func (r *Reconciler) awaitingPromotion() bool {
+	d := r.state.Desired
+	for _, c := range spec.Colors {
+		if cs := r.state.Colors[c]; cs != nil && d != nil && cs.Role == RolePrewarmed && cs.ConfigHash == d.ConfigHash {
+			return true
+		}
+	}
+	return false
+}
+
+func shortCommit(commit string) string {
+	if len(commit) > 7 {
+		return commit[:7]
+	}
+	if commit == "" {
+		return "(file)"
+	}
+	return commit
+}
+
+// publish refreshes the status snapshot the API serves and the gauges.
+// An empty observation reuses the last one.
+func (r *Reconciler) publish(o observation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o.colors == nil {
+		o = r.lastObs
+	} else {
+		r.lastObs = o
+	}
+	rep := r.report(o)
+	r.snapshot = rep
+	r.metrics.setSync(rep.SyncState)
+	r.metrics.setActive(rep.ActiveColor)
+	dep := r.state.Deployed
+	if dep == nil {
+		dep = &Revision{}
+	}
+	r.metrics.setVersions(rep.DesiredVersion, dep.Version, rep.DesiredCommit, dep.Commit)
+}
+
+// Status returns the latest status report.
+func (r *Reconciler) Status() StatusReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snapshot
+}

@@ -1,0 +1,281 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/models"
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// Pipelines: the seed's 13 steps as nine named steps, each a gate.
+func (r *Reconciler) blueGreenSteps() []step {
+	return []step{
+		{StepPreflight, r.stepPreflight}, {StepStart, r.stepStart}, {StepReady, r.stepReady},
+		{StepWarmup, r.stepWarmup}, {StepSwap, r.stepSwap}, {StepDrain, r.stepDrain},
+		{StepVerify, r.stepVerify}, {StepStop, r.stepStop}, {StepRecord, r.stepRecord},
+	}
+}
+
+// prewarmSteps start and warm the standby with no time pressure.
+func (r *Reconciler) prewarmSteps() []step {
+	return []step{
+		{StepPreflight, r.stepPreflight}, {StepStart, r.stepStart}, {StepReady, r.stepReady},
+		{StepWarmup, r.stepWarmup}, {StepRecord, r.stepRecord},
+	}
+}
+
+// promoteSteps swap a prewarmed standby in: the fast phase.
+func (r *Reconciler) promoteSteps() []step {
+	return []step{
+		{StepPreflight, r.stepPreflight}, {StepStart, r.stepStart}, {StepReady, r.stepReady},
+		{StepSwap, r.stepSwap}, {StepDrain, r.stepDrain}, {StepVerify, r.stepVerify},
+		{StepStop, r.stepStop}, {StepRecord, r.stepRecord},
+	}
+}
+
+// stepPreflight checks, changing nothing: that the active color runs and
+// answers and that nginx routes to it; free disk space; memory headroom
+// for a second color; that the model file exists, has the spec's sha256
+// (hashed once per file version) and parses as GGUF; that the standby's
+// port is free or held by the standby itself; that the runtime exists.
+func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
+	s := d.target.Spec
+	if _, err := r.driver(s.Runtime); err != nil {
+		return err
+	}
+	o := r.observe(ctx)
+	if err := r.checkActive(ctx, o, d); err != nil {
+		return err
+	}
+	if err := r.checkResources(ctx, o, d); err != nil {
+		return err
+	}
+	path, sum, info, err := r.checkModel(ctx, s)
+	if err != nil {
+		return err
+	}
+	d.inst = r.instance(d.target, d.to, path, sum, d.priority)
+	if !o.running(d.to) {
+		if err := portFree(d.inst.Addr); err != nil {
+			return fmt.Errorf("standby %s: %w", d.to, err)
+		}
+	}
+	d.note = fmt.Sprintf("model %s (%s, %s, %d bytes)", path, info.Architecture, info.Quantization, info.FileSize)
+	return nil
+}
+
+func (r *Reconciler) checkActive(ctx context.Context, o observation, d *deploy) error {
+	if d.from == "" {
+		return nil
+	}
+	if !o.running(d.from) {
+		return fmt.Errorf("active color %s is not running: %s", d.from, o.colors[d.from].ExitErr)
+	}
+	if _, err := r.client.Deep(ctx, r.cfg.ColorAddrs[d.from]); err != nil {
+		return fmt.Errorf("active color %s does not answer: %w", d.from, err)
+	}
+	if !o.nginx.Running {
+		return errors.New("nginx is not running")
+	}
+	if o.nginx.Active != d.from && !(d.swapped && o.nginx.Active == d.to) {
+		return fmt.Errorf("nginx routes to %q, want %s", o.nginx.Active, d.from)
+	}
+	return nil
+}
+
+// checkResources checks disk space and memory headroom. A second color
+// needs at most spec.resources.memory, and no more than the active color
+// uses now (the model file's pages are shared through the page cache).
+func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deploy) error {
+	free, err := diskFree(r.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	if free < r.cfg.MinFreeDisk {
+		return fmt.Errorf("disk: %s free in %s, want at least %s", spec.Quantity(free), r.cfg.StateDir, spec.Quantity(r.cfg.MinFreeDisk))
+	}
+	if o.running(d.to) && o.colors[d.to].ConfigHash == d.target.ConfigHash {
+		return nil // the standby is already up: it needs nothing more
+	}
+	need := int64(d.target.Spec.Resources.Memory)
+	if d.from != "" {
+		if deep, err := r.client.Deep(ctx, r.cfg.ColorAddrs[d.from]); err == nil && deep.RSSBytes > 0 {
+			need = min(need, deep.RSSBytes)
+		}
+	}
+	avail, err := memAvailable()
+	if err != nil {
+		return err
+	}
+	if avail < need {
+		return fmt.Errorf("memory: %s available, a second color needs %s", spec.Quantity(avail), spec.Quantity(need))
+	}
+	return nil
+}
+
+// checkModel resolves the model file and checks its checksum and header.
+func (r *Reconciler) checkModel(ctx context.Context, s *spec.Spec) (path, sum string, info models.Info, err error) {
+	path, err = s.Model.Resolve(r.cfg.ModelsDir)
+	if err != nil {
+		return "", "", info, err
+	}
+	if sum, err = r.sums.Sum(ctx, path); err != nil {
+		return "", "", info, err
+	}
+	if want := strings.ToLower(s.Model.SHA256); want != "" && want != sum {
+		return "", "", info, fmt.Errorf("model %s: sha256 %s, want %s", path, sum, want)
+	}
+	if info, err = models.Inspect(path); err != nil {
+		return "", "", info, err
+	}
+	return path, sum, info, nil
+}
+
+// stepStart starts the standby color. It checks what the standby runs: the
+// target config is adopted as it is (a resumed deploy, a prewarmed
+// standby); anything else is stopped first. It changes the standby's
+// process (started at d.priority) and its record in state.json.
+func (r *Reconciler) stepStart(ctx context.Context, d *deploy) error {
+	drv, err := r.driver(d.target.Spec.Runtime)
+	if err != nil {
+		return err
+	}
+	o := r.observe(ctx)
+	cur := o.colors[d.to]
+	d.started = true
+	if cur.Running && cur.ConfigHash != d.target.ConfigHash {
+		old, err := r.colorDriver(d.to)
+		if err != nil {
+			return err
+		}
+		if err := old.Stop(ctx, d.to, r.cfg.StopTimeout); err != nil {
+			return fmt.Errorf("replace standby %s (version %s): %w", d.to, cur.ModelVersion, err)
+		}
+		d.note = "replaced standby version " + cur.ModelVersion + "; "
+	}
+	st, err := drv.Start(ctx, d.inst)
+	if err != nil {
+		return err
+	}
+	if cur.Running && cur.ConfigHash == d.target.ConfigHash {
+		d.note += "adopted the running standby (pid " + st.ID + ")"
+	} else {
+		d.note += "started pid " + st.ID + " at " + d.inst.Priority.String() + " priority"
+	}
+	cs := r.state.Color(d.to)
+	*cs = ColorState{Role: RoleStandby, Runtime: drv.Name(), Version: d.target.Version, SpecHash: d.target.SpecHash,
+		ConfigHash: d.target.ConfigHash, Addr: d.inst.Addr, ID: st.ID, StartedAt: st.StartedAt}
+	r.saveState()
+	return nil
+}
+
+// stepReady polls the standby's /ready until it answers 200 as the target
+// color and version, within spec.strategy.readyTimeout. It fails at once
+// when the standby process dies, with its exit and the tail of its log.
+// It changes nothing.
+func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
+	drv, err := r.driver(d.target.Spec.Runtime)
+	if err != nil {
+		return err
+	}
+	timeout := d.target.Spec.Strategy.ReadyTimeout.Duration
+	err = poll(ctx, 100*time.Millisecond, timeout, func(ctx context.Context) (bool, string, error) {
+		st, err := drv.Inspect(ctx, d.to)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		if !st.Running {
+			return false, "", fmt.Errorf("standby %s exited before it was ready: %s", d.to, st.ExitErr)
+		}
+		served, err := r.client.Ready(ctx, d.inst.Addr)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		if served.Color != d.to || served.Version != d.target.Version {
+			return false, fmt.Sprintf("%s answers as %s %s, want %s %s", d.inst.Addr, served.Color, served.Version, d.to, d.target.Version), nil
+		}
+		if st.InstanceID != "" {
+			r.state.Color(d.to).InstanceID = st.InstanceID
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("standby %s: %w", d.to, err)
+	}
+	return nil
+}
+
+// stepWarmup runs real inferences on the standby with the spec's prompts:
+// each must answer, as the target version, with a non-empty reply within
+// spec.warmup.maxLatency. It changes nothing but the standby's caches.
+func (r *Reconciler) stepWarmup(ctx context.Context, d *deploy) error {
+	w := d.target.Spec.Warmup
+	var took []string
+	for i, prompt := range w.Prompts {
+		pctx, cancel := context.WithTimeout(ctx, w.MaxLatency.Duration)
+		t0 := time.Now()
+		reply, served, err := r.client.Completion(pctx, d.inst.Addr, prompt, w.MaxTokens)
+		elapsed := time.Since(t0)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		case err != nil && elapsed >= w.MaxLatency.Duration:
+			return fmt.Errorf("prompt %d: no reply within maxLatency %s", i+1, w.MaxLatency)
+		case err != nil:
+			return fmt.Errorf("prompt %d: %w", i+1, err)
+		case served.Version != d.target.Version:
+			return fmt.Errorf("prompt %d: answered by version %q, want %q", i+1, served.Version, d.target.Version)
+		case strings.TrimSpace(reply) == "":
+			return fmt.Errorf("prompt %d: empty reply (the model loads but does not generate text)", i+1)
+		case elapsed > w.MaxLatency.Duration:
+			return fmt.Errorf("prompt %d: took %s, over maxLatency %s", i+1, elapsed.Round(time.Millisecond), w.MaxLatency)
+		}
+		took = append(took, elapsed.Round(time.Millisecond).String())
+	}
+	d.note = "latencies " + strings.Join(took, ", ")
+	return nil
+}
+
+// verifyPublic checks through nginx's public listener that want answers
+// as version, three fresh connections in a row, within 10 s.
+func (r *Reconciler) verifyPublic(ctx context.Context, want spec.Color, version string) error {
+	ok := 0
+	return poll(ctx, 25*time.Millisecond, 10*time.Second, func(ctx context.Context) (bool, string, error) {
+		served, err := r.publicHealth(ctx)
+		if err == nil && (served.Color != want || served.Version != version) {
+			err = fmt.Errorf("public route reaches %s %s, want %s %s", served.Color, served.Version, want, version)
+		}
+		if err != nil {
+			ok = 0
+			return false, err.Error(), nil
+		}
+		ok++
+		return ok >= 3, "", nil
+	})
+}
+
+func (r *Reconciler) publicHealth(ctx context.Context) (Served, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.cfg.PublicAddr+"/healthz", nil)
+	if err != nil {
+		return Served{}, err
+	}
+	resp, err := r.client.http.Do(req)
+	if err != nil {
+		return Served{}, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Served{}, fmt.Errorf("public /healthz: %s", resp.Status)
+	}
+	return servedBy(resp.Header), nil
+}
