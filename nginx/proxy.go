@@ -155,9 +155,7 @@ func (p *Proxy) install(ctx context.Context, text []byte) ([]byte, error) {
 	if err := writeAtomic(next, text); err != nil {
 		return nil, err
 	}
-	tctx, cancel := context.WithTimeout(ctx, p.callTimeout)
-	err := p.runner.Test(tctx, nextFile)
-	cancel()
+	err := p.call(ctx, func(ctx context.Context) error { return p.runner.Test(ctx, nextFile) })
 	if err != nil {
 		_ = os.Remove(next)
 		return nil, fmt.Errorf("new config rejected, the running config is unchanged: %w", err)
@@ -182,25 +180,34 @@ func (p *Proxy) install(ctx context.Context, text []byte) ([]byte, error) {
 // hash and no worker of the earlier config accepts connections any more.
 func (p *Proxy) apply(ctx context.Context, running bool, admin, hash string) (Outcome, error) {
 	logOffset := p.errorLogSize()
-	cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
-	defer cancel()
 	if !running {
-		if err := p.runner.Start(cctx); err != nil {
+		if err := p.call(ctx, p.runner.Start); err != nil {
 			return "", err
 		}
 		return Started, p.awaitHash(ctx, admin, hash, logOffset)
 	}
-	before, err := p.runner.Workers(cctx)
+	var before []Worker
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		before, err = p.runner.Workers(ctx)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("nginx workers: %w", err)
 	}
-	if err := p.runner.Reload(cctx); err != nil {
+	if err := p.call(ctx, p.runner.Reload); err != nil {
 		return "", err
 	}
 	if err := p.awaitHash(ctx, admin, hash, logOffset); err != nil {
 		return "", err
 	}
 	return Reloaded, p.awaitRetiring(ctx, current(before))
+}
+
+// call runs one runner call under its own timeout.
+func (p *Proxy) call(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, p.callTimeout)
+	defer cancel()
+	return f(ctx)
 }
 
 // awaitRetiring waits until none of the old workers accepts connections. A
@@ -269,9 +276,7 @@ func (p *Proxy) restore(ctx context.Context, wasRunning bool, prev []byte) {
 		return
 	}
 	if wasRunning {
-		cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
-		defer cancel()
-		if err := p.runner.Reload(cctx); err != nil {
+		if err := p.call(ctx, p.runner.Reload); err != nil {
 			p.log.Error("reload previous nginx config", "err", err)
 		}
 	}
