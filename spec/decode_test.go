@@ -68,6 +68,8 @@ func TestParseBad(t *testing.T) {
 			want: "desired.yaml:8: spec.resources.cpus: -0.5 is out of range (want more than 0, at most 1024)"},
 		{name: "negative memory", yaml: strings.Replace(good, "memory: 2Gi", "memory: -2Gi", 1),
 			want: `desired.yaml:8: spec.resources.memory: want a memory size such as "2Gi" or "512Mi", got "-2Gi"`},
+		{name: "memory too small", yaml: strings.Replace(good, "memory: 2Gi", "memory: 1Mi", 1),
+			want: "desired.yaml:8: spec.resources.memory: 1Mi is out of range (want 16Mi to 4Ti)"},
 		{name: "path escape", yaml: strings.Replace(good, "models/demo-v2.gguf", "models/../../etc/demo.gguf", 1),
 			want: `desired.yaml:5: spec.model.path: "models/../../etc/demo.gguf" escapes the models directory (no .. allowed)`},
 		{name: "path not gguf", yaml: strings.Replace(good, "models/demo-v2.gguf", "/etc/passwd", 1),
@@ -167,5 +169,13 @@ func TestParseTooLarge(t *testing.T) {
 	_, err := Parse("big.yaml", []byte(good+"#"+strings.Repeat("x", MaxFileSize)))
 	if err == nil || err.Error() != "big.yaml: file is larger than 1048576 bytes" {
 		t.Errorf("error = %v", err)
+	}
+}
+
+func TestParseNormalisesSHA256(t *testing.T) {
+	y := strings.Replace(good, "path: models/demo-v2.gguf", "path: models/demo-v2.gguf, sha256: "+strings.Repeat("AB", 32), 1)
+	doc := mustParse(t, y)
+	if got := doc.Spec.Model.SHA256; got != strings.Repeat("ab", 32) {
+		t.Errorf("sha256 = %s, want lower case", got)
 	}
 }

@@ -1,6 +1,9 @@
 package spec
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Defaults applied by SetDefaults to every field left out of desired.yaml.
 const (
@@ -24,9 +27,11 @@ var DefaultPrompts = []string{"Say hello"}
 // SetDefaults fills every field that was not written in the file. A field
 // written with a zero value (threads: 0) keeps it, so that validation
 // rejects it instead of silently replacing it; in a Document built in code,
-// zero means "not set".
+// zero means "not set". It also writes the model's sha256 in lower case, so
+// that it compares equal to a computed checksum.
 func (d *Document) SetDefaults() {
 	s := &d.Spec
+	s.Model.SHA256 = strings.ToLower(s.Model.SHA256)
 	setString(d, "spec.strategy.type", &s.Strategy.Type, DefaultStrategy)
 	setDuration(d, "spec.strategy.readyTimeout", &s.Strategy.ReadyTimeout, DefaultReadyTimeout)
 	setDuration(d, "spec.strategy.drainTimeout", &s.Strategy.DrainTimeout, DefaultDrainTimeout)

@@ -30,7 +30,8 @@ func ParseQuantity(s string) (Quantity, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 || v*float64(mult) > 1<<62 {
+	// !(v >= 0) also rejects NaN, whose conversion to an integer is undefined.
+	if err != nil || !(v >= 0) || v*float64(mult) > 1<<62 {
 		return 0, fmt.Errorf("want a memory size such as \"2Gi\" or \"512Mi\", got %q", s)
 	}
 	return Quantity(v * float64(mult)), nil

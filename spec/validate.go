@@ -26,6 +26,7 @@ const (
 	MaxPrompts    = 16
 	MaxPromptLen  = 4096
 	MinMemory     = Quantity(16 << 20)
+	MaxMemory     = Quantity(4 << 40)
 	MaxCPUs       = 1024
 	MaxThreads    = 256
 	MaxParallel   = 64
@@ -188,8 +189,8 @@ func (v *validator) intRange(field string, n, lo, hi int) {
 
 func (v *validator) resources() {
 	r := v.doc.Spec.Resources
-	if r.Memory < MinMemory {
-		v.fail("spec.resources.memory", "%s is too small (want at least %s)", r.Memory, MinMemory)
+	if r.Memory < MinMemory || r.Memory > MaxMemory {
+		v.fail("spec.resources.memory", "%s is out of range (want %s to %s)", r.Memory, MinMemory, MaxMemory)
 	}
 	if !(r.CPUs > 0 && r.CPUs <= MaxCPUs) || math.IsNaN(r.CPUs) {
 		v.fail("spec.resources.cpus", "%v is out of range (want more than 0, at most %d)", r.CPUs, MaxCPUs)
