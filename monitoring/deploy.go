@@ -1,0 +1,180 @@
+package monitoring
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Status is the part of the reconciler's GET /status (docs/architecture.md,
+// "Reconciler CLI and status") a monitored deploy follows.
+type Status struct {
+	SyncState      string      `json:"sync_state"`
+	ActiveColor    string      `json:"active_color"`
+	ActiveVersion  string      `json:"active_version"`
+	DeployedCommit string      `json:"deployed_commit"`
+	DesiredVersion string      `json:"desired_version"`
+	DesiredCommit  string      `json:"desired_commit"`
+	Step           string      `json:"step"`
+	LastDeploy     *LastDeploy `json:"last_deploy"`
+}
+
+// LastDeploy is the last finished deploy in a Status.
+type LastDeploy struct {
+	ID          string    `json:"id"`
+	Outcome     string    `json:"outcome"`
+	Reason      string    `json:"reason"`
+	FromVersion string    `json:"from_version"`
+	ToVersion   string    `json:"to_version"`
+	StartedAt   time.Time `json:"started_at"`
+	FinishedAt  time.Time `json:"finished_at"`
+}
+
+func (s Status) lastID() string {
+	if s.LastDeploy == nil {
+		return ""
+	}
+	return s.LastDeploy.ID
+}
+
+// FetchStatus reads GET /status from the reconciler API at addr (host:port).
+func FetchStatus(ctx context.Context, addr string) (Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Status{}, fmt.Errorf("status: %w (is `zdml reconcile` running?)", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return Status{}, fmt.Errorf("status: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var s Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	return s, nil
+}
+
+// DeployWatch takes metric snapshots around one deploy.
+type DeployWatch struct {
+	Prometheus *Client
+	APIAddr    string                          // reconciler API, host:port
+	Trigger    func(ctx context.Context) error // starts the deploy; nil waits for one started otherwise
+	Timeout    time.Duration                   // for the deploy to finish
+	Settle     time.Duration                   // after it finishes, so Prometheus has scraped and recorded the end
+	Log        *slog.Logger
+}
+
+// DeployReport is what a monitored deploy measured.
+type DeployReport struct {
+	Prometheus     string
+	Before, After  Status
+	Pre, Post      Snapshot
+	During         Snapshot // WindowMetrics over [Pre.At, Post.At]
+	Started, Ended time.Time
+}
+
+// Run snapshots, triggers, waits for the reconciler to finish a new deploy,
+// and snapshots again.
+func (w DeployWatch) Run(ctx context.Context) (*DeployReport, error) {
+	log := w.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	before, err := FetchStatus(ctx, w.APIAddr)
+	if err != nil {
+		return nil, err
+	}
+	if before.SyncState == "progressing" {
+		return nil, fmt.Errorf("a deploy is already progressing (step %s); run this when the reconciler is idle", before.Step)
+	}
+	r := &DeployReport{Prometheus: w.Prometheus.URL(), Before: before, Started: time.Now()}
+	r.Pre = TakeSnapshot(ctx, w.Prometheus, PointMetrics, r.Started, 0)
+	log.Info("pre-deploy snapshot taken", "readings", len(r.Pre.Readings), "last_deploy", before.lastID())
+	if w.Trigger != nil {
+		if err := w.Trigger(ctx); err != nil {
+			return nil, fmt.Errorf("trigger deploy: %w", err)
+		}
+	}
+	after, err := w.waitDeploy(ctx, before.lastID())
+	if err != nil {
+		return nil, err
+	}
+	r.After = after
+	log.Info("deploy finished", "id", after.lastID(), "outcome", after.LastDeploy.Outcome)
+	if err := sleep(ctx, w.Settle); err != nil {
+		return nil, err
+	}
+	r.Ended = time.Now()
+	r.Post = TakeSnapshot(ctx, w.Prometheus, PointMetrics, r.Ended, 0)
+	r.During = TakeSnapshot(ctx, w.Prometheus, WindowMetrics, r.Ended, r.Ended.Sub(r.Started))
+	return r, nil
+}
+
+// waitDeploy polls /status until a deploy other than prevID has finished
+// and the reconciler is no longer progressing.
+func (w DeployWatch) waitDeploy(ctx context.Context, prevID string) (Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
+	defer cancel()
+	for {
+		s, err := FetchStatus(ctx, w.APIAddr)
+		if err == nil && s.lastID() != prevID && s.SyncState != "progressing" {
+			return s, nil
+		}
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return Status{}, fmt.Errorf("no deploy finished within %s (last status error: %v)", w.Timeout, errOrNone(err))
+		}
+	}
+}
+
+func errOrNone(err error) any {
+	if err == nil {
+		return "none"
+	}
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ErrNothingToCommit means desired.yaml has no change to deploy.
+var ErrNothingToCommit = errors.New("no uncommitted change")
+
+// CommitTrigger returns a Trigger that commits file in the git repository
+// repo, which a reconciler in GitOps mode deploys. It refuses a file
+// without changes, which would deploy nothing.
+func CommitTrigger(repo, file, message string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := exec.CommandContext(ctx, "git", "-C", repo, "diff", "--quiet", "HEAD", "--", file).Run(); err == nil {
+			return fmt.Errorf("%s: %w: edit it first (the reconciler deploys what is committed)", file, ErrNothingToCommit)
+		}
+		for _, args := range [][]string{{"add", "--", file}, {"commit", "-q", "-m", message, "--", file}} {
+			out, err := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+			}
+		}
+		return nil
+	}
+}
