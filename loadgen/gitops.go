@@ -1,0 +1,194 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Deployer makes a scenario's deploy happen and waits for its outcome.
+type Deployer interface {
+	// Deploy commits the change and returns the commit id.
+	Deploy(ctx context.Context, d *Deploy) (string, error)
+	// Wait blocks until the deploy of commit, made at since, has finished.
+	Wait(ctx context.Context, commit string, since time.Time) (Outcome, error)
+}
+
+// Outcome is how a deploy ended, from the reconciler's status.
+type Outcome struct {
+	Result      string    `json:"result"` // succeeded, rolled_back, failed
+	Reason      string    `json:"reason,omitempty"`
+	FromVersion string    `json:"from_version,omitempty"`
+	ToVersion   string    `json:"to_version,omitempty"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
+	SyncState   string    `json:"sync_state,omitempty"`
+	ActiveColor string    `json:"active_color,omitempty"`
+	Active      string    `json:"active_version,omitempty"`
+}
+
+// GitOps deploys the way a user does: it edits desired.yaml in the
+// repository the reconciler watches and commits it with the git CLI, then
+// follows the reconciler's GET /status until the deploy has finished.
+type GitOps struct {
+	Repo    string // working tree of the watched repository
+	File    string // desired.yaml, relative to Repo
+	APIURL  string // the reconciler's API, e.g. http://127.0.0.1:9400
+	Runtime string // spec.runtime to write ("" keeps the file's)
+	Client  *http.Client
+}
+
+var _ Deployer = (*GitOps)(nil)
+
+// Deploy edits and commits desired.yaml.
+func (g *GitOps) Deploy(ctx context.Context, d *Deploy) (string, error) {
+	path := filepath.Join(g.Repo, g.File)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("deploy: %w", err)
+	}
+	out, err := EditDesired(g.File, data, DesiredChange{Model: d.Model, Strategy: d.Strategy, Runtime: g.Runtime})
+	if err != nil {
+		return "", fmt.Errorf("deploy: %w", err)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return "", fmt.Errorf("deploy: %w", err)
+	}
+	msg := fmt.Sprintf("deploy %s %s (%s) from zdml loadtest", d.Model.Name, d.Model.Version, d.Strategy)
+	return Commit(ctx, g.Repo, msg, g.File)
+}
+
+// Commit commits files in repo with the git CLI and returns the new HEAD.
+// It sets an author, so that it works where git has no user configured.
+func Commit(ctx context.Context, repo, msg string, files ...string) (string, error) {
+	if _, err := git(ctx, repo, append([]string{"add", "--"}, files...)...); err != nil {
+		return "", err
+	}
+	if _, err := git(ctx, repo, "commit", "-q", "-m", msg); err != nil {
+		return "", err
+	}
+	head, err := git(ctx, repo, "rev-parse", "HEAD")
+	return strings.TrimSpace(head), err
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(),
+		"GIT_AUTHOR_NAME=zdml loadtest", "GIT_AUTHOR_EMAIL=loadtest@zdml.invalid",
+		"GIT_COMMITTER_NAME=zdml loadtest", "GIT_COMMITTER_EMAIL=loadtest@zdml.invalid")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// Wait polls GET /status until the reconciler is no longer progressing and
+// its last deploy finished after since.
+func (g *GitOps) Wait(ctx context.Context, commit string, since time.Time) (Outcome, error) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		st, err := FetchStatus(ctx, g.client(), g.APIURL)
+		if err == nil {
+			if o, done := st.outcome(commit, since); done {
+				return o, nil
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return Outcome{}, fmt.Errorf("wait for deploy %s: %w (last status error: %v)", short(commit), ctx.Err(), last)
+			}
+			return Outcome{}, fmt.Errorf("wait for deploy %s: %w", short(commit), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (g *GitOps) client() *http.Client {
+	if g.Client != nil {
+		return g.Client
+	}
+	return &http.Client{Timeout: 5 * time.Second}
+}
+
+// Status is the part of the reconciler's GET /status (zdml status --json)
+// the harness reads; see docs/architecture.md.
+type Status struct {
+	SyncState      string      `json:"sync_state"`
+	ActiveColor    string      `json:"active_color"`
+	ActiveVersion  string      `json:"active_version"`
+	DeployedCommit string      `json:"deployed_commit"`
+	DesiredVersion string      `json:"desired_version"`
+	DesiredCommit  string      `json:"desired_commit"`
+	Step           string      `json:"step"`
+	LastDeploy     *LastDeploy `json:"last_deploy"`
+}
+
+// LastDeploy is status.last_deploy.
+type LastDeploy struct {
+	ID          string    `json:"id"`
+	Outcome     string    `json:"outcome"`
+	Reason      string    `json:"reason"`
+	FromVersion string    `json:"from_version"`
+	ToVersion   string    `json:"to_version"`
+	StartedAt   time.Time `json:"started_at"`
+	FinishedAt  time.Time `json:"finished_at"`
+}
+
+// FetchStatus reads GET {api}/status.
+func FetchStatus(ctx context.Context, c *http.Client, api string) (Status, error) {
+	var st Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(api, "/")+"/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status: %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func (st Status) outcome(commit string, since time.Time) (Outcome, bool) {
+	ld := st.LastDeploy
+	if st.SyncState == "progressing" || ld == nil || ld.FinishedAt.Before(since) {
+		return Outcome{}, false
+	}
+	if commit != "" && st.DesiredCommit != "" && !sameCommit(commit, st.DesiredCommit) {
+		return Outcome{}, false
+	}
+	return Outcome{
+		Result: ld.Outcome, Reason: ld.Reason, FromVersion: ld.FromVersion, ToVersion: ld.ToVersion,
+		StartedAt: ld.StartedAt, FinishedAt: ld.FinishedAt, SyncState: st.SyncState,
+		ActiveColor: st.ActiveColor, Active: st.ActiveVersion,
+	}, true
+}
+
+func sameCommit(a, b string) bool {
+	n := min(len(a), len(b))
+	return n >= 7 && a[:n] == b[:n]
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}

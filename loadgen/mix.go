@@ -1,0 +1,130 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// DefaultPrompts are the chat prompts a scenario cycles through when it
+// names none: short, so that the reply length is set by max_tokens.
+var DefaultPrompts = []string{
+	"Say hello",
+	"Name a colour",
+	"Count to five",
+	"What is a blue green deploy?",
+}
+
+// targeter builds the scenario's request mix as vegeta targets. Kinds are
+// interleaved by smooth weighted round-robin (nginx's algorithm), so the mix
+// is exact over any window and the same on every run.
+type targeter struct {
+	mu      sync.Mutex
+	base    string
+	mix     []Mix
+	current []int
+	total   int
+	prompts []string
+	users   int
+	tokens  int
+	model   string
+	n       int
+}
+
+func newTargeter(base string, l Load) *targeter {
+	t := &targeter{
+		base: strings.TrimRight(base, "/"), mix: l.Mix, current: make([]int, len(l.Mix)),
+		prompts: l.Prompts, users: l.Users, tokens: l.MaxTokens,
+	}
+	for _, m := range l.Mix {
+		t.total += m.Weight
+	}
+	if len(t.prompts) == 0 {
+		t.prompts = DefaultPrompts
+	}
+	if t.users < 1 {
+		t.users = 1
+	}
+	return t
+}
+
+// Targeter returns the vegeta.Targeter; it is safe for concurrent use.
+func (t *targeter) Targeter() vegeta.Targeter {
+	return func(tgt *vegeta.Target) error {
+		t.mu.Lock()
+		kind, n := t.next(), t.n
+		t.n++
+		t.mu.Unlock()
+		return t.build(tgt, kind, n)
+	}
+}
+
+// next picks the kind with the highest current weight (smooth WRR).
+func (t *targeter) next() string {
+	best := 0
+	for i, m := range t.mix {
+		t.current[i] += m.Weight
+		if t.current[i] > t.current[best] {
+			best = i
+		}
+	}
+	t.current[best] -= t.total
+	return t.mix[best].Kind
+}
+
+func (t *targeter) build(tgt *vegeta.Target, kind string, n int) error {
+	prompt := t.prompts[n%len(t.prompts)]
+	var body any
+	url := t.base + "/chat"
+	switch kind {
+	case KindChat:
+		body = chatBody{Message: prompt, MaxTokens: t.tokens}
+	case KindChatUser:
+		url = fmt.Sprintf("%s/chat/loadgen-user-%d", t.base, n%t.users)
+		body = chatBody{Message: prompt, MaxTokens: t.tokens}
+	case KindCompletion, KindStream:
+		url = t.base + "/v1/chat/completions"
+		body = completionBody{
+			Model: cmpOr(t.model, "default"), Messages: []message{{Role: "user", Content: prompt}},
+			MaxTokens: t.tokens, Stream: kind == KindStream,
+		}
+	default:
+		return fmt.Errorf("loadgen: unknown request kind %q", kind)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	*tgt = vegeta.Target{Method: http.MethodPost, URL: url, Body: b, Header: http.Header{
+		"Content-Type": {"application/json"}, HeaderKind: {kind},
+	}}
+	return nil
+}
+
+type chatBody struct {
+	Message   string `json:"message"`
+	MaxTokens int    `json:"max_tokens"`
+}
+
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type completionBody struct {
+	Model     string    `json:"model"`
+	Messages  []message `json:"messages"`
+	MaxTokens int       `json:"max_tokens"`
+	Stream    bool      `json:"stream,omitempty"`
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

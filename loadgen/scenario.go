@@ -1,0 +1,188 @@
+package loadgen
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// Scenario is one load test, declared in a YAML file under loadgen/scenarios/:
+// the stack it starts from, the traffic it sends, the deploy it commits
+// while the traffic runs, and the thresholds the run must pass.
+type Scenario struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Seed is the original design's measured row this scenario reproduces,
+	// printed beside our numbers in reports/latest.md.
+	Seed *SeedRow `yaml:"seed"`
+	// Stack is the desired state the stack starts from.
+	Stack Stack `yaml:"stack"`
+	Load  Load  `yaml:"load"`
+	// Deploy is the commit made during the run; nil for a baseline.
+	Deploy     *Deploy    `yaml:"deploy"`
+	Thresholds Thresholds `yaml:"thresholds"`
+
+	// File is where the scenario was read from ("" when built in code).
+	File string `yaml:"-"`
+}
+
+// SeedRow is a row of the original design's results table, quoted verbatim.
+type SeedRow struct {
+	Row      string `yaml:"row"`
+	Duration string `yaml:"duration"`
+	Failed   string `yaml:"failed"`
+	Outcome  string `yaml:"outcome"`
+}
+
+// Stack is the desired.yaml the managed stack starts with.
+type Stack struct {
+	Model     spec.Model     `yaml:"model"`
+	Resources spec.Resources `yaml:"resources"`
+	// DrainTimeout bounds the old color's drain (spec.strategy.drainTimeout).
+	DrainTimeout spec.Duration `yaml:"drainTimeout"`
+}
+
+// Request kinds, the values of Mix.Kind.
+const (
+	KindChat       = "chat"               // POST /chat
+	KindChatUser   = "chat_user"          // POST /chat/{user_id}
+	KindCompletion = "completions"        // POST /v1/chat/completions
+	KindStream     = "completions_stream" // POST /v1/chat/completions with stream: true
+)
+
+// Kinds lists every request kind in report order.
+var Kinds = []string{KindChat, KindChatUser, KindCompletion, KindStream}
+
+// Load is the traffic: open-loop at Rate, or closed-loop with Concurrency
+// clients each sending its next request when the last one ends.
+type Load struct {
+	Rate        Rate          `yaml:"rate"`
+	Concurrency int           `yaml:"concurrency"`
+	Duration    spec.Duration `yaml:"duration"`
+	// Timeout is the per-request timeout; a request that takes longer fails.
+	Timeout   spec.Duration `yaml:"timeout"`
+	MaxTokens int           `yaml:"maxTokens"`
+	// Users is how many distinct user ids /chat/{user_id} cycles through.
+	Users   int      `yaml:"users"`
+	Prompts []string `yaml:"prompts"`
+	Mix     []Mix    `yaml:"mix"`
+}
+
+// Mix is one kind of request and its relative weight.
+type Mix struct {
+	Kind   string `yaml:"kind"`
+	Weight int    `yaml:"weight"`
+}
+
+// Deploy strategies a scenario may commit.
+const (
+	ExpectSucceeded  = "succeeded"
+	ExpectRolledBack = "rolled_back"
+)
+
+// Deploy is the desired.yaml change committed during the run.
+type Deploy struct {
+	// At is when, after the traffic starts, the commit is made.
+	At    spec.Duration `yaml:"at"`
+	Model spec.Model    `yaml:"model"`
+	// Strategy is spec.strategy.type for the commit: bluegreen or prewarm.
+	Strategy string `yaml:"strategy"`
+	// Expect is the outcome the run must end with: succeeded or rolled_back.
+	Expect string `yaml:"expect"`
+	// Timeout bounds the deploy; the run fails if it has not finished by then.
+	Timeout spec.Duration `yaml:"timeout"`
+	// After is how long traffic continues once the deploy has finished, so
+	// that the new color is measured too. The run lasts at least
+	// Load.Duration and at least until the deploy's end plus After.
+	After spec.Duration `yaml:"after"`
+}
+
+// LoadScenario reads and validates one scenario file.
+func LoadScenario(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	return ParseScenario(path, data)
+}
+
+// ParseScenario decodes data strictly (unknown fields, wrong types and
+// duplicate keys are errors), applies defaults and validates the result.
+// Every error names the file, the line and the field.
+func ParseScenario(filename string, data []byte) (*Scenario, error) {
+	s := &Scenario{}
+	lines, err := decodeStrict(filename, data, s)
+	if err != nil {
+		return nil, err
+	}
+	s.File = filename
+	s.setDefaults()
+	if errs := s.validate(); len(errs) > 0 {
+		for _, e := range errs {
+			e.File = filename
+			if e.Line == 0 {
+				e.Line = lineOf(lines, e.Field)
+			}
+		}
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
+	}
+	return s, nil
+}
+
+// lineOf finds the line of field, or of its nearest written parent.
+func lineOf(lines map[string]int, field string) int {
+	for f := field; f != ""; f = parentField(f) {
+		if l, ok := lines[f]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+func parentField(f string) string {
+	if i := strings.LastIndexAny(f, ".["); i > 0 {
+		return f[:i]
+	}
+	return ""
+}
+
+// LoadScenarios reads every *.yaml file in dir, sorted by name.
+func LoadScenarios(dir string) ([]*Scenario, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("scenario: no *.yaml files in %s", dir)
+	}
+	sort.Strings(paths)
+	out := make([]*Scenario, 0, len(paths))
+	for _, p := range paths {
+		s, err := LoadScenario(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// WithDuration returns a copy whose traffic lasts d, with the deploy moved
+// to the same fraction of the run. DURATION= on the Makefile uses it.
+func (s *Scenario) WithDuration(d time.Duration) *Scenario {
+	c := *s
+	if s.Deploy != nil {
+		dep := *s.Deploy
+		frac := float64(s.Deploy.At.Duration) / float64(s.Load.Duration.Duration)
+		dep.At = spec.Duration{Duration: time.Duration(frac * float64(d)).Round(time.Second)}
+		c.Deploy = &dep
+	}
+	c.Load.Duration = spec.Duration{Duration: d}
+	return &c
+}
