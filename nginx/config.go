@@ -147,16 +147,21 @@ func (c Config) Validate() error {
 			add(fmt.Errorf("%s %d: want a positive number", name, n))
 		}
 	}
+	add(c.validateTimeouts())
+	return errors.Join(errs...)
+}
+
+func (c Config) validateTimeouts() error {
 	for _, d := range []time.Duration{c.WorkerShutdownTimeout, c.ClientHeaderTimeout, c.ClientBodyTimeout,
 		c.SendTimeout, c.ProxyConnectTimeout, c.ProxyReadTimeout, c.ProxySendTimeout, c.UpstreamKeepaliveTime} {
 		if d < time.Millisecond {
-			add(fmt.Errorf("timeout %s: want at least 1ms", d))
+			return fmt.Errorf("timeout %s: want at least 1ms", d)
 		}
 	}
 	if c.PublicKeepalive < 0 {
-		add(fmt.Errorf("public keepalive %s: negative", c.PublicKeepalive))
+		return fmt.Errorf("public keepalive %s: negative", c.PublicKeepalive)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func checkAddr(what, addr string) error {

@@ -129,6 +129,12 @@ func TestStreamSurvivesReload(t *testing.T) {
 	if err := p.VerifyRoute(ctx, spec.Green); err != nil {
 		t.Fatal(err)
 	}
+	// The old worker is still carrying the stream: not retired yet.
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if err := p.WaitRetired(short); err == nil {
+		t.Error("WaitRetired returned while an old worker carries a stream")
+	}
 	close(s.release)
 	n := 1
 	for ; ; n++ {
@@ -144,13 +150,14 @@ func TestStreamSurvivesReload(t *testing.T) {
 		t.Errorf("got %d events from %s, want %d from blue", n, resp.Header.Get("X-Model-Color"), s.events)
 	}
 	// The old worker that carried the stream now exits.
-	deadline := time.Now().Add(10 * time.Second)
+	wctx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if err := p.WaitRetired(wctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, w := range oldWorkers {
-		for alive(w) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
 		if alive(w) {
-			t.Errorf("old worker %d still alive after its stream ended", w)
+			t.Errorf("old worker %d alive after WaitRetired", w)
 		}
 	}
 }
