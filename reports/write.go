@@ -1,0 +1,141 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// SummaryFile is the summary of the latest run of every scenario.
+const SummaryFile = "latest.md"
+
+// Write writes the report's markdown (dir/<date>-<scenario>.md) and its
+// charts (dir/img/) and returns the markdown's path.
+func (r *Report) Write(dir string) (string, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "img"), 0o755); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	lat, rps := r.ChartNames()
+	for _, c := range []struct {
+		name string
+		make func() ([]byte, error)
+	}{{lat, r.LatencyChart}, {rps, r.RateChart}} {
+		png, err := c.make()
+		if err != nil {
+			return "", fmt.Errorf("report %s: chart %s: %w", r.Name(), c.name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(c.name)), png, 0o644); err != nil {
+			return "", fmt.Errorf("report: %w", err)
+		}
+	}
+	var md bytes.Buffer
+	if err := r.Markdown(&md); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, r.BaseName()+".md")
+	return path, os.WriteFile(path, md.Bytes(), 0o644)
+}
+
+// seedOrder is the order of the original design's results table.
+var seedOrder = []string{
+	"standard deploy, no traffic",
+	"standard deploy under load",
+	"prewarm + fast deploy under load",
+}
+
+// Summary writes latest.md: the original design's results table with our
+// measured numbers beside it, one row per scenario, each linking to its
+// report.
+func Summary(reports []*Report) []byte {
+	rs := append([]*Report(nil), reports...)
+	sort.SliceStable(rs, func(i, j int) bool { return seedRank(rs[i]) < seedRank(rs[j]) })
+	var b strings.Builder
+	b.WriteString("# Deploying a new model under load: measured results\n\n")
+	b.WriteString("The original design's results table (Locust, SmolLM2-1.7B on an 8 GB Mac with 2 cores for Docker) " +
+		"beside ours, measured by `make loadtest-deploy` on the same 2-core budget. Every number on our side comes " +
+		"from the raw results of the linked run.\n\n")
+	b.WriteString("| scenario | seed duration | seed failed | seed outcome | our duration | our requests | our failed | our outcome | thresholds |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		b.WriteString(summaryRow(r))
+	}
+	b.WriteString("\nDurations: ours is the deploy, from the reconciler's first step to its last " +
+		"(for prewarm, the warm-up and the swap apart), or the run when there is no deploy.\n\n")
+	b.WriteString("## Load per scenario\n\n| scenario | load | request mix | max_tokens | timeout |\n|---|---|---|---|---|\n")
+	for _, r := range rs {
+		b.WriteString(loadRow(r))
+	}
+	b.WriteString("\n")
+	if len(rs) > 0 {
+		var env strings.Builder
+		rs[0].environmentSection(&env)
+		b.WriteString(env.String())
+		if c := rs[0].Data.Info.Command; c != "" {
+			fmt.Fprintf(&b, "Reproduce: `%s`\n", firstCommand(c))
+		}
+	}
+	return []byte(b.String())
+}
+
+func seedRank(r *Report) int {
+	if r.Scenario != nil && r.Scenario.Seed != nil {
+		for i, s := range seedOrder {
+			if s == r.Scenario.Seed.Row {
+				return i
+			}
+		}
+		return len(seedOrder)
+	}
+	return len(seedOrder) + 1
+}
+
+func summaryRow(r *Report) string {
+	a := r.Analysis
+	seed := [4]string{"(not in the seed)", "–", "–", "–"}
+	if r.Scenario != nil && r.Scenario.Seed != nil {
+		s := r.Scenario.Seed
+		seed = [4]string{s.Row, s.Duration, s.Failed, s.Outcome}
+	}
+	dur := secs(a.End.Sub(a.Start)) + " (no deploy)"
+	if d := a.Deploy; d != nil && len(d.Events) > 0 {
+		dur = DeployDuration(d)
+	}
+	th := r.thresholdsCell()
+	if r.Data.Info.Error != "" {
+		th += "; run error"
+	}
+	return fmt.Sprintf("| [%s](%s.md): %s | %s | %s | %s | %s | %d | %d (%s) | %s | %s |\n",
+		r.Name(), r.BaseName(), seed[0], seed[1], seed[2], seed[3], dur, a.All.Requests, a.All.Failed,
+		pct(a.All.FailedRate()), r.Outcome(), th)
+}
+
+func loadRow(r *Report) string {
+	sc := r.Scenario
+	if sc == nil {
+		return fmt.Sprintf("| %s | (not recorded) | | | |\n", r.Name())
+	}
+	l := sc.Load
+	load := fmt.Sprintf("%s for %s", l.Rate, l.Duration.Duration)
+	if l.Concurrency > 0 {
+		load = fmt.Sprintf("%d clients for %s", l.Concurrency, l.Duration.Duration)
+	}
+	var mix []string
+	for _, m := range l.Mix {
+		mix = append(mix, fmt.Sprintf("%s ×%d", m.Kind, m.Weight))
+	}
+	return fmt.Sprintf("| %s | %s | %s | %d | %s |\n", r.Name(), load, strings.Join(mix, ", "), l.MaxTokens, l.Timeout.Duration)
+}
+
+func firstCommand(c string) string {
+	c, _, _ = strings.Cut(c, "\n")
+	return c
+}
+
+// WriteSummary writes dir/latest.md.
+func WriteSummary(dir string, reports []*Report) (string, error) {
+	path := filepath.Join(dir, SummaryFile)
+	return path, os.WriteFile(path, Summary(reports), 0o644)
+}
