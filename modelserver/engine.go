@@ -1,0 +1,93 @@
+package modelserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Engine runs inference on one loaded model. Package llm provides the
+// llama.cpp engine; the server sees only this interface, so its pure-Go parts
+// build and test (with -race) without compiling llama.cpp.
+type Engine interface {
+	// Tokenize turns rendered prompt text into tokens, parsing special tokens
+	// such as <|im_start|> and adding BOS when the model asks for it.
+	// It is safe to call from any goroutine.
+	Tokenize(text string) ([]int, error)
+	// Generate runs one generation in a free slot, batched with the others.
+	// emit receives the text as it is produced, always valid UTF-8 and never
+	// an end-of-generation token; it runs on the caller's goroutine, and an
+	// error from it stops the generation. Cancelling ctx stops the
+	// generation and frees the slot at the next decode step. The caller must
+	// not run more than Info().Slots generations at once (ErrBusy).
+	Generate(ctx context.Context, req GenerateRequest, emit func(text string) error) (GenerateResult, error)
+	// Info describes the loaded model and its context.
+	Info() EngineInfo
+}
+
+// LoadFunc loads a model into an Engine. It blocks for the whole load; the
+// server calls it in the background so that /healthz answers meanwhile.
+type LoadFunc func(ctx context.Context, cfg EngineConfig, log *slog.Logger) (Engine, error)
+
+// EngineConfig is what an engine needs to load a model.
+type EngineConfig struct {
+	Path           string // GGUF file, mapped read-only
+	Threads        int    // CPU threads for decoding
+	Parallel       int    // sequences decoded together (slots)
+	Ctx            int    // context window of each slot, in tokens
+	Batch          int    // prompt tokens decoded per step
+	FlashAttention bool
+}
+
+// EngineInfo describes a loaded engine.
+type EngineInfo struct {
+	Slots          int  `json:"slots"`
+	SlotContext    int  `json:"slot_context"`
+	Threads        int  `json:"threads"`
+	FlashAttention bool `json:"flash_attention"`
+	VocabSize      int  `json:"vocab_size"`
+	// RepackBytes is the size of llama.cpp's CPU_REPACK weight buffer: the
+	// quantized weights re-laid out for AVX2, copied out of the mapped file.
+	RepackBytes int64 `json:"repack_bytes"`
+}
+
+// GenerateRequest is one generation: a prompt in tokens and how to sample.
+type GenerateRequest struct {
+	Prompt      []int
+	MaxTokens   int
+	Temperature float32 // 0 means greedy
+	TopP        float32 // 0 means 1
+	Seed        uint32  // 0 means random
+	// CheckLogits makes the engine verify that every sampled distribution is
+	// finite, so the readiness probe catches degenerate (NaN) weights.
+	CheckLogits bool
+}
+
+// GenerateResult reports how a generation went.
+type GenerateResult struct {
+	PromptTokens     int
+	CachedTokens     int // prompt tokens reused from the slot's KV cache
+	CompletionTokens int
+	FinishReason     string // "stop", "length" or "cancelled"
+	Started          time.Time
+	FirstToken       time.Time // zero when no token was sampled
+	Finished         time.Time
+}
+
+// Finish reasons, as OpenAI names them.
+const (
+	FinishStop      = "stop"
+	FinishLength    = "length"
+	FinishCancelled = "cancelled"
+)
+
+// Engine errors that callers branch on.
+var (
+	// ErrBusy means every slot is taken; the caller's admission is wrong.
+	ErrBusy = errors.New("engine: no free slot")
+	// ErrPromptTooLong means the prompt does not fit in a slot's context.
+	ErrPromptTooLong = errors.New("prompt too long for the context")
+	// ErrDegenerate means the model produced non-finite logits.
+	ErrDegenerate = errors.New("model produced non-finite logits")
+)

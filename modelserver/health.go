@@ -1,0 +1,180 @@
+package modelserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"time"
+)
+
+// handleHealthz is liveness: 200 while the process can answer at all.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+type readyResponse struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// handleReady is readiness: 200 only when the model is loaded, a real
+// inference succeeded within the last few seconds and memory is under the
+// limit; otherwise 503 with the reason.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
+	defer cancel()
+	reason := s.notReadyReason(ctx, true)
+	s.metrics.ready.Set(boolGauge(reason == ""))
+	if reason != "" {
+		writeJSON(w, http.StatusServiceUnavailable, readyResponse{Reason: reason})
+		return
+	}
+	writeJSON(w, http.StatusOK, readyResponse{Ready: true})
+}
+
+// notReadyReason returns why the server is not ready, or "". With probe
+// false it reports the last inference check instead of running one.
+func (s *Server) notReadyReason(ctx context.Context, probe bool) string {
+	if s.draining.Load() {
+		return "draining"
+	}
+	if _, err := s.model.Engine(); err != nil {
+		return err.Error()
+	}
+	if reason := s.memoryReason(); reason != "" {
+		return reason
+	}
+	if probe {
+		if err := s.probe.check(ctx); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	if s.probe.sinceToken() < readyTTL {
+		return ""
+	}
+	if _, err := s.probe.last(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func (s *Server) memoryReason() string {
+	mem, err := ReadMemory()
+	if err != nil {
+		return err.Error()
+	}
+	s.metrics.pss.Set(float64(mem.PSS))
+	if s.cfg.MemoryLimit > 0 && mem.PSS > int64(s.cfg.MemoryLimit) {
+		return fmt.Sprintf("memory: pss %d bytes above the limit of %d", mem.PSS, s.cfg.MemoryLimit)
+	}
+	return ""
+}
+
+// readinessInference generates a token or two from a fixed chat prompt,
+// checking that the logits are finite and that the model says something.
+func (s *Server) readinessInference(ctx context.Context) error {
+	eng, err := s.model.Engine()
+	if err != nil {
+		return err
+	}
+	prompt, err := eng.Tokenize(s.model.Template().Render([]Message{{Role: "user", Content: "Say OK."}}))
+	if err != nil {
+		return err
+	}
+	res, err := eng.Generate(ctx, GenerateRequest{Prompt: prompt, MaxTokens: 2, CheckLogits: true},
+		func(string) error { s.probe.tokenProduced(); return nil })
+	if err != nil {
+		return err
+	}
+	if res.CompletionTokens == 0 {
+		return fmt.Errorf("the model replied nothing (end of generation at once): degenerate weights?")
+	}
+	s.probe.tokenProduced()
+	return nil
+}
+
+// deepHealth is /health/deep (docs/architecture.md lists the fields).
+type deepHealth struct {
+	InstanceID    string      `json:"instance_id"`
+	Color         string      `json:"color"`
+	Model         modelStatus `json:"model"`
+	Host          string      `json:"host"`
+	ContainerID   string      `json:"container_id"`
+	PID           int         `json:"pid"`
+	RSSBytes      int64       `json:"rss_bytes"`
+	PSSBytes      int64       `json:"pss_bytes"`
+	UptimeSeconds float64     `json:"uptime_seconds"`
+	InFlight      int64       `json:"in_flight"`
+	QueueDepth    int         `json:"queue_depth"`
+	Running       int         `json:"running"`
+	Ready         bool        `json:"ready"`
+	ReadyReason   string      `json:"ready_reason"`
+	Draining      bool        `json:"draining"`
+	BuildVersion  string      `json:"build_version"`
+	StartedAt     time.Time   `json:"started_at"`
+}
+
+// handleDeep is the diagnostic view. It always answers 200 and never runs
+// an inference: it reports the last readiness result.
+func (s *Server) handleDeep(w http.ResponseWriter, r *http.Request) {
+	host, _ := os.Hostname()
+	mem, _ := ReadMemory()
+	reason := s.notReadyReason(r.Context(), false)
+	writeJSON(w, http.StatusOK, deepHealth{
+		InstanceID:    s.instanceID,
+		Color:         s.cfg.Color.String(),
+		Model:         s.model.status(),
+		Host:          host,
+		ContainerID:   containerID(),
+		PID:           os.Getpid(),
+		RSSBytes:      mem.RSS,
+		PSSBytes:      mem.PSS,
+		UptimeSeconds: time.Since(s.started).Seconds(),
+		InFlight:      s.inFlight.Load(),
+		QueueDepth:    s.queue.Waiting(),
+		Running:       s.queue.Running(),
+		Ready:         reason == "",
+		ReadyReason:   reason,
+		Draining:      s.draining.Load(),
+		BuildVersion:  buildVersion(),
+		StartedAt:     s.started.UTC(),
+	})
+}
+
+// buildVersion is the module version, or the VCS revision the binary was
+// built from ("+dirty" when the tree had changes).
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" && (v == "" || v == "(devel)") {
+		return rev[:min(12, len(rev))] + dirty
+	}
+	if v == "" {
+		return "unknown"
+	}
+	return v
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
