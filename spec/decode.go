@@ -16,6 +16,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// MaxErrors is how many errors Parse reports; the rest are counted.
+const MaxErrors = 20
+
 // MaxFileSize bounds a desired.yaml file: a spec is a few hundred bytes, and
 // a huge file is a mistake, not a deployment.
 const MaxFileSize = 1 << 20
@@ -57,6 +60,9 @@ func Parse(filename string, data []byte) (*Document, error) {
 	}
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		if more := d.dropped + len(errs) - MaxErrors; more > 0 {
+			errs = append(errs[:MaxErrors:MaxErrors], d.errorf(0, "", "and %d more errors", more))
+		}
 		return nil, errs
 	}
 	return doc, nil
@@ -90,6 +96,9 @@ type decoder struct {
 	errs  Errors
 	lines map[string]int
 	bad   map[string]bool // fields that failed to decode: validation skips them
+	// dropped counts errors beyond MaxErrors: a file that is not a spec at
+	// all would otherwise produce one error per line.
+	dropped int
 }
 
 func (d *decoder) errorf(line int, field, format string, args ...any) *FieldError {
@@ -98,6 +107,10 @@ func (d *decoder) errorf(line int, field, format string, args ...any) *FieldErro
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
 	d.bad[field] = true
+	if len(d.errs) >= MaxErrors {
+		d.dropped++
+		return
+	}
 	d.errs = append(d.errs, d.errorf(n.Line, field, format, args...))
 }
 

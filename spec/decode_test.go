@@ -179,3 +179,15 @@ func TestParseNormalisesSHA256(t *testing.T) {
 		t.Errorf("sha256 = %s, want lower case", got)
 	}
 }
+
+func TestParseCapsErrors(t *testing.T) {
+	_, err := Parse("f.yaml", []byte(strings.Repeat("x: 1\n", 100)))
+	errs, ok := err.(Errors)
+	if !ok || len(errs) != MaxErrors+1 {
+		t.Fatalf("got %d errors, want %d and a count: %v", len(errs), MaxErrors+1, err)
+	}
+	// 100 unknown x, then apiVersion, kind, metadata.name, model name, version, path: 106; 20 shown.
+	if got, want := errs[MaxErrors].Error(), "f.yaml: and 86 more errors"; got != want {
+		t.Errorf("last error %q, want %q", got, want)
+	}
+}
