@@ -42,6 +42,10 @@ if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
   if [[ " ${missing[*]} " == *" nginx"* ]]; then
     (service nginx stop || nginx -s quit) >/dev/null 2>&1 || true
   fi
+  # Likewise a system prometheus on :9090, where `make monitor` runs its own.
+  if [[ " ${missing[*]} " == *" prometheus"* ]]; then
+    service prometheus stop >/dev/null 2>&1 || true
+  fi
   exit 0
 fi
 echo "missing packages: ${missing[*]}" >&2

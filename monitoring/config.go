@@ -33,9 +33,9 @@ const (
 // rule files to load.
 type ScrapeConfig struct {
 	Blue, Green, Reconciler, Self string
-	ScrapeInterval              time.Duration
-	RuleFiles                   []string // globs; relative ones are relative to the config file
-	Stack                       string   // external label "stack": local or compose
+	ScrapeInterval                time.Duration
+	RuleFiles                     []string // globs; relative ones are relative to the config file
+	Stack                         string   // external label "stack": local or compose
 }
 
 // LocalConfig is the scrape config of the process runtime on loopback; it

@@ -172,3 +172,10 @@ func Expand(expr string, vars map[string]string) string {
 	}
 	return expr
 }
+
+// Paths inside the Grafana container where the compose stack mounts
+// monitoring/grafana/provisioning and monitoring/grafana/dashboards.
+const (
+	GrafanaProvisioningPath = "/etc/grafana/provisioning"
+	GrafanaDashboardsPath   = "/var/lib/grafana/dashboards/zdml"
+)
