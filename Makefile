@@ -16,6 +16,7 @@ MODELS := models
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
+.PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: help deps build models model-smollm2 bench-models bench-nginx fuzz-spec test lint print-env
 
@@ -45,6 +46,9 @@ fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 
 test: build models ## run every test (real nginx, model servers, Docker, Prometheus, git)
 	$(GO) test -count=1 -timeout 25m ./...
+
+images: deps ## build the Docker images here, never pulling (IMAGES="modelserver zdml nginx"); cached by content
+	@docker/images.sh $(IMAGES)
 
 monitor: build ## run Prometheus (Debian's) on 127.0.0.1:9090 against the local stack; data in .zdml/prometheus; Ctrl-C stops it
 	$(ZDML) monitor run
