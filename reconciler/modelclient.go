@@ -25,6 +25,8 @@ type DeepHealth struct {
 		Version string `json:"version"`
 		File    string `json:"file"`
 		SHA256  string `json:"sha256"`
+		State   string `json:"state"` // loading, loaded, failed
+		Error   string `json:"error"`
 	} `json:"model"`
 	ContainerID string `json:"container_id"`
 	PID         int    `json:"pid"`

@@ -117,7 +117,7 @@ func (r *Reconciler) runStep(ctx context.Context, d *deploy, s step) error {
 	if err != nil {
 		d.steps = append(d.steps, StepTiming{Name: s.name, Outcome: "failed", Duration: took, Message: err.Error()})
 		r.event(d, s.name, PhaseFail, took, err.Error())
-		return fmt.Errorf("%s: %w", s.name, err)
+		return err
 	}
 	d.steps = append(d.steps, StepTiming{Name: s.name, Outcome: "ok", Duration: took, Message: d.note})
 	r.event(d, s.name, PhaseEnd, took, d.note)
@@ -155,7 +155,7 @@ func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cau
 		d.steps = append(d.steps, StepTiming{Name: StepRollback, Outcome: outcome, Duration: time.Since(t0)})
 	}
 	r.finish(d, outcome, failedStep, cause.Error())
-	return cause
+	return fmt.Errorf("%s %s %s at %s: %w", d.kind, d.id, outcome, failedStep, cause)
 }
 
 // finish records a finished deploy in state.json, history and metrics.

@@ -28,7 +28,7 @@ func poll(ctx context.Context, interval, timeout time.Duration, check func(ctx c
 		if done {
 			return nil
 		}
-		if why != "" {
+		if why != "" && ctx.Err() == nil { // not the deadline cutting a check short
 			last = why
 		}
 		select {

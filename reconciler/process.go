@@ -85,9 +85,6 @@ func NewProcess(cfg DriverConfig) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process driver: %w", err)
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("process driver: model server binary: %w (run make build)", err)
-	}
 	dir, err := filepath.Abs(cfg.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("process driver: %w", err)
@@ -163,6 +160,9 @@ func (p *Process) args(inst Instance) []string {
 // spawn starts the process. A low-priority start execs through nice(1),
 // so every thread the server ever creates inherits nice 19 from the start.
 func (p *Process) spawn(inst Instance) (Status, error) {
+	if _, err := os.Stat(p.binary); err != nil {
+		return Status{}, fmt.Errorf("start %s: model server binary: %w (run make build, or set --modelserver)", inst.Color, err)
+	}
 	dir := p.dir(inst.Color)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)

@@ -184,7 +184,10 @@ func newLocked(cfg Config, lock *Lock) (*Reconciler, error) {
 // Close releases the lock and closes the event log. Colors and nginx keep
 // running: they serve without the reconciler.
 func (r *Reconciler) Close() error {
-	err := r.events.Close()
+	var err error
+	if r.events != nil {
+		err = r.events.Close()
+	}
 	if lerr := r.lock.Release(); err == nil {
 		err = lerr
 	}

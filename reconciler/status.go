@@ -56,11 +56,14 @@ func (r *Reconciler) report(o observation) StatusReport {
 	s := r.state
 	rep := StatusReport{ActiveColor: s.ActiveColor, DesiredError: s.DesiredError, LastDeploy: s.LastDeploy,
 		Source: sourceName(r.cfg.Source), UpdatedAt: time.Now().UTC()}
-	if o.nginx.Running && o.nginx.Active.Valid() {
+	if !rep.ActiveColor.Valid() && o.nginx.Running && o.nginx.Active.Valid() {
 		rep.ActiveColor = o.nginx.Active
 	}
 	if cs := s.Colors[rep.ActiveColor]; cs != nil {
 		rep.ActiveVersion = cs.Version
+	}
+	if st, ok := o.colors[rep.ActiveColor]; ok && st.Running && rep.ActiveVersion == "" {
+		rep.ActiveVersion = st.ModelVersion
 	}
 	if d := s.Deployed; d != nil {
 		rep.DeployedCommit, rep.DeployedSpec = d.Commit, d.SpecHash

@@ -195,7 +195,7 @@ func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 		}
 		served, err := r.client.Ready(ctx, d.inst.Addr)
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error(), r.hopeless(ctx, d, err)
 		}
 		if served.Color != d.to || served.Version != d.target.Version {
 			return false, fmt.Sprintf("%s answers as %s %s, want %s %s", d.inst.Addr, served.Color, served.Version, d.to, d.target.Version), nil
@@ -207,6 +207,27 @@ func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 	})
 	if err != nil {
 		return fmt.Errorf("standby %s: %w", d.to, err)
+	}
+	return nil
+}
+
+// hopeless tells a standby that will never be ready from one that is
+// still loading: a model that failed to load, or one that loaded but whose
+// readiness inference fails outright (degenerate weights reply nothing).
+// A probe that timed out or stalled is not hopeless: CPU contention can
+// cause it, and the ready timeout decides.
+func (r *Reconciler) hopeless(ctx context.Context, d *deploy, notReady error) error {
+	deep, err := r.client.Deep(ctx, d.inst.Addr)
+	if err != nil {
+		return nil
+	}
+	why := notReady.Error()
+	switch {
+	case deep.Model.State == "failed":
+		return fmt.Errorf("standby %s failed to load its model: %s", d.to, deep.Model.Error)
+	case deep.Model.State == "loaded" && strings.Contains(why, "readiness inference") &&
+		!strings.Contains(why, "deadline") && !strings.Contains(why, "stalled") && !strings.Contains(why, "still running"):
+		return fmt.Errorf("standby %s loaded its model but cannot generate: %s", d.to, strings.TrimPrefix(why, "not ready (503): "))
 	}
 	return nil
 }

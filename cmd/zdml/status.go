@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/reconciler"
+)
+
+func init() {
+	register("status", "show the sync state, colors, last deploy and quarantine [--json]", runStatus)
+	register("history", "show the last deploys with step timings [-n 20] [--json]", runHistory)
+}
+
+func runStatus(ctx context.Context, log *slog.Logger, args []string) error {
+	var asJSON bool
+	f, _, err := parseFlags("status", "status [--json] [flags]", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	rep, err := readStatus(ctx, log, f)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printStatus(stdout, rep)
+	return nil
+}
+
+// readStatus asks the daemon when one runs, else observes directly.
+func readStatus(ctx context.Context, log *slog.Logger, f *stateFlags) (reconciler.StatusReport, error) {
+	if h, held, err := reconciler.LockHolder(f.stateDir); err == nil && held && h.APIAddr != "" {
+		if rep, err := reconciler.NewClient(h.APIAddr).Status(ctx); err == nil {
+			return rep, nil
+		}
+	}
+	cfg, err := f.config(log, "status")
+	if err != nil {
+		return reconciler.StatusReport{}, err
+	}
+	v, err := reconciler.NewViewer(cfg)
+	if err != nil {
+		return reconciler.StatusReport{}, err
+	}
+	return v.Status(ctx), nil
+}
+
+func printStatus(w io.Writer, r reconciler.StatusReport) {
+	fmt.Fprintf(w, "sync:     %s\n", r.SyncState)
+	fmt.Fprintf(w, "serving:  %s %s (commit %s)\n", orNone(string(r.ActiveColor)), r.ActiveVersion, orNone(short(r.DeployedCommit)))
+	fmt.Fprintf(w, "desired:  %s (commit %s) from %s\n", orNone(r.DesiredVersion), orNone(short(r.DesiredCommit)), r.Source)
+	if r.DesiredError != "" {
+		fmt.Fprintf(w, "          error: %s\n", r.DesiredError)
+	}
+	if r.Step != "" {
+		fmt.Fprintf(w, "deploying: %s at step %s\n", r.DeployID, r.Step)
+	}
+	if q := r.Quarantine; q != nil {
+		fmt.Fprintf(w, "quarantined: %s\n          (not retried until desired.yaml changes; zdml deploy retries it)\n", q.Reason)
+	}
+	if l := r.LastDeploy; l != nil {
+		fmt.Fprintf(w, "last:     %s %s %s: %s -> %s, %s", l.Kind, l.ID, l.Outcome, orNone(l.FromVersion), l.ToVersion,
+			l.FinishedAt.Sub(l.StartedAt).Round(time.Millisecond))
+		if l.Reason != "" {
+			fmt.Fprintf(w, "\n          %s: %s", l.FailedStep, l.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COLOR\tROLE\tRUNNING\tVERSION\tID\tADDR\tPRIORITY")
+	for _, c := range r.Colors {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", c.Color, c.Role, c.Running, c.Version, c.ID, c.Addr, c.Priority)
+	}
+	fmt.Fprintf(tw, "nginx\tactive=%s\t%v\t%s\t%s\t\t\n", orNone(string(r.Nginx.Active)), r.Nginx.Running, r.Nginx.Hash, r.Nginx.ID)
+	tw.Flush()
+	for _, c := range r.Conditions {
+		fmt.Fprintf(w, "%-12s %-5s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func short(s string) string {
+	if len(s) > 7 {
+		return s[:7]
+	}
+	return s
+}
+
+func runHistory(ctx context.Context, _ *slog.Logger, args []string) error {
+	var asJSON bool
+	var n int
+	f, _, err := parseFlags("history", "history [-n 20] [--json] [flags]", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON lines")
+		fs.IntVar(&n, "n", 20, "how many deploys")
+	})
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		return fmt.Errorf("-n %d: want a positive number", n)
+	}
+	recs, err := reconciler.ReadHistory(f.stateDir, n)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	printHistory(stdout, recs)
+	return nil
+}
+
+func printHistory(w io.Writer, recs []reconciler.DeployRecord) {
+	if len(recs) == 0 {
+		fmt.Fprintln(w, "no deploys yet")
+		return
+	}
+	for _, r := range recs {
+		fmt.Fprintf(w, "%s  %-9s %-11s %s -> %s (%s -> %s) commit %s  %s\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"),
+			r.Kind, r.Outcome, orNone(r.FromVersion), orNone(r.ToVersion), orNone(string(r.From)), orNone(string(r.To)),
+			orNone(short(r.Commit)), r.Duration.Round(time.Millisecond))
+		var parts []string
+		for _, s := range r.Steps {
+			mark := ""
+			if s.Outcome != "ok" {
+				mark = "!" + s.Outcome
+			}
+			parts = append(parts, fmt.Sprintf("%s %s%s", s.Name, s.Duration.Round(time.Millisecond), mark))
+		}
+		fmt.Fprintf(w, "    steps: %s\n", strings.Join(parts, ", "))
+		if r.Reason != "" {
+			fmt.Fprintf(w, "    %s: %s\n", orNone(r.FailedStep), r.Reason)
+		}
+	}
+}

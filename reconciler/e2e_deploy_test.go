@@ -1,0 +1,69 @@
+package reconciler
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+var allSteps = []string{StepPreflight, StepStart, StepReady, StepWarmup, StepSwap, StepDrain, StepVerify, StepStop, StepRecord}
+
+// TestDeployUnderLoad commits a new desired.yaml while clients chat
+// through nginx: the version switches, no request fails, and history and
+// events record every step.
+func TestDeployUnderLoad(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c1 := e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
+	e.start()
+	st := e.waitSynced("v1", time.Minute)
+	if st.ActiveColor != spec.Blue || st.DeployedCommit != c1 {
+		t.Fatalf("first deploy: active %s commit %s, want blue %s", st.ActiveColor, st.DeployedCommit, c1)
+	}
+	loop := startClients(t, e.public, 4)
+	time.Sleep(300 * time.Millisecond)
+	c2 := e.commit(desiredSpec{Version: "v2"}.yaml(), "v2")
+	st = e.waitSynced("v2", time.Minute)
+	time.Sleep(300 * time.Millisecond)
+	loop.check(t)
+	if st.ActiveColor != spec.Green || st.DeployedCommit != c2 || st.DesiredCommit != c2 {
+		t.Errorf("after v2: active %s deployed %s desired %s, want green %s", st.ActiveColor, st.DeployedCommit, st.DesiredCommit, c2)
+	}
+	if color, version := publicVersion(t, e.public); color != "green" || version != "v2" {
+		t.Errorf("public route answers %s %s, want green v2", color, version)
+	}
+	if loop.versions["v1"] == 0 || loop.versions["v2"] == 0 {
+		t.Errorf("clients saw versions %v, want both v1 and v2", loop.versions)
+	}
+	recs := e.waitDeploys(2, time.Second)
+	last := recs[len(recs)-1]
+	if last.Outcome != OutcomeSucceeded || last.FromVersion != "v1" || last.ToVersion != "v2" || last.Commit != c2 {
+		t.Errorf("history: %+v", last)
+	}
+	var names []string
+	for _, s := range last.Steps {
+		names = append(names, s.Name)
+		if s.Outcome != "ok" {
+			t.Errorf("step %s: %s %s", s.Name, s.Outcome, s.Message)
+		}
+	}
+	if !slices.Equal(names, allSteps) {
+		t.Errorf("steps %v, want %v", names, allSteps)
+	}
+	ended := map[string]bool{}
+	for _, ev := range e.events() {
+		if ev.DeployID == last.ID && ev.Phase == PhaseEnd {
+			ended[ev.Step] = true
+		}
+	}
+	for _, s := range allSteps {
+		if !ended[s] {
+			t.Errorf("events.jsonl: no end event for step %s of %s", s, last.ID)
+		}
+	}
+	if n := len(e.strays()); n != 1 {
+		t.Errorf("%d model servers run after the deploy, want 1 (the old color stopped)", n)
+	}
+}

@@ -1,0 +1,362 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// The end-to-end tests below run the real thing: the model-server binary
+// on the small generated models, Debian's nginx, a git repository made
+// with the git CLI, and the reconciler in-process (or as the zdml binary,
+// in cmd/zdml). Each test has its own state directory and free ports, so
+// they run in parallel.
+
+// freePort returns a loopback address nobody listens on now.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// desiredSpec is the knobs tests turn in desired.yaml.
+type desiredSpec struct {
+	Version, Path, SHA256, Strategy, AutoPromote string
+	ReadyTimeout, DrainTimeout, MaxLatency       string
+	MaxTokens                                    int
+	Extra                                        string // raw YAML appended under spec:
+}
+
+func (d desiredSpec) yaml() string {
+	def := func(s, v string) string {
+		if s == "" {
+			return v
+		}
+		return s
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: zdml/v1\nkind: ModelDeployment\nmetadata:\n  name: chat\nspec:\n")
+	fmt.Fprintf(&b, "  model:\n    name: tiny\n    version: %s\n    path: %s\n", def(d.Version, "v1"), def(d.Path, "tiny.gguf"))
+	if d.SHA256 != "" {
+		fmt.Fprintf(&b, "    sha256: %s\n", d.SHA256)
+	}
+	fmt.Fprintf(&b, "  strategy:\n    type: %s\n    readyTimeout: %s\n    drainTimeout: %s\n",
+		def(d.Strategy, "bluegreen"), def(d.ReadyTimeout, "30s"), def(d.DrainTimeout, "10s"))
+	if d.AutoPromote != "" {
+		fmt.Fprintf(&b, "    autoPromote: %s\n", d.AutoPromote)
+	}
+	mt := d.MaxTokens
+	if mt == 0 {
+		mt = 4
+	}
+	fmt.Fprintf(&b, "  warmup:\n    prompts: [\"Say hello\"]\n    maxLatency: %s\n    maxTokens: %d\n", def(d.MaxLatency, "10s"), mt)
+	fmt.Fprintf(&b, "  resources:\n    memory: 256Mi\n    threads: 1\n    parallel: 2\n    ctx: 512\n")
+	b.WriteString(d.Extra)
+	return b.String()
+}
+
+// env is one test's world: a git repository holding desired.yaml, a state
+// directory, free ports, and a reconciler running in-process.
+type env struct {
+	t         *testing.T
+	dir       string
+	repo      string
+	stateDir  string
+	modelsDir string
+	public    string
+	admin     string
+	colors    map[spec.Color]string
+	runner    nginx.Runner
+	reg       *prometheus.Registry
+	resync    time.Duration
+
+	r      *Reconciler
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testenv.LookPath(t, "git", "git")
+	testenv.LookPath(t, "nginx", "nginx")
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, repo: filepath.Join(dir, "repo"), stateDir: filepath.Join(dir, "state"),
+		modelsDir: testenv.ModelsDir(t), public: freePort(t), admin: freePort(t),
+		colors: map[spec.Color]string{spec.Blue: freePort(t), spec.Green: freePort(t)}, resync: 200 * time.Millisecond}
+	testenv.Binary(t, "modelserver")
+	if err := os.MkdirAll(e.repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.git("init", "-q", "-b", "main")
+	e.git("config", "user.email", "test@example.com")
+	e.git("config", "user.name", "test")
+	local, err := nginx.NewLocal(filepath.Join(e.stateDir, "nginx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runner = local
+	t.Cleanup(e.cleanup)
+	return e
+}
+
+func (e *env) git(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = e.repo
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit writes desired.yaml and commits it, returning the commit sha.
+func (e *env) commit(text, msg string) string {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.repo, "desired.yaml"), []byte(text), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	e.git("add", "desired.yaml")
+	e.git("commit", "-q", "--allow-empty", "-m", msg)
+	return e.git("rev-parse", "HEAD")
+}
+
+func (e *env) config() Config {
+	src, err := NewGitSource(e.repo, "main", "desired.yaml", time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return Config{StateDir: e.stateDir, ModelsDir: e.modelsDir, Source: src, PublicAddr: e.public, AdminAddr: e.admin,
+		ColorAddrs: e.colors, Modelserver: testenv.Binary(e.t, "modelserver"), NginxRunner: e.runner,
+		Resync: e.resync, StopTimeout: 10 * time.Second, Log: testLogger(e.t), Registry: e.reg}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("ZDML_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// start runs the reconciler daemon loop in-process.
+func (e *env) start() *Reconciler {
+	e.t.Helper()
+	e.reg = prometheus.NewRegistry()
+	r, err := New(e.config())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.r, e.cancel, e.done = r, cancel, make(chan error, 1)
+	go func() { e.done <- r.Run(ctx) }()
+	return r
+}
+
+// stop stops the daemon loop (colors and nginx keep running).
+func (e *env) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	select {
+	case <-e.done:
+	case <-time.After(30 * time.Second):
+		e.t.Error("reconciler did not stop")
+	}
+	e.r.Close()
+	e.cancel = nil
+}
+
+// cleanup stops everything the test started: the reconciler, both colors
+// (by their pid files) and nginx.
+func (e *env) cleanup() {
+	e.stop()
+	for _, c := range spec.Colors {
+		b, err := os.ReadFile(filepath.Join(e.stateDir, "colors", string(c), "pid"))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	for _, pid := range e.strays() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = e.runner.Stop(ctx)
+}
+
+// strays lists model servers of this state directory still alive.
+func (e *env) strays() []int {
+	var out []int
+	for _, pid := range pids() {
+		if strings.Contains(strings.Join(cmdline(pid), " "), e.stateDir+"/colors/") && pidAlive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s; status: %+v", timeout, what, e.r.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitSynced waits until the daemon serves version and is synced.
+func (e *env) waitSynced(version string, timeout time.Duration) StatusReport {
+	e.t.Helper()
+	var st StatusReport
+	e.waitFor("synced "+version, timeout, func() bool {
+		st = e.r.Status()
+		return st.SyncState == SyncSynced && st.ActiveVersion == version && st.Step == "" && st.Nginx.Active == st.ActiveColor
+	})
+	return st
+}
+
+// waitDeploys waits until history holds n records and returns them.
+func (e *env) waitDeploys(n int, timeout time.Duration) []DeployRecord {
+	e.t.Helper()
+	var recs []DeployRecord
+	e.waitFor(fmt.Sprintf("%d deploys in history", n), timeout, func() bool {
+		recs, _ = ReadHistory(e.stateDir, 0)
+		return len(recs) >= n && e.r.Status().Step == ""
+	})
+	return recs
+}
+
+func (e *env) events() []Event {
+	e.t.Helper()
+	f, err := os.Open(filepath.Join(e.stateDir, EventsFile))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	evs, err := ReadEvents(f)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return evs
+}
+
+// clientLoop sends chat requests through nginx from several workers until
+// stopped, counting failures: a failure is anything but a 200.
+type clientLoop struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	versions   map[string]int
+	errs       []string
+	stopped    chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startClients(t *testing.T, public string, workers int) *clientLoop {
+	l := &clientLoop{versions: map[string]int{}, stopped: make(chan struct{})}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: workers}}
+	for i := 0; i < workers; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stopped:
+					return
+				default:
+				}
+				l.once(client, public)
+			}
+		}()
+	}
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *clientLoop) once(client *http.Client, public string) {
+	resp, err := client.Post("http://"+public+"/chat", "application/json", strings.NewReader(`{"message":"hello there","max_tokens":6}`))
+	if err != nil {
+		l.fail(err.Error())
+		return
+	}
+	_, rerr := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || rerr != nil {
+		l.fail(fmt.Sprintf("%s %v", resp.Status, rerr))
+		return
+	}
+	l.ok.Add(1)
+	l.mu.Lock()
+	l.versions[resp.Header.Get("X-Model-Version")]++
+	l.mu.Unlock()
+}
+
+func (l *clientLoop) fail(msg string) {
+	l.failed.Add(1)
+	l.mu.Lock()
+	if len(l.errs) < 10 {
+		l.errs = append(l.errs, time.Now().Format("15:04:05.000")+" "+msg)
+	}
+	l.mu.Unlock()
+}
+
+func (l *clientLoop) stop() {
+	select {
+	case <-l.stopped:
+	default:
+		close(l.stopped)
+	}
+	l.wg.Wait()
+}
+
+// check stops the loop and fails the test on any failed request.
+func (l *clientLoop) check(t *testing.T) {
+	t.Helper()
+	l.stop()
+	t.Logf("client loop: %d ok, %d failed, versions %v", l.ok.Load(), l.failed.Load(), l.versions)
+	if l.failed.Load() > 0 {
+		t.Errorf("%d requests failed through nginx, first: %v", l.failed.Load(), l.errs)
+	}
+	if l.ok.Load() == 0 {
+		t.Error("no request succeeded")
+	}
+}
+
+// publicVersion asks nginx's public route who answers.
+func publicVersion(t *testing.T, public string) (string, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + public + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("X-Model-Color"), resp.Header.Get("X-Model-Version")
+}
