@@ -13,9 +13,12 @@ export CGO_CXXFLAGS := -O3 $(LLAMA_MARCH)
 
 ZDML   := bin/zdml
 MODELS := models
+# The reconciler commands act on this repository's committed desired.yaml (GitOps).
+ZDML_SRC := --repo . --branch main --file desired.yaml --models-dir $(MODELS)
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
+.PHONY: reconcile deploy prewarm deploy-fast rollback state history start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-contention
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: help deps build models model-smollm2 bench-models bench-nginx fuzz-spec test lint print-env
@@ -61,6 +64,39 @@ prom-targets: build ## show Prometheus's scrape targets and their health (HTTP A
 
 deploy-monitored: build ## commit desired.yaml, snapshot metrics around the deploy into reports/<date>-deploy-monitored.md
 	$(ZDML) monitor deploy
+
+reconcile: build models ## run the reconciler daemon on this repository: commit desired.yaml on main and watch it deploy
+	$(ZDML) reconcile $(ZDML_SRC)
+deploy: build ## deploy the committed desired.yaml now (asks the daemon when it runs); retries a quarantined spec
+	$(ZDML) deploy $(ZDML_SRC)
+prewarm: build ## start and warm the standby with desired.yaml, no swap
+	$(ZDML) prewarm $(ZDML_SRC)
+deploy-fast: build ## swap the prewarmed standby in (swap + drain only)
+	$(ZDML) deploy-fast $(ZDML_SRC)
+rollback: build ## emergency rollback to the previous version (works with the daemon down)
+	$(ZDML) rollback $(ZDML_SRC)
+state: build ## show the sync state, colors, last deploy and quarantine
+	$(ZDML) status $(ZDML_SRC)
+history: build ## show the last 20 deploys with step timings
+	$(ZDML) history $(ZDML_SRC)
+start-green: build ## start green with desired.yaml (not routed)
+	$(ZDML) start green $(ZDML_SRC)
+stop-green: build ## stop green gracefully
+	$(ZDML) stop green $(ZDML_SRC)
+swap-to-green: build ## route nginx to green
+	$(ZDML) swap green $(ZDML_SRC)
+swap-to-blue: build ## route nginx to blue
+	$(ZDML) swap blue $(ZDML_SRC)
+which-active: build ## print the color nginx routes to
+	$(ZDML) which-active $(ZDML_SRC)
+mem: build ## RSS/PSS of each color and nginx, shared pages shown
+	$(ZDML) mem $(ZDML_SRC)
+health: build ## health of each color, nginx and the public route
+	$(ZDML) health $(ZDML_SRC)
+chat: build ## send one chat request through nginx (MSG="...")
+	$(ZDML) chat "$(or $(MSG),Say hello)" $(ZDML_SRC)
+bench-contention: build models ## active p99 while a standby loads and warms: nice 19 vs normal priority, side by side
+	$(GO) test -run '^$$' -bench Contention -benchtime 1x -timeout 20m ./reconciler
 
 lint: ## gofmt check and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
