@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,7 +77,7 @@ func assertAdopts(t *testing.T, dir string, pid int, cfg Config) {
 }
 
 // helperEnv makes the test binary act as a short-lived zdml that starts
-// nginx and is then killed (see TestHelperStartNginx).
+// nginx and is then killed (see starterMain).
 const helperEnv = "ZDML_NGINX_TEST_HELPER"
 
 type helperArgs struct {
@@ -90,7 +91,7 @@ type helperArgs struct {
 func TestNginxOutlivesItsStarter(t *testing.T) {
 	_, local, cfg := newTestProxy(t, backend(t, spec.Blue, nil), backend(t, spec.Green, nil))
 	args, _ := json.Marshal(helperArgs{Dir: local.Dir(), Cfg: cfg})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperStartNginx$", "-test.timeout=60s")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(args))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = os.Stderr
@@ -114,24 +115,24 @@ func TestNginxOutlivesItsStarter(t *testing.T) {
 	assertAdopts(t, local.Dir(), st.PID, cfg)
 }
 
-// TestHelperStartNginx is not a test: it is the starter process of
-// TestNginxOutlivesItsStarter, and does nothing unless run by it.
-func TestHelperStartNginx(t *testing.T) {
-	raw := os.Getenv(helperEnv)
-	if raw == "" {
-		return
-	}
+// starterMain is the whole life of the starter process of
+// TestNginxOutlivesItsStarter (see TestMain): ensure nginx, say so, wait to
+// be killed.
+func starterMain(raw string) int {
 	var a helperArgs
 	if err := json.Unmarshal([]byte(raw), &a); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	local, err := NewLocal(a.Dir)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		_, err = NewProxy(local).Ensure(context.Background(), a.Cfg)
 	}
-	if _, err := NewProxy(local).Ensure(context.Background(), a.Cfg); err != nil {
-		t.Fatal(err)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		return 1
 	}
 	os.Stdout.WriteString("ready\n")
 	time.Sleep(time.Minute) // until killed
+	return 0
 }
