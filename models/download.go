@@ -142,28 +142,36 @@ func (d *Downloader) fetch(ctx context.Context, url, part string) error {
 	case err != nil:
 		return err
 	}
+	d.log.Info("downloading", "url", url, "from_byte", start, "total_bytes", total)
+	watchdog := newWatchdog(d.stall, func() { cancel(errStalled) })
+	defer watchdog.stop()
+	err = d.save(resp.Body, part, start, total, watchdog)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errStalled) {
+		err = cause
+	}
+	return err
+}
+
+// save writes body into part from byte start (0 truncates: a fresh
+// transfer, or a server without Range support resending everything) and
+// checks that part then holds total bytes when total is known.
+func (d *Downloader) save(body io.Reader, part string, start, total int64, watchdog io.Writer) error {
 	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	if start == 0 {
-		flags |= os.O_TRUNC // a fresh transfer: drop what a server without Range support resends
+		flags |= os.O_TRUNC
 	}
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
 		return err
 	}
-	d.log.Info("downloading", "url", url, "from_byte", start, "total_bytes", total)
 	bar := newProgress(d.progress, d.tty, start, total)
-	watchdog := newWatchdog(d.stall, func() { cancel(errStalled) })
-	defer watchdog.stop()
-	_, err = io.Copy(io.MultiWriter(f, bar, watchdog), resp.Body)
+	_, err = io.Copy(io.MultiWriter(f, bar, watchdog), body)
 	bar.finish(err == nil)
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errStalled) {
-		err = cause
 	}
 	if err == nil && total >= 0 && fileSize(part) != total {
 		err = fmt.Errorf("%w: got %d of %d bytes", io.ErrUnexpectedEOF, fileSize(part), total)

@@ -66,7 +66,11 @@ func Generate(ctx context.Context, dir string, opts ...GenerateOption) ([]Result
 		if err != nil {
 			return results, err
 		}
-		o.log.Info("model", "file", r.File, "sha256", r.SHA256, "bytes", r.Size, "written", r.Written)
+		level := slog.LevelDebug // make test runs make models every time: stay quiet when nothing changed
+		if r.Written {
+			level = slog.LevelInfo
+		}
+		o.log.Log(ctx, level, "model", "file", r.File, "sha256", r.SHA256, "bytes", r.Size, "written", r.Written)
 		results = append(results, r)
 	}
 	return results, nil
