@@ -97,13 +97,14 @@ func removeKey(m *yaml.Node, key string) {
 }
 
 // InitialDesired renders the desired.yaml a managed stack starts from.
-func InitialDesired(st Stack, runtime string) ([]byte, error) {
+func InitialDesired(st StackSpec, runtime, image string) ([]byte, error) {
 	doc := spec.Document{APIVersion: spec.APIVersion, Kind: spec.Kind, Metadata: spec.Metadata{Name: "chat"}}
 	doc.Spec.Model = st.Model
 	doc.Spec.Strategy.Type = spec.StrategyBlueGreen
 	doc.Spec.Strategy.DrainTimeout = st.DrainTimeout
 	doc.Spec.Resources = st.Resources
 	doc.Spec.Runtime = runtime
+	doc.Spec.Image = image
 	var buf bytes.Buffer
 	buf.WriteString("# desired.yaml of a stack started by zdml loadtest.\n")
 	enc := yaml.NewEncoder(&buf)

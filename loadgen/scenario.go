@@ -21,8 +21,8 @@ type Scenario struct {
 	// printed beside our numbers in reports/latest.md.
 	Seed *SeedRow `yaml:"seed"`
 	// Stack is the desired state the stack starts from.
-	Stack Stack `yaml:"stack"`
-	Load  Load  `yaml:"load"`
+	Stack StackSpec `yaml:"stack"`
+	Load  Load      `yaml:"load"`
 	// Deploy is the commit made during the run; nil for a baseline.
 	Deploy     *Deploy    `yaml:"deploy"`
 	Thresholds Thresholds `yaml:"thresholds"`
@@ -39,8 +39,8 @@ type SeedRow struct {
 	Outcome  string `yaml:"outcome"`
 }
 
-// Stack is the desired.yaml the managed stack starts with.
-type Stack struct {
+// StackSpec is the desired.yaml the managed stack starts with.
+type StackSpec struct {
 	Model     spec.Model     `yaml:"model"`
 	Resources spec.Resources `yaml:"resources"`
 	// DrainTimeout bounds the old color's drain (spec.strategy.drainTimeout).

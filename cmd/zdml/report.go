@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/zero-downtime-ml/zdml/loadgen"
+	"github.com/zero-downtime-ml/zdml/reports"
+)
+
+func init() {
+	register("report", "regenerate reports from raw results: zdml report [RUN_DIR|results.bin ...] (default: the latest run of each scenario)", runReport)
+}
+
+func runReport(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	reportsDir := fs.String("reports-dir", envOr("ZDML_REPORTS_DIR", "reports"), "where reports are written (env ZDML_REPORTS_DIR)")
+	runsDir := fs.String("runs-dir", envOr("ZDML_RUNS_DIR", filepath.Join("reports", "runs")), "raw runs, for the default selection and latest.md (env ZDML_RUNS_DIR)")
+	summary := fs.Bool("summary", false, "also rewrite latest.md from the latest run of each scenario (always done without arguments)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		runs, err := latestRuns(*runsDir)
+		if err != nil {
+			return err
+		}
+		paths, *summary = runs, true
+	}
+	for _, p := range paths {
+		rep, err := reports.Load(p)
+		if err != nil {
+			return err
+		}
+		out, err := rep.Write(*reportsDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d requests, %d failed, outcome %s, thresholds %d/%d -> %s\n", rep.Name(),
+			rep.Analysis.All.Requests, rep.Analysis.All.Failed, rep.Outcome(), rep.PassedCount(), len(rep.Thresholds), out)
+	}
+	if *summary {
+		path, err := writeLatestSummary(*reportsDir, *runsDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "summary -> %s\n", path)
+	}
+	return nil
+}
+
+// latestRuns lists, for each scenario, its most recently started run
+// directory under runsDir.
+func latestRuns(runsDir string) ([]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(runsDir, "*", loadgen.ResultsFile))
+	if err != nil {
+		return nil, err
+	}
+	type run struct {
+		dir  string
+		info *loadgen.RunInfo
+	}
+	latest := map[string]run{}
+	for _, res := range dirs {
+		dir := filepath.Dir(res)
+		info, err := loadgen.ReadRunInfo(dir)
+		if err != nil {
+			return nil, err
+		}
+		if cur, ok := latest[info.Scenario]; !ok || info.Started.After(cur.info.Started) {
+			latest[info.Scenario] = run{dir, info}
+		}
+	}
+	if len(latest) == 0 {
+		return nil, fmt.Errorf("no runs in %s (run make loadtest-deploy first)", runsDir)
+	}
+	out := make([]string, 0, len(latest))
+	for _, r := range latest {
+		out = append(out, r.dir)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// writeLatestSummary writes reportsDir/latest.md from the latest run of
+// every scenario found in runsDir.
+func writeLatestSummary(reportsDir, runsDir string) (string, error) {
+	runs, err := latestRuns(runsDir)
+	if err != nil {
+		return "", err
+	}
+	var reps []*reports.Report
+	for _, r := range runs {
+		rep, err := reports.Load(r)
+		if err != nil {
+			return "", err
+		}
+		reps = append(reps, rep)
+	}
+	sort.SliceStable(reps, func(i, j int) bool { return suiteRank(reps[i].Name()) < suiteRank(reps[j].Name()) })
+	if err := os.MkdirAll(reportsDir, 0o755); err != nil {
+		return "", err
+	}
+	return reports.WriteSummary(reportsDir, reps)
+}
+
+func suiteRank(name string) int {
+	for i, n := range suiteOrder {
+		if n == name {
+			return i
+		}
+	}
+	return len(suiteOrder)
+}
