@@ -76,6 +76,14 @@ func (l *EventLog) Emit(e Event) {
 	}
 }
 
+// setSink installs an observer called with every event, synchronously:
+// tests use it to act at an exact step.
+func (l *EventLog) setSink(f func(Event)) {
+	l.mu.Lock()
+	l.sink = f
+	l.mu.Unlock()
+}
+
 // Close closes the file.
 func (l *EventLog) Close() error {
 	l.mu.Lock()
