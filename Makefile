@@ -21,6 +21,7 @@ SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/r
 .PHONY: reconcile deploy prewarm deploy-fast rollback state history start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-contention
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
+.PHONY: loadtest-deploy test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
 .PHONY: help deps build models model-smollm2 bench-models bench-nginx fuzz-spec test lint print-env
 
 help: ## list targets
@@ -97,6 +98,26 @@ chat: build ## send one chat request through nginx (MSG="...")
 	$(ZDML) chat "$(or $(MSG),Say hello)" $(ZDML_SRC)
 bench-contention: build models ## active p99 while a standby loads and warms: nice 19 vs normal priority, side by side
 	$(GO) test -run '^$$' -bench Contention -benchtime 1x -timeout 20m ./reconciler
+
+# Load tests on a temporary stack of their own (free ports, temp git repo):
+# DURATION=90s lengthens every scenario; RUNTIME=docker runs the model servers as containers.
+RUNTIME  ?= process
+LOADTEST := ZDML_LOADTEST_DURATION=$(DURATION) ZDML_RUNTIME=$(RUNTIME) ZDML_IMAGE=$(if $(filter docker,$(RUNTIME)),$(or $(IMAGE),zdml/modelserver:local)) $(ZDML) loadtest
+LOADTEST_DEPS := models $(if $(filter docker,$(RUNTIME)),images)
+loadtest-deploy: $(LOADTEST_DEPS) ## every load-test scenario on a temporary stack: reports/<date>-<scenario>.md, reports/latest.md (DURATION=, RUNTIME=docker)
+	ZDML_LOADTEST_COMMAND="make loadtest-deploy" $(LOADTEST)
+test-baseline: $(LOADTEST_DEPS) ## load test without a deploy (baseline)
+	ZDML_LOADTEST_COMMAND="make test-baseline" $(LOADTEST) --scenario baseline
+test-deploy-load: $(LOADTEST_DEPS) ## standard blue/green deploy under load
+	ZDML_LOADTEST_COMMAND="make test-deploy-load" $(LOADTEST) --scenario deploy-under-load
+test-prewarm: $(LOADTEST_DEPS) ## prewarm + fast deploy under load
+	ZDML_LOADTEST_COMMAND="make test-prewarm" $(LOADTEST) --scenario prewarm-fast
+report: build ## regenerate reports/ and reports/latest.md from the latest raw run of each scenario (reports/runs/)
+	$(ZDML) report
+generate-traffic: build ## chat traffic for 2 minutes (DURATION=) at a running stack (URL=http://127.0.0.1:8080), no deploy
+	$(ZDML) loadtest --scenario baseline --url $(or $(URL),http://127.0.0.1:8080) --duration $(or $(DURATION),2m)
+bench-loadgen: ## the harness against a plain vegeta attack, same rate, same static endpoint: achieved-rate and latency-overhead ratios
+	$(GO) test -run '^$$' -bench HarnessVsVegeta -benchtime 1x -count 3 ./loadgen
 
 lint: ## gofmt check and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -187,7 +187,16 @@ func (a *attack) start(sc *Scenario, target string) {
 func (a *attack) collect(enc vegeta.Encoder) ([]Record, error) {
 	var recs []Record
 	var encErr error
-	for res := range a.results {
+	// A buffer between vegeta's workers and the encoder, so that a slow
+	// disk or encoder never holds a worker (and so the pacer) back.
+	buf := make(chan *vegeta.Result, 4096)
+	go func() {
+		defer close(buf)
+		for res := range a.results {
+			buf <- res
+		}
+	}()
+	for res := range buf {
 		a.annotate(res)
 		if encErr == nil {
 			encErr = enc.Encode(res)
