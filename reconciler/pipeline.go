@@ -183,5 +183,7 @@ func (r *Reconciler) finish(d *deploy, outcome, failedStep, reason string) {
 	}
 	d.log.Log(context.Background(), lvl, "deploy finished", "outcome", outcome, "failed_step", failedStep,
 		"reason", reason, "duration", rec.Duration)
-	r.publish(observation{})
+	octx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.publish(r.observe(octx))
 }
