@@ -39,9 +39,9 @@ func (b *badTestRunner) Test(ctx context.Context, file string) error {
 // fault is one bad desired state or failure injected during a deploy.
 type fault struct {
 	name     string
-	desired  string                      // the desired.yaml committed as v2
+	desired  string                     // the desired.yaml committed as v2
 	arm      func(t *testing.T, e *env) // injects the failure before the commit
-	step     string                      // the step that must fail
+	step     string                     // the step that must fail
 	outcome  string
 	reason   string // substring of the recorded reason
 	recommit bool   // commit the same spec again: it must stay quarantined
