@@ -1,0 +1,19 @@
+package reports
+
+import (
+	"log/slog"
+	"testing"
+)
+
+// tWriter sends log lines to t.Log, so they show only for a failed test.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
