@@ -45,6 +45,10 @@ bench-models: models ## time a 30-token demo reply on one thread (tokens/s)
 bench-nginx: deps ## keep-alive race: failed POSTs across 60 reloads, public keepalive_timeout 0 vs 65s
 	$(GO) test -run '^$$' -bench KeepaliveRace -benchtime 60x ./nginx
 
+.PHONY: bench-modelserver
+bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, interleaved: tokens/s ratio (goal >= 0.95), TTFT, 4-client batching gain
+	$(GO) test -run '^$$' -bench ModelServer -benchtime 1x -count 1 -timeout 30m ./modelserver/llm
+
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 
