@@ -289,3 +289,43 @@ func TestStreamIsWellFormed(t *testing.T) {
 		t.Errorf("streamed text %q: empty or invalid UTF-8", text.String())
 	}
 }
+
+// TestContextFullEndsWithLength: a reply that would overflow the slot's
+// context stops cleanly with finish_reason "length", and a prompt that
+// cannot fit at all is a 400, never a crash or a 500.
+func TestContextFullEndsWithLength(t *testing.T) {
+	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--ctx", "256", "--max-tokens-limit", "1000")
+	s.waitReady(t)
+	code, body, _ := s.post(t, context.Background(), "/v1/chat/completions", map[string]any{
+		"messages": []map[string]string{{"role": "user", "content": "Go on forever."}}, "max_tokens": 1000, "temperature": 0})
+	var got struct {
+		Choices []struct {
+			FinishReason string `json:"finish_reason"`
+		}
+		Usage struct {
+			PromptTokens     int `json:"prompt_tokens"`
+			CompletionTokens int `json:"completion_tokens"`
+		}
+	}
+	if err := json.Unmarshal(body, &got); code != http.StatusOK || err != nil || len(got.Choices) != 1 {
+		t.Fatalf("got %d %s", code, body)
+	}
+	// The last sampled token never needs decoding, so it is one past the 256.
+	if got.Choices[0].FinishReason != "length" || got.Usage.PromptTokens+got.Usage.CompletionTokens != 257 {
+		t.Errorf("got finish %q with %d+%d tokens, want length with the context of 256 full",
+			got.Choices[0].FinishReason, got.Usage.PromptTokens, got.Usage.CompletionTokens)
+	}
+	long := strings.Repeat("word ", 400)
+	code, body, _ = s.post(t, context.Background(), "/v1/chat/completions", map[string]any{
+		"messages": []map[string]string{{"role": "user", "content": long}}, "max_tokens": 5})
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "the context holds 256") {
+		t.Errorf("prompt over the context: got %d %s, want 400", code, body)
+	}
+	code, body, _ = s.post(t, context.Background(), "/chat", map[string]any{"message": long, "max_tokens": 5})
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "a context of 256") {
+		t.Errorf("chat message over the context: got %d %s, want 400", code, body)
+	}
+	if r := s.chat(t, "/chat", "still fine?", 3); r.Usage.CompletionTokens == 0 {
+		t.Errorf("no reply after a full context: %+v", r)
+	}
+}
