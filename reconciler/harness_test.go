@@ -360,3 +360,5 @@ func publicVersion(t *testing.T, public string) (string, string) {
 	resp.Body.Close()
 	return resp.Header.Get("X-Model-Color"), resp.Header.Get("X-Model-Version")
 }
+
+func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
