@@ -1,0 +1,244 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+var _ Driver = (*Docker)(nil)
+
+// Labels put on every container, volume and network the Docker driver
+// creates. Ownership is by label (Nomad's reconcile_dangling): the driver
+// adopts and removes only what carries its own owner value.
+const (
+	LabelOwner   = "zdml.owner"
+	LabelRole    = "zdml.role" // "modelserver"
+	LabelColor   = "zdml.color"
+	LabelVersion = "zdml.version"
+	LabelModel   = "zdml.model"
+	LabelAddr    = "zdml.addr"      // the color's address as the reconciler reaches it
+	LabelConfig  = "zdml.config"    // Instance.ConfigHash, reported back in Status
+	LabelShape   = "zdml.container" // hash of the container's own settings (image, flags, mounts, limits)
+)
+
+// CPU shares of a color (cgroup cpu.shares, relative weight). The standby
+// loads and warms at LowCPUShares, about nice 10's weight against nice 0, so
+// the active color keeps its latency while both compete for the cores.
+const (
+	NormalCPUShares = 1024
+	LowCPUShares    = 128
+)
+
+// Docker defaults.
+const (
+	DefaultDockerPrefix      = "zdml"
+	DefaultDockerNetwork     = "zdml"
+	DefaultDockerCallTimeout = 15 * time.Second
+	// ContainerPort is the model server's port inside its container when
+	// the reconciler reaches the color through a published loopback port.
+	ContainerPort = 8000
+	// ContainerModelsDir is where the models directory is mounted read-only.
+	ContainerModelsDir = "/models"
+	// ContainerDataDir holds the color's chat history (a named volume).
+	ContainerDataDir = "/data"
+)
+
+// ErrNotOwned is returned when a container name this driver would use is
+// taken by a container it does not own: it is never stopped or removed.
+var ErrNotOwned = errors.New("container not owned by this reconciler")
+
+// Docker runs each color as a container through the Docker Engine API.
+// Containers are named <prefix>-<color> and labelled with the owner, so a
+// restarted reconciler finds and adopts them, and removes only its own
+// orphans. Every API call has its own timeout.
+type Docker struct {
+	api         client.APIClient
+	owner       string
+	prefix      string
+	network     string
+	modelsDir   string // host path mounted read-only at ContainerModelsDir
+	modelsSrc   string // bind source as the daemon sees it (differs when the reconciler runs in a container)
+	callTimeout time.Duration
+	retries     int
+	restart     container.RestartPolicyMode
+	log         *slog.Logger
+	probe       func(ctx context.Context, addr string) (string, error)
+}
+
+// DockerOption configures NewDocker.
+type DockerOption func(*Docker)
+
+// WithDockerClient uses c instead of a client from the environment
+// (DOCKER_HOST and friends).
+func WithDockerClient(c client.APIClient) DockerOption { return func(d *Docker) { d.api = c } }
+
+// WithDockerOwner sets the owner label value (see DockerOwner).
+func WithDockerOwner(owner string) DockerOption { return func(d *Docker) { d.owner = owner } }
+
+// WithDockerPrefix names containers <prefix>-blue and <prefix>-green.
+func WithDockerPrefix(p string) DockerOption { return func(d *Docker) { d.prefix = p } }
+
+// WithDockerNetwork attaches the colors to this user-defined bridge network,
+// created (with the owner label) when missing.
+func WithDockerNetwork(n string) DockerOption { return func(d *Docker) { d.network = n } }
+
+// WithDockerModelsDir is the models directory that instances' model paths
+// live in; it is bind-mounted read-only, so both colors map the same file
+// and share its page cache.
+func WithDockerModelsDir(dir string) DockerOption { return func(d *Docker) { d.modelsDir = dir } }
+
+// WithDockerModelsSource is the models directory as the Docker daemon's
+// host sees it, when it differs from WithDockerModelsDir (the reconciler
+// itself running in a container with the models mounted elsewhere).
+func WithDockerModelsSource(dir string) DockerOption { return func(d *Docker) { d.modelsSrc = dir } }
+
+// WithDockerCallTimeout bounds every single Docker API call.
+func WithDockerCallTimeout(t time.Duration) DockerOption {
+	return func(d *Docker) { d.callTimeout = t }
+}
+
+// WithDockerRetries is how many times a call is tried when the daemon
+// cannot be reached (down or restarting).
+func WithDockerRetries(n int) DockerOption { return func(d *Docker) { d.retries = n } }
+
+// WithDockerRestartPolicy is the restart policy of a color at normal
+// priority (default unless-stopped). A low-priority standby has none: if it
+// dies while loading, the deploy must see it and roll back, not a loop.
+func WithDockerRestartPolicy(p string) DockerOption {
+	return func(d *Docker) { d.restart = container.RestartPolicyMode(p) }
+}
+
+// WithDockerLogger sets the logger.
+func WithDockerLogger(l *slog.Logger) DockerOption { return func(d *Docker) { d.log = l } }
+
+// WithDockerProbe replaces how the driver reads a running color's
+// instance id (by default GET /health/deep).
+func WithDockerProbe(p func(ctx context.Context, addr string) (string, error)) DockerOption {
+	return func(d *Docker) { d.probe = p }
+}
+
+// NewDocker returns a Docker driver. Without WithDockerClient it connects
+// with the environment's settings and API version negotiation (the engine
+// may be older than the client, e.g. 20.10 speaks API 1.41).
+func NewDocker(opts ...DockerOption) (*Docker, error) {
+	d := &Docker{
+		prefix:      DefaultDockerPrefix,
+		network:     DefaultDockerNetwork,
+		callTimeout: DefaultDockerCallTimeout,
+		retries:     3,
+		restart:     container.RestartPolicyUnlessStopped,
+		log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		probe:       probeInstanceID,
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.api == nil {
+		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return nil, fmt.Errorf("docker client: %w", err)
+		}
+		d.api = c
+	}
+	if d.owner == "" {
+		return nil, errors.New("docker driver: an owner is required (WithDockerOwner)")
+	}
+	if d.modelsDir != "" {
+		abs, err := filepath.Abs(d.modelsDir)
+		if err != nil {
+			return nil, fmt.Errorf("docker driver: models dir: %w", err)
+		}
+		d.modelsDir = abs
+	}
+	if d.modelsSrc == "" {
+		d.modelsSrc = d.modelsDir
+	}
+	if d.retries < 1 {
+		d.retries = 1
+	}
+	d.log = d.log.With("driver", "docker", "owner", d.owner)
+	return d, nil
+}
+
+// DockerOwner derives an owner label value from the state directory, so two
+// checkouts on one machine never adopt or remove each other's containers.
+// The host name is left out on purpose: a reconciler in a container gets a
+// new one each time it is recreated, and must still find its colors.
+func DockerOwner(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "zdml-" + hex.EncodeToString(sum[:6])
+}
+
+// Name is the runtime name in desired.yaml.
+func (d *Docker) Name() string { return spec.RuntimeDocker }
+
+// Owner is the owner label value this driver acts for.
+func (d *Docker) Owner() string { return d.owner }
+
+// ContainerName is the name of a color's container.
+func (d *Docker) ContainerName(c spec.Color) string { return d.prefix + "-" + string(c) }
+
+// Close releases the client's connections.
+func (d *Docker) Close() error { return d.api.Close() }
+
+func init() {
+	RegisterDriver(spec.RuntimeDocker, func(cfg DriverConfig) (Driver, error) { return NewDockerFromEnv(cfg, os.Getenv) })
+}
+
+// NewDockerFromEnv builds the Docker driver the reconciler uses for
+// runtime docker. The owner derives from the state directory; the
+// environment may override the settings that differ when zdml itself runs
+// in docker compose:
+//
+//	ZDML_DOCKER_OWNER          owner label value (default: from the state dir)
+//	ZDML_DOCKER_PREFIX         container names <prefix>-blue, <prefix>-green (zdml)
+//	ZDML_DOCKER_NETWORK        the colors' bridge network (zdml)
+//	ZDML_MODELS_DIR            the models directory (default: each model file's directory)
+//	ZDML_DOCKER_MODELS_SOURCE  the models directory as the daemon's host sees it
+//	ZDML_DOCKER_CALL_TIMEOUT   bound of one API call (15s)
+//	DOCKER_HOST and friends    the daemon to talk to
+func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, error) {
+	owner := getenv("ZDML_DOCKER_OWNER")
+	if owner == "" {
+		owner = DockerOwner(cfg.StateDir)
+	}
+	opts := []DockerOption{WithDockerOwner(owner)}
+	if cfg.Log != nil {
+		opts = append(opts, WithDockerLogger(cfg.Log))
+	}
+	for env, opt := range map[string]func(string) DockerOption{
+		"ZDML_DOCKER_PREFIX":        WithDockerPrefix,
+		"ZDML_DOCKER_NETWORK":       WithDockerNetwork,
+		"ZDML_DOCKER_MODELS_SOURCE": WithDockerModelsSource,
+		"ZDML_MODELS_DIR":           WithDockerModelsDir, // zdml reconcile's --models-dir fallback
+	} {
+		if v := getenv(env); v != "" {
+			opts = append(opts, opt(v))
+		}
+	}
+	if v := getenv("ZDML_DOCKER_CALL_TIMEOUT"); v != "" {
+		t, err := time.ParseDuration(v)
+		if err != nil || t <= 0 {
+			return nil, fmt.Errorf("ZDML_DOCKER_CALL_TIMEOUT=%q: want a positive duration such as 15s", v)
+		}
+		opts = append(opts, WithDockerCallTimeout(t))
+	}
+	return NewDocker(opts...)
+}

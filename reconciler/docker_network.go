@@ -1,0 +1,35 @@
+package reconciler
+
+import (
+	"context"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/network"
+)
+
+// ensureNetwork makes sure the colors' user-defined bridge network exists.
+// One that already exists is used as it is, whoever made it (docker compose
+// makes it in the compose setup); one made here carries the owner label.
+func (d *Docker) ensureNetwork(ctx context.Context) error {
+	err := d.call(ctx, "inspect network "+d.network, 0, func(ctx context.Context) error {
+		_, err := d.api.NetworkInspect(ctx, d.network, network.InspectOptions{})
+		return err
+	})
+	if err == nil || !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	err = d.call(ctx, "create network "+d.network, 0, func(ctx context.Context) error {
+		_, err := d.api.NetworkCreate(ctx, d.network, network.CreateOptions{
+			Driver: "bridge",
+			Labels: map[string]string{LabelOwner: d.owner},
+		})
+		return err
+	})
+	if cerrdefs.IsConflict(err) { // made concurrently: fine
+		return nil
+	}
+	if err == nil {
+		d.log.Info("network created", "network", d.network)
+	}
+	return err
+}

@@ -1,0 +1,152 @@
+package reconciler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// Inspect observes one color's container without changing it. No container
+// is a color that does not run, not an error.
+func (d *Docker) Inspect(ctx context.Context, color spec.Color) (Status, error) {
+	name := d.ContainerName(color)
+	cur, found, err := d.inspect(ctx, name)
+	if err != nil || !found {
+		return Status{Color: color}, err
+	}
+	if cur.Config.Labels[LabelOwner] != d.owner {
+		return Status{Color: color}, fmt.Errorf("docker inspect %s: owner %q: %w", name, cur.Config.Labels[LabelOwner], ErrNotOwned)
+	}
+	st := d.status(cur)
+	st.Color = color
+	if st.Running {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st.InstanceID, _ = d.probe(pctx, st.Addr)
+		cancel()
+	} else {
+		st.ExitErr = d.exitReason(ctx, cur)
+	}
+	return st, nil
+}
+
+// status reads a Status from a container's inspect data.
+func (d *Docker) status(c container.InspectResponse) Status {
+	st := Status{
+		Color:        spec.Color(c.Config.Labels[LabelColor]),
+		Running:      running(c),
+		ID:           c.ID,
+		Addr:         c.Config.Labels[LabelAddr],
+		ModelVersion: c.Config.Labels[LabelVersion],
+		ConfigHash:   c.Config.Labels[LabelConfig],
+		Priority:     PriorityNormal,
+	}
+	if c.HostConfig != nil && c.HostConfig.CPUShares != 0 && c.HostConfig.CPUShares < NormalCPUShares {
+		st.Priority = PriorityLow
+	}
+	if c.State != nil {
+		st.StartedAt, _ = time.Parse(time.RFC3339Nano, c.State.StartedAt)
+	}
+	return st
+}
+
+// running is true for a container whose process runs and is not between
+// restarts.
+func running(c container.InspectResponse) bool {
+	return c.State != nil && c.State.Running && !c.State.Restarting && !c.State.Dead
+}
+
+// exitReason says why a container is not running, with the last lines of
+// its log: the deploy's rollback reason then names the real cause.
+func (d *Docker) exitReason(ctx context.Context, c container.InspectResponse) string {
+	if c.State == nil {
+		return ""
+	}
+	s := c.State
+	var why string
+	switch {
+	case s.OOMKilled:
+		why = fmt.Sprintf("killed by the OOM killer (memory limit %d bytes)", c.HostConfig.Memory)
+	case s.Restarting:
+		why = fmt.Sprintf("restarting after exit code %d (%d restarts)", s.ExitCode, c.RestartCount)
+	case s.Status == "created":
+		why = "created but never started"
+	default:
+		why = fmt.Sprintf("exited with code %d", s.ExitCode)
+	}
+	if s.Error != "" {
+		why += ": " + s.Error
+	}
+	if tail := d.logTail(ctx, c.ID, 5); tail != "" {
+		why += "; last log: " + tail
+	}
+	return why
+}
+
+// logTail returns a container's last n log lines, joined; best effort.
+func (d *Docker) logTail(ctx context.Context, id string, n int) string {
+	var out bytes.Buffer
+	_ = d.call(ctx, "logs "+short(id), 0, func(ctx context.Context) error {
+		rc, err := d.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = stdcopy.StdCopy(&out, &out, io.LimitReader(rc, 64<<10))
+		return err
+	})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	return strings.Join(lines, " | ")
+}
+
+// inspect returns a container by name; found is false when there is none.
+func (d *Docker) inspect(ctx context.Context, name string) (c container.InspectResponse, found bool, err error) {
+	err = d.call(ctx, "inspect "+name, 0, func(ctx context.Context) error {
+		c, err = d.api.ContainerInspect(ctx, name)
+		return err
+	})
+	if cerrdefs.IsNotFound(err) {
+		return c, false, nil
+	}
+	if err == nil && (c.ContainerJSONBase == nil || c.Config == nil || c.HostConfig == nil) {
+		return c, false, fmt.Errorf("docker inspect %s: incomplete answer from the daemon", name)
+	}
+	return c, err == nil, err
+}
+
+// probeInstanceID reads the model server's instance id from /health/deep.
+func probeInstanceID(ctx context.Context, addr string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health/deep", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var deep struct {
+		InstanceID string `json:"instance_id"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&deep); err != nil {
+		return "", fmt.Errorf("health/deep %s: %w", addr, err)
+	}
+	return deep.InstanceID, nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
