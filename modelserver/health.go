@@ -26,7 +26,6 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
 	defer cancel()
 	reason := s.notReadyReason(ctx, true)
-	s.metrics.ready.Set(boolGauge(reason == ""))
 	if reason != "" {
 		writeJSON(w, http.StatusServiceUnavailable, readyResponse{Reason: reason})
 		return
@@ -66,7 +65,6 @@ func (s *Server) memoryReason() string {
 	if err != nil {
 		return err.Error()
 	}
-	s.metrics.pss.Set(float64(mem.PSS))
 	if s.cfg.MemoryLimit > 0 && mem.PSS > int64(s.cfg.MemoryLimit) {
 		return fmt.Sprintf("memory: pss %d bytes above the limit of %d", mem.PSS, s.cfg.MemoryLimit)
 	}

@@ -24,12 +24,12 @@ type metrics struct {
 	inFlight       prometheus.Gauge
 	queueDepth     prometheus.Gauge
 	rejected       prometheus.Counter
-	ready          prometheus.Gauge
 	info           *prometheus.GaugeVec
-	pss            prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the metrics on reg. ready and pss are read at scrape
+// time, so they are current even when nobody polls /ready.
+func newMetrics(reg prometheus.Registerer, ready, pss func() float64) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zdml_http_requests_total", Help: "HTTP requests by route pattern and status code.",
@@ -62,18 +62,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zdml_queue_rejected_total", Help: "Generation requests refused with 503 because the queue was full.",
 		}),
-		ready: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "zdml_model_ready", Help: "1 when /ready answers 200.",
-		}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "zdml_model_info", Help: "Always 1; labels say which model this color serves.",
 		}, []string{"color", "model", "version", "quantization"}),
-		pss: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "zdml_memory_pss_bytes", Help: "Proportional set size: shared model pages count once across colors.",
-		}),
 	}
 	reg.MustRegister(m.requests, m.requestSeconds, m.inference, m.ttft, m.tokensPerSec, m.generated,
-		m.promptTokens, m.inFlight, m.queueDepth, m.rejected, m.ready, m.info, m.pss,
+		m.promptTokens, m.inFlight, m.queueDepth, m.rejected, m.info,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zdml_model_ready", Help: "1 when the server is ready (the last readiness result; scraping never runs an inference).",
+		}, ready),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zdml_memory_pss_bytes", Help: "Proportional set size: shared model pages count once across colors.",
+		}, pss),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return m

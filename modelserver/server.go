@@ -51,12 +51,14 @@ func NewServer(ctx context.Context, cfg Config, load LoadFunc, log *slog.Logger)
 		log:        log,
 		load:       load,
 		reg:        reg,
-		metrics:    newMetrics(reg),
 		model:      newModel(cfg),
 		history:    hist,
 		instanceID: newRequestID() + newRequestID(),
 		started:    time.Now(),
 	}
+	s.metrics = newMetrics(reg,
+		func() float64 { return boolGauge(s.notReadyReason(context.Background(), false) == "") },
+		func() float64 { m, _ := ReadMemory(); return float64(m.PSS) })
 	s.queue = NewQueue(cfg.Parallel, cfg.Queue, func(n int) { s.metrics.queueDepth.Set(float64(n)) })
 	s.probe = &probe{run: s.readinessInference, try: s.queue.TryAcquire}
 	s.metrics.info.WithLabelValues(cfg.Color.String(), s.model.Name, s.model.Version, s.model.Info.Quantization).Set(1)
@@ -155,7 +157,6 @@ func (s *Server) loadModel(ctx context.Context) {
 // no fixed delay), up to ShutdownTimeout; then it cancels what is left.
 func (s *Server) drain(srv *http.Server, cancel context.CancelCauseFunc) error {
 	s.draining.Store(true)
-	s.metrics.ready.Set(0)
 	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
 	s.log.Info("draining", "in_flight", s.inFlight.Load(), "timeout", s.cfg.ShutdownTimeout.String())
 	tick := time.NewTicker(20 * time.Millisecond)

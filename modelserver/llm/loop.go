@@ -17,6 +17,9 @@ import (
 // every generating sequence and a bounded share of pending prompts into one
 // batch, decodes it and samples every sequence whose logits are ready.
 func (e *Engine) run() {
+	// A step holds at most Batch prompt tokens plus one token per other
+	// sequence: Batch+Parallel-1 <= Batch*Parallel, the batch's capacity and
+	// the context's n_batch.
 	batch, err := llama.NewBatch(e.cfg.Batch, e.cfg.Parallel, 0)
 	if err != nil {
 		e.log.Error("decode loop cannot start", "err", err)
