@@ -1,6 +1,7 @@
 package modelserver
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -73,16 +74,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var history []Message
-	if hasUser {
-		if history, err = s.history.Recent(r.Context(), userID, historyFetch); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
 	user := Message{Role: "user", Content: req.Message}
-	info := g.engine.Info()
-	prompt, kept, err := fitConversation(g.engine.Tokenize, s.model.Template(), history, user, info.SlotContext, maxTokens)
+	prompt, kept, err := s.chatPrompt(r.Context(), g.engine, userID, user, maxTokens)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -104,6 +97,19 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		Response: reply.String(), Model: s.model.Name, Version: s.model.Version, Color: s.cfg.Color.String(),
 		UserID: userID, HistoryMessages: kept, FinishReason: res.FinishReason, Usage: usageOf(res), Timings: g.timings(res),
 	})
+}
+
+// chatPrompt renders the user's stored history (if userID is set) and msg
+// into prompt tokens that fit the slot's context with maxTokens to spare.
+func (s *Server) chatPrompt(ctx context.Context, eng Engine, userID string, msg Message, maxTokens int) ([]int, int, error) {
+	var history []Message
+	if userID != "" {
+		var err error
+		if history, err = s.history.Recent(ctx, userID, historyFetch); err != nil {
+			return nil, 0, err
+		}
+	}
+	return fitConversation(eng.Tokenize, s.model.Template(), history, msg, eng.Info().SlotContext, maxTokens)
 }
 
 func (s *Server) validateChat(req chatRequest) (int, error) {

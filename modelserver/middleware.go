@@ -3,6 +3,7 @@ package modelserver
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -85,7 +86,14 @@ func (s *Server) instrument(route string, next http.HandlerFunc) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		s.metrics.observeRequest(route, code, time.Since(start).Seconds())
+		d := time.Since(start)
+		s.metrics.observeRequest(route, code, d.Seconds())
+		level := slog.LevelDebug
+		if code >= 500 && code != http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "code", code,
+			"seconds", d.Seconds(), "request_id", w.Header().Get(HeaderRequestID))
 	})
 }
 

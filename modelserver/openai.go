@@ -186,54 +186,68 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 
 // streamCompletion sends the reply as OpenAI chunks. The 200 and the first
 // chunk go out only once a slot is taken, so a full queue is still a clean
-// 503; after that, failures end the stream with an error event.
+// 503; after that, a failure ends the stream with an error event.
 func (s *Server) streamCompletion(w http.ResponseWriter, r *http.Request, g *generation, req GenerateRequest, base completion, includeUsage bool) {
 	base.Object = "chat.completion.chunk"
-	rc := http.NewResponseController(w)
-	send := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
+	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
 	chunk := func(d *delta, finish *string) completion {
 		c := base
 		c.Choices = []choice{{Delta: d, FinishReason: finish}}
 		return c
 	}
-	started := false
 	onAdmit := func() {
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
-		w.WriteHeader(http.StatusOK)
-		started = true
+		sse.start()
 		empty := ""
-		_ = send(chunk(&delta{Role: "assistant", Content: &empty}, nil))
+		_ = sse.send(chunk(&delta{Role: "assistant", Content: &empty}, nil))
 	}
-	res, err := g.run(r.Context(), req, onAdmit, func(t string) error { return send(chunk(&delta{Content: &t}, nil)) })
-	if !started {
+	res, err := g.run(r.Context(), req, onAdmit, func(t string) error { return sse.send(chunk(&delta{Content: &t}, nil)) })
+	switch {
+	case !sse.started:
 		writeError(w, err)
 		return
-	}
-	if err != nil {
-		ae := asAPIError(err)
-		_ = send(map[string]*apiError{"error": ae})
+	case err != nil:
+		_ = sse.send(map[string]*apiError{"error": asAPIError(err)})
 		return
 	}
-	_ = send(chunk(&delta{}, &res.FinishReason))
+	_ = sse.send(chunk(&delta{}, &res.FinishReason))
 	if includeUsage {
 		u, c := usageOf(res), base
 		c.Choices, c.Usage = []choice{}, &u
-		_ = send(c)
+		_ = sse.send(c)
 	}
-	_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
-	_ = rc.Flush()
+	sse.done()
+}
+
+// sseWriter writes server-sent events, flushing each one at once.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+}
+
+func (s *sseWriter) start() {
+	h := s.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass each event through unbuffered
+	s.w.WriteHeader(http.StatusOK)
+	s.started = true
+}
+
+func (s *sseWriter) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(s.w, "data: %s\n\n", b); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *sseWriter) done() {
+	_, _ = fmt.Fprint(s.w, "data: [DONE]\n\n")
+	_ = s.rc.Flush()
 }
 
 // handleModels serves OpenAI's GET /v1/models: the one model this color serves.
