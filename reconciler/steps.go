@@ -74,6 +74,9 @@ func (r *Reconciler) checkActive(ctx context.Context, o observation, d *deploy) 
 	if d.from == "" {
 		return nil
 	}
+	if d.swapped && o.nginx.Running && o.nginx.Active == d.to && o.running(d.to) {
+		return nil // a resumed deploy past its swap: the new color serves already
+	}
 	if !o.running(d.from) {
 		return fmt.Errorf("active color %s is not running: %s", d.from, o.colors[d.from].ExitErr)
 	}
