@@ -202,6 +202,7 @@ func TestGeneratedModelsLoad(t *testing.T) {
 		t.Run(tt.file, func(t *testing.T) {
 			s := startServer(t, "--model", testenv.Model(t, tt.file), "--ctx", "256", "--parallel", "1")
 			s.waitReady(t)
+			checkJSONLog(t, s.Log())
 			d := s.deep(t)
 			if d.Model.Version != tt.version || d.Model.Quantization != tt.quant || d.Model.State != "loaded" {
 				t.Errorf("got version %q quantization %q state %q, want %s %s loaded", d.Model.Version, d.Model.Quantization, d.Model.State, tt.version, tt.quant)
@@ -243,5 +244,35 @@ func TestBrokenModelsAreNotReady(t *testing.T) {
 				t.Errorf("chat on a broken model: %d %s, want 503", code, body)
 			}
 		})
+	}
+}
+
+// checkJSONLog asserts that every line the server wrote is a JSON record
+// and that llama.cpp's own output was routed into them.
+func checkJSONLog(t *testing.T, log string) {
+	t.Helper()
+	routed := false
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		routed = routed || rec["component"] == "llama.cpp"
+	}
+	if !routed {
+		t.Errorf("no llama.cpp line in the log (run at debug level): routing lost?")
+	}
+}
+
+func TestMemoryLimitAndGivenSHA256(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--memory-limit", "1Mi", "--model-sha256", sum)
+	reason := s.waitNotReady(t, "memory")
+	if !strings.Contains(reason, "above the limit of 1048576") {
+		t.Errorf("reason %q does not name the limit", reason)
+	}
+	if d := s.deep(t); d.Model.SHA256 != sum || d.Model.State != "loaded" {
+		t.Errorf("got sha256 %q state %q, want the given %s and loaded", d.Model.SHA256, d.Model.State, sum)
 	}
 }
