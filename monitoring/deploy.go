@@ -74,7 +74,7 @@ type DeployWatch struct {
 	APIAddr    string                          // reconciler API, host:port
 	Trigger    func(ctx context.Context) error // starts the deploy; nil waits for one started otherwise
 	Timeout    time.Duration                   // for the deploy to finish
-	Settle     time.Duration                   // after it finishes, so Prometheus has scraped and recorded the end
+	Settle     time.Duration                   // after it finishes, so Prometheus has scraped the end; a few scrape intervals
 	Log        *slog.Logger
 }
 
@@ -102,7 +102,7 @@ func (w DeployWatch) Run(ctx context.Context) (*DeployReport, error) {
 		return nil, fmt.Errorf("a deploy is already progressing (step %s); run this when the reconciler is idle", before.Step)
 	}
 	r := &DeployReport{Prometheus: w.Prometheus.URL(), Before: before, Started: time.Now()}
-	r.Pre = TakeSnapshot(ctx, w.Prometheus, PointMetrics, r.Started, 0)
+	r.Pre = TakeSnapshot(ctx, w.Prometheus, PointMetrics, r.Started, 0, 0)
 	log.Info("pre-deploy snapshot taken", "readings", len(r.Pre.Readings), "last_deploy", before.lastID())
 	if w.Trigger != nil {
 		if err := w.Trigger(ctx); err != nil {
@@ -119,8 +119,8 @@ func (w DeployWatch) Run(ctx context.Context) (*DeployReport, error) {
 		return nil, err
 	}
 	r.Ended = time.Now()
-	r.Post = TakeSnapshot(ctx, w.Prometheus, PointMetrics, r.Ended, 0)
-	r.During = TakeSnapshot(ctx, w.Prometheus, WindowMetrics, r.Ended, r.Ended.Sub(r.Started))
+	r.Post = TakeSnapshot(ctx, w.Prometheus, PointMetrics, r.Ended, 0, 0)
+	r.During = TakeSnapshot(ctx, w.Prometheus, WindowMetrics, r.Ended, r.Ended.Sub(r.Started), w.Settle)
 	return r, nil
 }
 

@@ -24,7 +24,8 @@ const (
 // Metric is one PromQL query of a snapshot. By names the labels that tell
 // its series apart (color, outcome); Label, when set, is shown instead of
 // the value (an info metric's version). Window queries contain $window,
-// replaced by the deploy's duration.
+// replaced by the deploy's duration, and $range, the window plus a lead
+// of a few scrapes (see TakeSnapshot).
 type Metric struct {
 	Name, Expr, Unit string
 	By               []string
@@ -58,14 +59,30 @@ var PointMetrics = []Metric{
 }
 
 // WindowMetrics are read once after the deploy, over the whole deploy.
+// Counts are exact differences of the counters between the two snapshots
+// (see counterDelta), so the old color, gone by the end, still counts.
 var WindowMetrics = []Metric{
-	{Name: "requests served", Expr: `round(sum by (color) (increase(zdml_http_requests_total{` + userRoutes + `}[$window])))`, Unit: UnitCount, By: []string{"color"}},
-	{Name: "5xx responses", Expr: `round(sum by (color) (increase(zdml_http_requests_total{` + userRoutes + `,code=~"5.."}[$window])) or on (color) sum by (color) (increase(zdml_http_requests_total{` + userRoutes + `}[$window])) * 0)`, Unit: UnitCount, By: []string{"color"}},
-	{Name: "queue rejections (503)", Expr: `round(sum by (color) (increase(zdml_queue_rejected_total[$window])))`, Unit: UnitCount, By: []string{"color"}},
-	{Name: "latency p95", Expr: `histogram_quantile(0.95, sum by (color, le) (increase(zdml_http_request_duration_seconds_bucket{route=~"/chat.*|/v1/chat/completions"}[$window])))`, Unit: UnitSeconds, By: []string{"color"}},
-	{Name: "max in flight", Expr: `max by (color) (max_over_time(zdml_in_flight_requests[$window]))`, Unit: UnitCount, By: []string{"color"}},
-	{Name: "peak PSS, both colors", Expr: `max_over_time(sum(zdml_memory_pss_bytes)[$window:])`, Unit: UnitBytes},
-	{Name: "deploys finished", Expr: `round(sum by (outcome) (increase(zdml_reconciler_deploys_total[$window])))`, Unit: UnitCount, By: []string{"outcome"}},
+	{Name: "requests served", Expr: counterDelta(`zdml_http_requests_total{`+userRoutes+`}`, "color"), Unit: UnitCount, By: []string{"color"}},
+	{Name: "5xx responses", Expr: counterDelta(`zdml_http_requests_total{`+userRoutes+`,code=~"5.."}`, "color") +
+		` or on (color) ` + counterDelta(`zdml_http_requests_total{`+userRoutes+`}`, "color") + ` * 0`, Unit: UnitCount, By: []string{"color"}},
+	{Name: "queue rejections (503)", Expr: counterDelta(`zdml_queue_rejected_total`, "color"), Unit: UnitCount, By: []string{"color"}},
+	{Name: "latency p95", Expr: `histogram_quantile(0.95, ` + counterDelta(`zdml_http_request_duration_seconds_bucket{route=~"/chat.*|/v1/chat/completions"}`, "color, le") + `)`, Unit: UnitSeconds, By: []string{"color"}},
+	{Name: "max in flight", Expr: `max by (color) (max_over_time(zdml_in_flight_requests[$range]))`, Unit: UnitCount, By: []string{"color"}},
+	{Name: "peak PSS, both colors", Expr: `max_over_time(sum(zdml_memory_pss_bytes)[$range:])`, Unit: UnitBytes},
+	{Name: "deploys finished", Expr: counterDelta(`zdml_reconciler_deploys_total`, "outcome"), Unit: UnitCount, By: []string{"outcome"}},
+}
+
+// counterDelta is how much the counters selected by sel grew between the
+// start and the end of the window, summed by labels: the last sample up to
+// the end minus the one at the start, or minus 0 for a series that did not
+// exist then (the new color). Unlike increase() it needs no two samples in
+// the window and does not extrapolate: an old color stopped a second into
+// the deploy still shows what it served up to its last scrape. $range
+// reaches back before the window so that last sample is found even when
+// the color was not scraped again after the start.
+func counterDelta(sel, by string) string {
+	last := `sum by (` + by + `) (last_over_time(` + sel + `[$range]))`
+	return `(` + last + ` - (sum by (` + by + `) (` + sel + ` offset $window) or ` + last + ` * 0))`
 }
 
 // Reading is one series of a Metric at a snapshot.
@@ -84,12 +101,14 @@ type Snapshot struct {
 }
 
 // TakeSnapshot evaluates metrics at time at. A metric with no series (a
-// color that is down) simply has no reading. window replaces $window.
-func TakeSnapshot(ctx context.Context, c *Client, metrics []Metric, at time.Time, window time.Duration) Snapshot {
+// color that is down) simply has no reading. window replaces $window, and
+// window+lead $range: lead should cover a scrape interval or two.
+func TakeSnapshot(ctx context.Context, c *Client, metrics []Metric, at time.Time, window, lead time.Duration) Snapshot {
 	s := Snapshot{At: at}
 	w := promDuration(max(window.Round(time.Second), time.Second))
+	r := promDuration(max((window + lead).Round(time.Second), time.Second))
 	for _, m := range metrics {
-		v, err := c.Query(ctx, strings.ReplaceAll(m.Expr, "$window", w), at)
+		v, err := c.Query(ctx, strings.NewReplacer("$window", w, "$range", r).Replace(m.Expr), at)
 		if err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("%s: %v", m.Name, err))
 			continue
