@@ -62,6 +62,10 @@ func (c *Client) activeColor(ctx context.Context) string {
 
 // WriteTargets prints targets as an aligned table.
 func WriteTargets(w io.Writer, targets []Target, now time.Time) error {
+	if len(targets) == 0 {
+		_, err := fmt.Fprintln(w, "no active targets yet: Prometheus lists them a moment after it starts")
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tCOLOR\tROLE\tURL\tHEALTH\tLAST SCRAPE\tDURATION\tERROR")
 	for _, t := range targets {
