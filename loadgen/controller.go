@@ -51,6 +51,9 @@ func (c *controller) deploy(ctx context.Context, d *Deploy) (time.Time, error) {
 	wctx, cancel := context.WithTimeout(ctx, d.Timeout.Duration)
 	defer cancel()
 	o, err := c.r.deployer.Wait(wctx, commit, di.CommittedAt)
+	if err != nil && ctx.Err() != nil {
+		return time.Now(), fmt.Errorf("deploy %s: interrupted before it finished", d.Model.Version)
+	}
 	if err != nil {
 		return time.Now(), fmt.Errorf("deploy %s did not finish within %s: %w", d.Model.Version, d.Timeout.Duration, err)
 	}

@@ -100,7 +100,8 @@ func runLoadtest(ctx context.Context, log *slog.Logger, args []string) error {
 				failures = append(failures, sc.Name+": "+failedThresholds(rep))
 			}
 		}
-		if err != nil {
+		// The run's own error is in the report's failures already.
+		if err != nil && (rep == nil || err.Error() != "run "+sc.Name+": "+rep.Data.Info.Error) {
 			failures = append(failures, sc.Name+": "+err.Error())
 		}
 	}
