@@ -18,9 +18,11 @@ const (
 	DefaultReconcilerAddr = "127.0.0.1:9400"
 	DefaultListenAddr     = "127.0.0.1:9090"
 
-	ComposeBlueAddr       = "zdml-blue:8000"
-	ComposeGreenAddr      = "zdml-green:8001"
-	ComposeReconcilerAddr = "reconciler:9400"
+	ComposeBlueAddr  = "zdml-blue:8000"
+	ComposeGreenAddr = "zdml-green:8001"
+	// In compose the reconciler and Prometheus share nginx's network
+	// namespace, where the reconciler API listens on loopback.
+	ComposeReconcilerAddr = "127.0.0.1:9400"
 	ComposeListenAddr     = "localhost:9090"
 
 	// DefaultScrapeInterval is short because a blue/green swap and its

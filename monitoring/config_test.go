@@ -20,7 +20,7 @@ func TestCheckedInConfigs(t *testing.T) {
 		want []string
 	}{
 		{"local", "prometheus.yml", LocalConfig(), []string{`"127.0.0.1:8000"`, `"127.0.0.1:8001"`, `"127.0.0.1:9400"`, `"127.0.0.1:9090"`, "stack: local"}},
-		{"compose", "prometheus.compose.yml", ComposeConfig(), []string{`"zdml-blue:8000"`, `"zdml-green:8001"`, `"reconciler:9400"`, "stack: compose"}},
+		{"compose", "prometheus.compose.yml", ComposeConfig(), []string{`"zdml-blue:8000"`, `"zdml-green:8001"`, `"127.0.0.1:9400"`, "stack: compose"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
