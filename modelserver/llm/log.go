@@ -93,10 +93,13 @@ func (r *logRouter) emit(level int, line string) {
 		r.captured = append(r.captured, logLine{level, line})
 	}
 	lvl := slog.LevelDebug
-	switch level {
-	case ggmlLogWarn:
+	switch {
+	case level == ggmlLogWarn && strings.Contains(line, "full capacity of the model will not be utilized"):
+		// A context window below the trained one is a choice (--ctx), not a problem.
+		lvl = slog.LevelInfo
+	case level == ggmlLogWarn:
 		lvl = slog.LevelWarn
-	case ggmlLogError:
+	case level == ggmlLogError:
 		lvl = slog.LevelError
 	}
 	r.log.Log(context.Background(), lvl, "llama.cpp", "line", line)
