@@ -42,10 +42,11 @@ const (
 	LowCPUShares    = 128
 )
 
-// Docker defaults.
+// Docker defaults. Container names and the network default to the owner
+// (zdml-<hash of the state dir>-blue), so two reconcilers on one daemon
+// (two checkouts, parallel tests, a load test beside the compose stack)
+// never collide; docker compose sets the prefix and network to zdml.
 const (
-	DefaultDockerPrefix      = "zdml"
-	DefaultDockerNetwork     = "zdml"
 	DefaultDockerCallTimeout = 15 * time.Second
 	// ContainerPort is the model server's port inside its container when
 	// the reconciler reaches the color through a published loopback port.
@@ -88,11 +89,12 @@ func WithDockerClient(c client.APIClient) DockerOption { return func(d *Docker) 
 // WithDockerOwner sets the owner label value (see DockerOwner).
 func WithDockerOwner(owner string) DockerOption { return func(d *Docker) { d.owner = owner } }
 
-// WithDockerPrefix names containers <prefix>-blue and <prefix>-green.
+// WithDockerPrefix names containers <prefix>-blue and <prefix>-green
+// (default: the owner).
 func WithDockerPrefix(p string) DockerOption { return func(d *Docker) { d.prefix = p } }
 
 // WithDockerNetwork attaches the colors to this user-defined bridge network,
-// created (with the owner label) when missing.
+// created (with the owner label) when missing (default: named as the owner).
 func WithDockerNetwork(n string) DockerOption { return func(d *Docker) { d.network = n } }
 
 // WithDockerModelsDir is the models directory that instances' model paths
@@ -135,8 +137,6 @@ func WithDockerProbe(p func(ctx context.Context, addr string) (string, error)) D
 // may be older than the client, e.g. 20.10 speaks API 1.41).
 func NewDocker(opts ...DockerOption) (*Docker, error) {
 	d := &Docker{
-		prefix:      DefaultDockerPrefix,
-		network:     DefaultDockerNetwork,
 		callTimeout: DefaultDockerCallTimeout,
 		retries:     3,
 		restart:     container.RestartPolicyUnlessStopped,
@@ -155,6 +155,12 @@ func NewDocker(opts ...DockerOption) (*Docker, error) {
 	}
 	if d.owner == "" {
 		return nil, errors.New("docker driver: an owner is required (WithDockerOwner)")
+	}
+	if d.prefix == "" {
+		d.prefix = d.owner
+	}
+	if d.network == "" {
+		d.network = d.owner
 	}
 	if d.modelsDir != "" {
 		abs, err := filepath.Abs(d.modelsDir)
@@ -208,8 +214,8 @@ func init() {
 // in docker compose:
 //
 //	ZDML_DOCKER_OWNER          owner label value (default: from the state dir)
-//	ZDML_DOCKER_PREFIX         container names <prefix>-blue, <prefix>-green (zdml)
-//	ZDML_DOCKER_NETWORK        the colors' bridge network (zdml)
+//	ZDML_DOCKER_PREFIX         container names <prefix>-blue, <prefix>-green (the owner)
+//	ZDML_DOCKER_NETWORK        the colors' bridge network (named as the owner)
 //	ZDML_MODELS_DIR            the models directory (default: each model file's directory)
 //	ZDML_DOCKER_MODELS_SOURCE  the models directory as the daemon's host sees it
 //	ZDML_DOCKER_CALL_TIMEOUT   bound of one API call (15s)

@@ -1,6 +1,9 @@
 package reconciler
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +11,7 @@ import (
 
 	"github.com/docker/go-connections/nat"
 
+	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -95,7 +99,7 @@ func TestBuildContainer(t *testing.T) {
 	if got := []string(cs.config.Cmd); !slices.Equal(got, want) {
 		t.Errorf("args\n got %q\nwant %q", got, want)
 	}
-	if cs.name != "zdml-green" || *cs.config.StopTimeout != 40 || cs.host.NanoCPUs != 1.5e9 || cs.host.Mounts[0].Source != "/host/m" {
+	if cs.name != "o-green" || *cs.config.StopTimeout != 40 || cs.host.NanoCPUs != 1.5e9 || cs.host.Mounts[0].Source != "/host/m" {
 		t.Errorf("name %s, stop timeout %d, nano cpus %d, models source %s", cs.name, *cs.config.StopTimeout, cs.host.NanoCPUs, cs.host.Mounts[0].Source)
 	}
 	key := cs.config.Labels[LabelShape]
@@ -138,5 +142,67 @@ func TestNewDockerFromEnv(t *testing.T) {
 	if _, err := NewDockerFromEnv(DriverConfig{StateDir: "/s"}, func(k string) string { return env[k] }); err == nil ||
 		!strings.Contains(err.Error(), "ZDML_DOCKER_CALL_TIMEOUT") {
 		t.Errorf("malformed timeout: err = %v; want a clear error", err)
+	}
+}
+
+func TestNewNginxRunner(t *testing.T) {
+	env := map[string]string{"ZDML_NGINX_CONTAINER": "edge", "ZDML_NGINX_CREATE": "false"}
+	getenv := func(k string) string { return env[k] }
+	r, err := NewNginxRunner(NginxDocker, "/s", getenv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := r.(*nginx.Docker); !ok || d.Name() != "edge" || d.Dir() != "/s/nginx" {
+		t.Errorf("runner = %#v; want the nginx container edge on /s/nginx", r)
+	}
+	env["ZDML_NGINX_CREATE"] = "sometimes"
+	if _, err := NewNginxRunner(NginxDocker, "/s", getenv, nil); err == nil || !strings.Contains(err.Error(), "ZDML_NGINX_CREATE") {
+		t.Errorf("malformed ZDML_NGINX_CREATE: %v", err)
+	}
+	if _, err := NewNginxRunner("k8s", "/s", getenv, nil); err == nil {
+		t.Error("unknown nginx runtime accepted")
+	}
+}
+
+// TestWithRuntime: the runtime flag overrides desired.yaml's runtime and
+// gives a docker spec the default image, leaving an explicit image alone.
+func TestWithRuntime(t *testing.T) {
+	dir := t.TempDir()
+	write := func(extra string) Source {
+		p := filepath.Join(dir, "desired.yaml")
+		text := "apiVersion: zdml/v1\nkind: ModelDeployment\nmetadata:\n  name: chat\nspec:\n  model:\n    name: tiny\n    version: v1\n    path: tiny.gguf\n" + extra
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, err := NewFileSource(p, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	tests := []struct {
+		name, extra, runtime, wantImage string
+	}{
+		{name: "process spec on docker", runtime: spec.RuntimeDocker, wantImage: "zdml/modelserver:local"},
+		{name: "explicit image kept", extra: "  runtime: docker\n  image: mine:1\n", runtime: spec.RuntimeDocker, wantImage: "mine:1"},
+		{name: "docker spec as processes", extra: "  runtime: docker\n  image: mine:1\n", runtime: spec.RuntimeProcess, wantImage: "mine:1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := WithRuntime(write(tc.extra), tc.runtime, "zdml/modelserver:local")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := src.Read(context.Background())
+			if err != nil || d.Err != nil {
+				t.Fatal(err, d.Err)
+			}
+			if d.Doc.Spec.Runtime != tc.runtime || d.Doc.Spec.Image != tc.wantImage {
+				t.Errorf("runtime %q image %q; want %q %q", d.Doc.Spec.Runtime, d.Doc.Spec.Image, tc.runtime, tc.wantImage)
+			}
+		})
+	}
+	if _, err := WithRuntime(write(""), "podman", "x"); err == nil {
+		t.Error("unknown runtime accepted")
 	}
 }

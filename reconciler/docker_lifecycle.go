@@ -137,7 +137,11 @@ func (d *Docker) Stop(ctx context.Context, color spec.Color, timeout time.Durati
 		d.log.Info("container stopped", "color", color, "container", name, "exit_code", after.State.ExitCode,
 			"duration_seconds", time.Since(begin).Seconds())
 	}
-	return d.remove(ctx, cur.ID)
+	if err := d.remove(ctx, cur.ID); err != nil {
+		return err
+	}
+	d.pruneNetwork(ctx)
+	return nil
 }
 
 // remove force-removes a container (its anonymous state, not named volumes).

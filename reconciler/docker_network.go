@@ -33,3 +33,24 @@ func (d *Docker) ensureNetwork(ctx context.Context) error {
 	}
 	return err
 }
+
+// pruneNetwork removes the colors' network when this owner made it and no
+// container uses it any more (the last color stopped). Best effort: a
+// network still in use, or made by someone else, stays.
+func (d *Docker) pruneNetwork(ctx context.Context) {
+	var n network.Inspect
+	err := d.call(ctx, "inspect network "+d.network, 0, func(ctx context.Context) error {
+		var err error
+		n, err = d.api.NetworkInspect(ctx, d.network, network.InspectOptions{})
+		return err
+	})
+	if err != nil || n.Labels[LabelOwner] != d.owner || len(n.Containers) > 0 {
+		return
+	}
+	err = d.call(ctx, "remove network "+d.network, 0, func(ctx context.Context) error {
+		return d.api.NetworkRemove(ctx, n.ID)
+	})
+	if err == nil {
+		d.log.Info("network removed", "network", d.network)
+	}
+}

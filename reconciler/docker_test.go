@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
@@ -96,6 +97,9 @@ func TestDockerStartInspectStop(t *testing.T) {
 	}
 	if err := d.Stop(ctx, spec.Blue, time.Second); err != nil {
 		t.Errorf("second Stop = %v; want nil", err)
+	}
+	if _, err := c.NetworkInspect(ctx, d.network, network.InspectOptions{}); !client.IsErrNotFound(err) {
+		t.Errorf("network %s still there after the last color stopped: %v", d.network, err)
 	}
 }
 

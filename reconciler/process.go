@@ -131,6 +131,9 @@ func (p *Process) Start(ctx context.Context, inst Instance) (Status, error) {
 // started there would die at once, or worse, a stranger would answer our
 // health checks.
 func portFree(addr string) error {
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		return nil // a name (a container's alias on a Docker network): nothing to bind here
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("port %s is already in use: %w", addr, err)

@@ -29,6 +29,7 @@ type stateFlags struct {
 	stateDir, modelsDir, repo, branch, file string
 	publicAddr, adminAddr, apiAddr          string
 	blueAddr, greenAddr, modelserver        string
+	nginxRuntime, runtime                   string
 	resync, poll                            time.Duration
 	envErrs                                 []error
 }
@@ -44,6 +45,8 @@ func (f *stateFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.apiAddr, "api-addr", env("ZDML_API_ADDR", reconciler.DefaultAPIAddr), "reconciler API and /metrics, loopback (env ZDML_API_ADDR)")
 	fs.StringVar(&f.blueAddr, "blue-addr", env("ZDML_BLUE_ADDR", reconciler.DefaultBlueAddr), "blue model server address (env ZDML_BLUE_ADDR)")
 	fs.StringVar(&f.greenAddr, "green-addr", env("ZDML_GREEN_ADDR", reconciler.DefaultGreenAddr), "green model server address (env ZDML_GREEN_ADDR)")
+	fs.StringVar(&f.runtime, "runtime", env("ZDML_RUNTIME", ""), "run every desired state on this runtime (process or docker), whatever spec.runtime says (env ZDML_RUNTIME)")
+	fs.StringVar(&f.nginxRuntime, "nginx", env("ZDML_NGINX_RUNTIME", reconciler.NginxLocal), "how nginx runs: local (a process) or docker (a container) (env ZDML_NGINX_RUNTIME)")
 	fs.StringVar(&f.modelserver, "modelserver", env("ZDML_MODELSERVER", defaultModelserver()), "model server binary (env ZDML_MODELSERVER)")
 	fs.DurationVar(&f.resync, "resync", f.envDuration("ZDML_RESYNC", reconciler.DefaultResync), "how often the daemon re-checks for drift (env ZDML_RESYNC)")
 	fs.DurationVar(&f.poll, "poll", f.envDuration("ZDML_POLL", reconciler.DefaultPoll), "fallback re-read of the desired state (env ZDML_POLL)")
@@ -141,8 +144,18 @@ func (f *stateFlags) config(log *slog.Logger, command string) (reconciler.Config
 	if err != nil {
 		return reconciler.Config{}, err
 	}
+	if f.runtime != "" {
+		if src, err = reconciler.WithRuntime(src, f.runtime, env("ZDML_MODELSERVER_IMAGE", "zdml/modelserver:local")); err != nil {
+			return reconciler.Config{}, err
+		}
+	}
+	runner, err := reconciler.NewNginxRunner(f.nginxRuntime, f.stateDir, os.Getenv, log.With("component", "nginx"))
+	if err != nil {
+		return reconciler.Config{}, err
+	}
 	return reconciler.Config{
-		StateDir: f.stateDir, ModelsDir: f.modelsDir, Source: src,
+		NginxRunner: runner,
+		StateDir:    f.stateDir, ModelsDir: f.modelsDir, Source: src,
 		PublicAddr: f.publicAddr, AdminAddr: f.adminAddr, APIAddr: f.apiAddr,
 		ColorAddrs:  map[spec.Color]string{spec.Blue: f.blueAddr, spec.Green: f.greenAddr},
 		Modelserver: f.modelserver, Resync: f.resync, Command: command, Log: log,
