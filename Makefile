@@ -118,8 +118,8 @@ test-prewarm: $(LOADTEST_DEPS) ## prewarm + fast deploy under load
 	ZDML_LOADTEST_COMMAND="make test-prewarm" $(LOADTEST) --scenario prewarm-fast
 report: build ## regenerate reports/ and reports/latest.md from the latest raw run of each scenario (reports/runs/)
 	$(ZDML) report
-generate-traffic: build ## chat traffic for 2 minutes (DURATION=) at a running stack (URL=http://127.0.0.1:8080), no deploy
-	$(ZDML) loadtest --scenario baseline --url $(or $(URL),http://127.0.0.1:8080) --duration $(or $(DURATION),2m)
+generate-traffic: build ## chat traffic for 2 minutes (DURATION=) at a running stack (URL=http://127.0.0.1:8080), no deploy; report in reports/traffic/
+	$(ZDML) loadtest --scenario baseline --url $(or $(URL),http://127.0.0.1:8080) --duration $(or $(DURATION),2m) --reports-dir reports/traffic --runs-dir reports/runs/traffic
 bench-loadgen: ## the harness against a plain vegeta attack, same rate, same static endpoint: achieved-rate and latency-overhead ratios
 	$(GO) test -run '^$$' -bench HarnessVsVegeta -benchtime 1x -count 3 ./loadgen
 
