@@ -47,6 +47,9 @@ func CaptureEnvironment(ctx context.Context, modelsDir string, models ...string)
 	e.CPUModel = cpuModel()
 	e.MemoryBytes = memTotal()
 	e.Zdml, e.Vegeta = buildVersions()
+	if e.Zdml == "" {
+		e.Zdml = gitVersion(ctx)
+	}
 	e.Nginx = nginxVersion(ctx)
 	seen := map[string]bool{}
 	for _, m := range models {
@@ -134,6 +137,22 @@ func nginxVersion(ctx context.Context) string {
 	}
 	s := strings.TrimSpace(string(out))
 	_, v, _ := strings.Cut(s, "nginx version: ")
+	return strings.TrimPrefix(v, "nginx/")
+}
+
+// gitVersion is the working tree's commit, "+dirty" when it has changes:
+// a binary built with several main packages at once carries no VCS stamp.
+func gitVersion(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rev, err := exec.CommandContext(ctx, "git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(string(rev))
+	if out, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(out) > 0 {
+		v += "+dirty"
+	}
 	return v
 }
 
