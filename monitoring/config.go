@@ -63,9 +63,9 @@ var configTmpl = template.Must(template.New("prometheus.yml").Parse(configTempla
 
 // Validate reports a config Prometheus would refuse or scrape wrongly.
 func (c ScrapeConfig) Validate() error {
-	for name, addr := range map[string]string{"blue": c.Blue, "green": c.Green, "reconciler": c.Reconciler, "self": c.Self} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return fmt.Errorf("%s address %q: %w", name, addr, err)
+	for _, a := range []struct{ name, addr string }{{"blue", c.Blue}, {"green", c.Green}, {"reconciler", c.Reconciler}, {"self", c.Self}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s address %q: %w", a.name, a.addr, err)
 		}
 	}
 	if c.ScrapeInterval < time.Second || c.ScrapeInterval%time.Second != 0 {

@@ -2,76 +2,18 @@ package monitoring
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os/exec"
 	"strings"
 	"time"
 )
 
-// Status is the part of the reconciler's GET /status (docs/architecture.md,
-// "Reconciler CLI and status") a monitored deploy follows.
-type Status struct {
-	SyncState      string      `json:"sync_state"`
-	ActiveColor    string      `json:"active_color"`
-	ActiveVersion  string      `json:"active_version"`
-	DeployedCommit string      `json:"deployed_commit"`
-	DesiredVersion string      `json:"desired_version"`
-	DesiredCommit  string      `json:"desired_commit"`
-	Step           string      `json:"step"`
-	LastDeploy     *LastDeploy `json:"last_deploy"`
-}
-
-// LastDeploy is the last finished deploy in a Status.
-type LastDeploy struct {
-	ID          string    `json:"id"`
-	Outcome     string    `json:"outcome"`
-	Reason      string    `json:"reason"`
-	FromVersion string    `json:"from_version"`
-	ToVersion   string    `json:"to_version"`
-	StartedAt   time.Time `json:"started_at"`
-	FinishedAt  time.Time `json:"finished_at"`
-}
-
-func (s Status) lastID() string {
-	if s.LastDeploy == nil {
-		return ""
-	}
-	return s.LastDeploy.ID
-}
-
-// FetchStatus reads GET /status from the reconciler API at addr (host:port).
-func FetchStatus(ctx context.Context, addr string) (Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
-	if err != nil {
-		return Status{}, fmt.Errorf("status: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return Status{}, fmt.Errorf("status: %w (is `zdml reconcile` running?)", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return Status{}, fmt.Errorf("status: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	var s Status
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return Status{}, fmt.Errorf("status: %w", err)
-	}
-	return s, nil
-}
-
 // DeployWatch takes metric snapshots around one deploy.
 type DeployWatch struct {
 	Prometheus *Client
-	APIAddr    string                          // reconciler API, host:port
+	Status     StatusFunc                      // the reconciler's status: APIStatus, or MetricsStatus
 	Trigger    func(ctx context.Context) error // starts the deploy; nil waits for one started otherwise
 	Timeout    time.Duration                   // for the deploy to finish
 	Settle     time.Duration                   // after it finishes, so Prometheus has scraped the end; a few scrape intervals
@@ -94,7 +36,7 @@ func (w DeployWatch) Run(ctx context.Context) (*DeployReport, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	before, err := FetchStatus(ctx, w.APIAddr)
+	before, err := w.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +56,9 @@ func (w DeployWatch) Run(ctx context.Context) (*DeployReport, error) {
 		return nil, err
 	}
 	r.After = after
+	if d := after.LastDeploy; d.FromVersion == "" && d.ToVersion == "" { // MetricsStatus knows neither
+		d.FromVersion, d.ToVersion = before.ActiveVersion, after.DesiredVersion
+	}
 	log.Info("deploy finished", "id", after.lastID(), "outcome", after.LastDeploy.Outcome)
 	if err := sleep(ctx, w.Settle); err != nil {
 		return nil, err
@@ -130,7 +75,7 @@ func (w DeployWatch) waitDeploy(ctx context.Context, prevID string) (Status, err
 	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
 	for {
-		s, err := FetchStatus(ctx, w.APIAddr)
+		s, err := w.Status(ctx)
 		if err == nil && s.lastID() != prevID && s.SyncState != "progressing" {
 			return s, nil
 		}

@@ -37,23 +37,8 @@ func TestLiveDeploy(t *testing.T) {
 	waitQuery(t, prom, `zdml_reconciler_deploys_total{outcome="succeeded"} >= 1`, 30*time.Second)
 
 	s.write(desired("v2"))
-	reports := t.TempDir()
-	zdml := exec.Command(testenv.Binary(t, "zdml"), "monitor", "deploy", "--url", srv.URL(), "--api-addr", s.api,
-		"--repo", s.repo, "--file", "desired.yaml", "--reports-dir", reports, "--timeout", "3m", "--scrape-interval", "1s")
-	out, err := zdml.CombinedOutput()
-	if err != nil {
-		t.Fatalf("zdml monitor deploy: %v\n%s", err, out)
-	}
-	files, _ := filepath.Glob(filepath.Join(reports, "*-deploy-monitored.md"))
-	if len(files) != 1 {
-		t.Fatalf("reports: %v, want one *-deploy-monitored.md\n%s", files, out)
-	}
-	report, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s:\n%s", filepath.Base(files[0]), report)
-	checkReport(t, string(report))
+	report := monitorDeploy(t, srv.URL(), s.api, s.repo)
+	checkReport(t, report)
 	if msg := s.git("log", "-1", "--format=%s"); !strings.Contains(msg, "zdml monitor deploy") {
 		t.Errorf("last commit %q: zdml monitor deploy did not commit desired.yaml", msg)
 	}
@@ -123,6 +108,16 @@ func TestLiveDeploy(t *testing.T) {
 			}
 		}
 	})
+	t.Run("zdml monitor deploy without the reconciler API follows its metrics", func(t *testing.T) {
+		s.write(desired("v4"))
+		report := monitorDeploy(t, srv.URL(), freeAddr(t), s.repo) // as in compose: no API reachable
+		for _, want := range []string{"| deploy | `deploy #4`: v2 → v4, **succeeded** |", "| active color | green (v2) → blue (v4) |",
+			"| deploys finished | succeeded | 1 |"} {
+			if !strings.Contains(report, want) {
+				t.Errorf("report lacks %q", want)
+			}
+		}
+	})
 	t.Run("zdml monitor targets", func(t *testing.T) {
 		out, err := exec.Command(testenv.Binary(t, "zdml"), "monitor", "targets", "--url", srv.URL()).CombinedOutput()
 		if err != nil {
@@ -132,6 +127,28 @@ func TestLiveDeploy(t *testing.T) {
 			t.Errorf("want blue down as the expected standby and three targets up:\n%s", out)
 		}
 	})
+}
+
+// monitorDeploy runs `zdml monitor deploy` on the work tree's desired.yaml
+// and returns the report it wrote.
+func monitorDeploy(t *testing.T, promURL, api, repo string) string {
+	t.Helper()
+	reports := t.TempDir()
+	out, err := exec.Command(testenv.Binary(t, "zdml"), "monitor", "deploy", "--url", promURL, "--api-addr", api,
+		"--repo", repo, "--file", "desired.yaml", "--reports-dir", reports, "--timeout", "3m", "--scrape-interval", "1s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("zdml monitor deploy: %v\n%s", err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(reports, "*-deploy-monitored.md"))
+	if len(files) != 1 {
+		t.Fatalf("reports: %v, want one *-deploy-monitored.md\n%s", files, out)
+	}
+	report, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s:\n%s", filepath.Base(files[0]), report)
+	return string(report)
 }
 
 func hasLabel(m model.Matrix, name, value string) bool {

@@ -217,12 +217,17 @@ func monitorDeploy(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer stop()
-	w := monitoring.DeployWatch{Prometheus: prom, APIAddr: p.reconciler, Timeout: *timeout,
+	w := monitoring.DeployWatch{Prometheus: prom, Status: monitoring.APIStatus(p.reconciler), Timeout: *timeout,
 		Settle: 2*p.interval + time.Second, Log: log}
 	if !*noCommit {
 		w.Trigger = monitoring.CommitTrigger(*repo, *file, "deploy "+*file+" (zdml monitor deploy)")
 	}
-	fmt.Printf("watching the reconciler at %s with Prometheus %s\n", p.reconciler, prom.URL())
+	if _, err := monitoring.FetchStatus(ctx, p.reconciler); err != nil {
+		// compose keeps the reconciler API inside nginx's network namespace
+		fmt.Printf("reconciler API %s: %v; following its metrics in Prometheus instead\n", p.reconciler, err)
+		w.Status = monitoring.MetricsStatus(prom)
+	}
+	fmt.Printf("watching the reconciler with Prometheus %s\n", prom.URL())
 	r, err := w.Run(ctx)
 	if err != nil {
 		return err
