@@ -53,7 +53,8 @@ fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 
 test: build models ## run every test (real nginx, model servers, Docker, Prometheus, git)
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/reconciler$$')
+	$(GO) test -race -count=1 -timeout 15m ./reconciler
 
 images: deps ## build the Docker images here, never pulling (IMAGES="modelserver zdml nginx"); cached by content
 	@docker/images.sh $(IMAGES)
