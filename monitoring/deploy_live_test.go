@@ -118,6 +118,22 @@ func TestLiveDeploy(t *testing.T) {
 			}
 		}
 	})
+	t.Run("scrapes stay within the timeout through deploys", func(t *testing.T) {
+		for _, agg := range []string{"avg", "max"} {
+			// successful scrapes only: a stopped color fails in microseconds
+			v, err := prom.Query(context.Background(),
+				agg+` by (job) (`+agg+`_over_time((scrape_duration_seconds and up == 1)[5m:1s]))`, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, smp := range v {
+				t.Logf("%s scrape duration of %s: %.1f ms", agg, smp.Metric["job"], float64(smp.Value)*1000)
+				if smp.Value >= 1 {
+					t.Errorf("%s scrape of %s took %.2fs, over the 1 s timeout", agg, smp.Metric["job"], float64(smp.Value))
+				}
+			}
+		}
+	})
 	t.Run("zdml monitor targets", func(t *testing.T) {
 		out, err := exec.Command(testenv.Binary(t, "zdml"), "monitor", "targets", "--url", srv.URL()).CombinedOutput()
 		if err != nil {

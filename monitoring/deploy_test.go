@@ -1,0 +1,62 @@
+package monitoring
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
+)
+
+// TestCommitTrigger: the trigger refuses a desired.yaml without changes
+// (it would deploy nothing) and commits one with changes, that file only.
+func TestCommitTrigger(t *testing.T) {
+	testenv.LookPath(t, "git", "git")
+	repo := t.TempDir()
+	git := func(args ...string) string {
+		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	git("config", "user.email", "test@example.com")
+	git("config", "user.name", "test")
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(repo, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("desired.yaml", "version: v1\n")
+	write("notes.txt", "a\n")
+	git("add", ".")
+	git("commit", "-q", "-m", "v1")
+	trigger := CommitTrigger(repo, "desired.yaml", "deploy v2")
+
+	err := trigger(context.Background())
+	if !errors.Is(err, ErrNothingToCommit) {
+		t.Fatalf("unchanged file: got %v, want ErrNothingToCommit", err)
+	}
+	write("desired.yaml", "version: v2\n")
+	write("notes.txt", "b\n")
+	if err := trigger(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := git("log", "-1", "--format=%s"); got != "deploy v2" {
+		t.Errorf("last commit %q, want %q", got, "deploy v2")
+	}
+	if got := git("show", "--name-only", "--format=", "HEAD"); got != "desired.yaml" {
+		t.Errorf("commit holds %q, want desired.yaml only", got)
+	}
+	if got := git("status", "--porcelain"); got != "M notes.txt" {
+		t.Errorf("work tree %q, want notes.txt still modified", got)
+	}
+	if err := CommitTrigger(t.TempDir(), "desired.yaml", "x")(context.Background()); err == nil || !strings.Contains(err.Error(), "git add") {
+		t.Errorf("outside a repository: got %v, want a git add error", err)
+	}
+}
