@@ -29,7 +29,9 @@ func (c *controller) run(ctx context.Context) {
 			stopAt = after
 		}
 	}
-	sleepUntil(ctx, stopAt)
+	if !sleepUntil(ctx, stopAt) && c.info.Error == "" {
+		c.info.Error = "interrupted before the end of the traffic"
+	}
 }
 
 // deploy commits at the scenario's moment and waits for the outcome. It

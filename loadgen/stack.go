@@ -168,6 +168,9 @@ func (s *Stack) waitSynced(ctx context.Context, version string) error {
 		case <-s.exited:
 			return fmt.Errorf("stack: the reconciler exited:\n%s", s.LogTail(20))
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("stack: interrupted while starting")
+			}
 			return fmt.Errorf("stack: not synced on %s within %s (last status %+v): %w\n%s",
 				version, s.cfg.ReadyTimeout, last, ctx.Err(), s.LogTail(20))
 		case <-time.After(250 * time.Millisecond):

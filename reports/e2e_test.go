@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/loadgen"
@@ -115,4 +116,63 @@ func firstLine(t *testing.T, path string) string {
 	sc := bufio.NewScanner(f)
 	sc.Scan()
 	return sc.Text()
+}
+
+// TestInterruptedRunStopsEverything cancels a run mid-deploy, as Ctrl-C
+// does, and checks that the daemon, the model servers and nginx of the
+// stack are gone and nothing listens on its ports (Stop checks the ports
+// and fails otherwise).
+func TestInterruptedRunStopsEverything(t *testing.T) {
+	testenv.LookPath(t, "nginx", "nginx")
+	stackDir := filepath.Join(t.TempDir(), "stack")
+	cfg := loadgen.StackConfig{Zdml: testenv.Binary(t, "zdml"), Modelserver: testenv.Binary(t, "modelserver"),
+		ModelsDir: testenv.ModelsDir(t), Dir: stackDir, Log: testLogger(t)}
+	sc, err := loadgen.ParseScenario("e2e.yaml", []byte(strings.Replace(e2eScenario, "duration: 12s", "duration: 60s", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var events *loadgen.EventTail
+	go func() {
+		// Cancel once the deploy has begun: the interrupt lands mid-deploy.
+		for range 200 {
+			time.Sleep(100 * time.Millisecond)
+			if events == nil {
+				if _, err := os.Stat(filepath.Join(stackDir, "state", "events.jsonl")); err == nil {
+					events = loadgen.NewEventTail(filepath.Join(stackDir, "state", "events.jsonl"))
+				}
+				continue
+			}
+			_ = events.Poll()
+			if evs := events.Events(); len(evs) > 0 && evs[len(evs)-1].Version == "v2" {
+				break
+			}
+		}
+		cancel()
+	}()
+	_, err = loadgen.RunManaged(ctx, sc, cfg, filepath.Join(t.TempDir(), "run"), loadgen.RunInfo{})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("interrupted run: err %v, want it to say interrupted", err)
+	}
+	if procs := processesUnder(stackDir); len(procs) > 0 {
+		t.Errorf("still running after an interrupted run: %s", strings.Join(procs, "; "))
+	}
+}
+
+// processesUnder lists live processes whose command line mentions dir.
+func processesUnder(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(b), dir) {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		out = append(out, e.Name()+" "+strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	return out
 }
