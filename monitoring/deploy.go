@@ -107,19 +107,32 @@ func sleep(ctx context.Context, d time.Duration) error {
 var ErrNothingToCommit = errors.New("no uncommitted change")
 
 // CommitTrigger returns a Trigger that commits file in the git repository
-// repo, which a reconciler in GitOps mode deploys. It refuses a file
-// without changes, which would deploy nothing.
-func CommitTrigger(repo, file, message string) func(context.Context) error {
+// repo, which a reconciler in GitOps mode deploys from branch. It refuses
+// another checked-out branch (the reconciler would not see the commit) and
+// a file without changes (it would deploy nothing).
+func CommitTrigger(repo, branch, file, message string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		if err := exec.CommandContext(ctx, "git", "-C", repo, "diff", "--quiet", "HEAD", "--", file).Run(); err == nil {
-			return fmt.Errorf("%s: %w: edit it first (the reconciler deploys what is committed)", file, ErrNothingToCommit)
-		}
-		for _, args := range [][]string{{"add", "--", file}, {"commit", "-q", "-m", message, "--", file}} {
+		git := func(args ...string) (string, error) {
 			out, err := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...).CombinedOutput()
 			if err != nil {
-				return fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+				return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
 			}
+			return strings.TrimSpace(string(out)), nil
 		}
-		return nil
+		head, err := git("rev-parse", "--abbrev-ref", "HEAD")
+		if err != nil {
+			return err
+		}
+		if head != branch {
+			return fmt.Errorf("%s is on branch %s; the reconciler deploys %s", repo, head, branch)
+		}
+		if _, err := git("diff", "--quiet", "HEAD", "--", file); err == nil {
+			return fmt.Errorf("%s: %w: edit it first (the reconciler deploys what is committed)", file, ErrNothingToCommit)
+		}
+		if _, err := git("add", "--", file); err != nil {
+			return err
+		}
+		_, err = git("commit", "-q", "-m", message, "--", file)
+		return err
 	}
 }

@@ -36,7 +36,7 @@ func TestCommitTrigger(t *testing.T) {
 	write("notes.txt", "a\n")
 	git("add", ".")
 	git("commit", "-q", "-m", "v1")
-	trigger := CommitTrigger(repo, "desired.yaml", "deploy v2")
+	trigger := CommitTrigger(repo, "main", "desired.yaml", "deploy v2")
 
 	err := trigger(context.Background())
 	if !errors.Is(err, ErrNothingToCommit) {
@@ -56,7 +56,10 @@ func TestCommitTrigger(t *testing.T) {
 	if got := git("status", "--porcelain"); got != "M notes.txt" {
 		t.Errorf("work tree %q, want notes.txt still modified", got)
 	}
-	if err := CommitTrigger(t.TempDir(), "desired.yaml", "x")(context.Background()); err == nil || !strings.Contains(err.Error(), "git add") {
-		t.Errorf("outside a repository: got %v, want a git add error", err)
+	if err := CommitTrigger(repo, "release", "desired.yaml", "x")(context.Background()); err == nil || !strings.Contains(err.Error(), "on branch main; the reconciler deploys release") {
+		t.Errorf("other branch: got %v, want a branch error", err)
+	}
+	if err := CommitTrigger(t.TempDir(), "main", "desired.yaml", "x")(context.Background()); err == nil || !strings.Contains(err.Error(), "git rev-parse") {
+		t.Errorf("outside a repository: got %v, want a git error", err)
 	}
 }

@@ -205,6 +205,7 @@ func monitorDeploy(ctx context.Context, log *slog.Logger, args []string) error {
 	p.bind(fs, &errs)
 	url := promURLFlag(fs)
 	repo := fs.String("repo", envOr("ZDML_REPO", "."), "git repository the reconciler watches (env ZDML_REPO)")
+	branch := fs.String("branch", envOr("ZDML_BRANCH", "main"), "branch the reconciler deploys from (env ZDML_BRANCH)")
 	file := fs.String("file", envOr("ZDML_FILE", "desired.yaml"), "desired.yaml inside --repo (env ZDML_FILE)")
 	noCommit := fs.Bool("no-commit", false, "commit nothing; wait for a deploy started another way (make loadtest-deploy, zdml deploy)")
 	timeout := fs.Duration("timeout", 15*time.Minute, "how long the deploy may take")
@@ -220,7 +221,7 @@ func monitorDeploy(ctx context.Context, log *slog.Logger, args []string) error {
 	w := monitoring.DeployWatch{Prometheus: prom, Status: monitoring.APIStatus(p.reconciler), Timeout: *timeout,
 		Settle: 2*p.interval + time.Second, Log: log}
 	if !*noCommit {
-		w.Trigger = monitoring.CommitTrigger(*repo, *file, "deploy "+*file+" (zdml monitor deploy)")
+		w.Trigger = monitoring.CommitTrigger(*repo, *branch, *file, "deploy "+*file+" (zdml monitor deploy)")
 	}
 	if _, err := monitoring.FetchStatus(ctx, p.reconciler); err != nil {
 		// compose keeps the reconciler API inside nginx's network namespace
