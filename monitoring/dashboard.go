@@ -1,12 +1,16 @@
 package monitoring
 
 import (
+	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -179,3 +183,39 @@ const (
 	GrafanaProvisioningPath = "/etc/grafana/provisioning"
 	GrafanaDashboardsPath   = "/var/lib/grafana/dashboards/zdml"
 )
+
+//go:embed grafana/dashboards/zdml.json
+var dashboardJSON []byte
+
+// DefaultDashboard is the provisioned dashboard, grafana/dashboards/zdml.json.
+func DefaultDashboard() (*Dashboard, error) {
+	return DecodeDashboard(bytes.NewReader(dashboardJSON))
+}
+
+// PrometheusVars are the dashboard variables as Prometheus's own UI needs
+// them: all colors, four 5 s scrapes per rate, the dashboard's 30 minutes.
+var PrometheusVars = map[string]string{"color": ".*", "__rate_interval": "20s", "__interval": "5s",
+	"__range": "30m", "__range_s": "1800"}
+
+// GraphURL is one Prometheus /graph page that plots every query of the
+// named panels (all panels when none are named), so the dashboard can be
+// read without Grafana.
+func (d *Dashboard) GraphURL(base string, panels ...string) string {
+	want := map[string]bool{}
+	for _, p := range panels {
+		want[p] = true
+	}
+	v := url.Values{}
+	n := 0
+	for _, q := range d.Queries() {
+		if strings.HasPrefix(q.Panel, "annotation: ") || (len(want) > 0 && !want[q.Panel]) {
+			continue
+		}
+		g := "g" + strconv.Itoa(n) + "."
+		v.Set(g+"expr", Expand(q.Expr, PrometheusVars))
+		v.Set(g+"tab", "0")
+		v.Set(g+"range_input", "30m")
+		n++
+	}
+	return strings.TrimRight(base, "/") + "/graph?" + v.Encode()
+}

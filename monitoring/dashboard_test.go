@@ -1,6 +1,7 @@
 package monitoring
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -218,4 +219,53 @@ func TestLegendLabels(t *testing.T) {
 			t.Errorf("LegendLabels(%q) = %v, want %v", tc.legend, got, tc.want)
 		}
 	}
+}
+
+func TestGraphURL(t *testing.T) {
+	d, err := DefaultDashboard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := LoadDashboard("grafana/dashboards/zdml.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Queries()) != len(onDisk.Queries()) {
+		t.Fatalf("embedded dashboard has %d queries, the file %d", len(d.Queries()), len(onDisk.Queries()))
+	}
+	for _, tc := range []struct {
+		name   string
+		panels []string
+		want   int
+	}{
+		{"two panels", []string{"Request rate", "Request latency p50 / p95 / p99"}, 5},
+		{"all panels", nil, len(d.Queries()) - len(d.Annotations.List) + 1}, // the built-in annotation has no query
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.Parse(d.GraphURL("http://127.0.0.1:9090/", tc.panels...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exprs := graphExprs(u)
+			if u.Path != "/graph" || len(exprs) != tc.want {
+				t.Fatalf("path %s, %d graphs, want /graph and %d", u.Path, len(exprs), tc.want)
+			}
+			for _, e := range exprs {
+				if strings.Contains(e, "$") {
+					t.Errorf("unexpanded variable in %s", e)
+				}
+			}
+		})
+	}
+}
+
+// graphExprs lists the g<n>.expr values of a Prometheus /graph URL.
+func graphExprs(u *url.URL) []string {
+	var out []string
+	for k, v := range u.Query() {
+		if strings.HasPrefix(k, "g") && strings.HasSuffix(k, ".expr") {
+			out = append(out, v...)
+		}
+	}
+	return out
 }

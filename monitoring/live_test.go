@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,6 +225,20 @@ func TestLiveModelPanels(t *testing.T) {
 		}
 		if got := queryProblems(prom, bad, grafanaVars(".*")); len(got) != len(bad) {
 			t.Errorf("got %d problems for %d bad queries: %q", len(got), len(bad), got)
+		}
+	})
+	t.Run("the Prometheus graph page's queries", func(t *testing.T) {
+		u, err := url.Parse(d.GraphURL(prom.URL()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range graphExprs(u) {
+			if strings.Contains(e, "zdml_reconciler_") || strings.Contains(e, `role!="model"`) {
+				continue
+			}
+			if v, err := prom.Query(context.Background(), e, time.Now()); err != nil || len(v) == 0 {
+				t.Errorf("%s: %d series, %v", e, len(v), err)
+			}
 		}
 	})
 	t.Run("which color is up", func(t *testing.T) {

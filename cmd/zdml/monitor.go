@@ -173,8 +173,19 @@ On a remote machine, forward the port first: ssh -L 3000:127.0.0.1:3000 HOST
 To use another Grafana, import monitoring/grafana/dashboards/zdml.json and name its
 Prometheus datasource uid %q.
 `, monitoring.DefaultListenAddr, monitoring.DefaultListenAddr, monitoring.DatasourceUID)
+	d, err := monitoring.DefaultDashboard()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nThe dashboard's serving panels as one Prometheus page (with make monitor running):\n  %s\n",
+		d.GraphURL("http://"+monitoring.DefaultListenAddr, seedPanels...))
 	return nil
 }
+
+// seedPanels are the seed's six panels plus time to first token and
+// tokens per second: what an operator watches through a deploy.
+var seedPanels = []string{"Request rate", "Error rate (5xx)", "Request latency p50 / p95 / p99", "Inference time p50 / p95",
+	"Memory by color", "Which color is up", "Time to first token p50 / p95", "Tokens per second"}
 
 func grafanaHealth(ctx context.Context, url string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
