@@ -26,10 +26,13 @@ type DeployWindow struct {
 	// WarmEnd is when the standby passed warm-up; SwapStart when the swap
 	// began (zero when it never did).
 	WarmEnd, SwapStart time.Time
-	Outcome            string
-	Reason             string
-	Events             []Event
-	Stats              Stats
+	// PromoteStart is, for a prewarm (two reconciler deploys: prewarm,
+	// then promote), the first step of the promote; zero otherwise.
+	PromoteStart time.Time
+	Outcome      string
+	Reason       string
+	Events       []Event
+	Stats        Stats
 }
 
 // Duration is from the deploy's first step to its last.
@@ -118,6 +121,15 @@ func deployWindow(d *RunData, from, to time.Time) *DeployWindow {
 	w.Start, w.End = w.Events[0].Time, w.Events[len(w.Events)-1].Time
 	w.WarmEnd = firstEvent(w.Events, StepWarmup, PhaseEnd)
 	w.SwapStart = firstEvent(w.Events, StepSwap, PhaseStart)
+	last := w.Events[len(w.Events)-1].DeployID
+	if last != "" && last != w.Events[0].DeployID {
+		for _, e := range w.Events {
+			if e.DeployID == last {
+				w.PromoteStart = e.Time
+				break
+			}
+		}
+	}
 	return w
 }
 

@@ -158,3 +158,26 @@ func TestEditDesiredKeepsCommentsAndValidates(t *testing.T) {
 		t.Errorf("an invalid edit: err %v, want the spec's error naming spec.strategy.type", err)
 	}
 }
+
+// TestPrewarmIsTwoDeploys: strategy prewarm makes the reconciler record a
+// prewarm deploy and then a promote; both belong to the run's deploy, and
+// the promote's start is kept to report the two durations apart.
+func TestPrewarmIsTwoDeploys(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	evs := []Event{
+		{Time: at(10), DeployID: "p", Step: "preflight", Phase: "start", Commit: "c0ffee12"},
+		{Time: at(12), DeployID: "p", Step: "warmup", Phase: "end", Commit: "c0ffee12"},
+		{Time: at(12.1), DeployID: "p", Step: "record", Phase: "end", Commit: "c0ffee12"},
+		{Time: at(12.5), DeployID: "q", Step: "preflight", Phase: "start", Commit: "c0ffee12"},
+		{Time: at(13), DeployID: "q", Step: "swap", Phase: "start", Commit: "c0ffee12"},
+		{Time: at(14), DeployID: "q", Step: "record", Phase: "end", Commit: "c0ffee12"},
+		{Time: at(20), DeployID: "z", Step: "self_heal", Phase: "info"},
+	}
+	d := &RunData{Info: &RunInfo{Started: t0, Ended: at(30), Deploy: &DeployInfo{Commit: "c0ffee1234", CommittedAt: at(9.5)}}, Events: evs}
+	w := Analyze(d).Deploy
+	if len(w.Events) != 6 || !w.PromoteStart.Equal(at(12.5)) || !w.WarmEnd.Equal(at(12)) || !w.End.Equal(at(14)) {
+		t.Errorf("deploy window: %d events, promote %s, warm end %s, end %s; want 6, +12.5s, +12s, +14s",
+			len(w.Events), w.PromoteStart.Sub(t0), w.WarmEnd.Sub(t0), w.End.Sub(t0))
+	}
+}

@@ -52,7 +52,7 @@ func (c *controller) deploy(ctx context.Context, d *Deploy) (time.Time, error) {
 	c.r.log.Info("deploy committed", "scenario", c.r.sc.Name, "commit", short(commit), "version", d.Model.Version)
 	wctx, cancel := context.WithTimeout(ctx, d.Timeout.Duration)
 	defer cancel()
-	o, err := c.r.deployer.Wait(wctx, commit, di.CommittedAt)
+	o, err := c.r.deployer.Wait(wctx, commit, d.Model.Version, di.CommittedAt)
 	if err != nil && ctx.Err() != nil {
 		return time.Now(), fmt.Errorf("deploy %s: interrupted before it finished", d.Model.Version)
 	}

@@ -17,8 +17,9 @@ import (
 type Deployer interface {
 	// Deploy commits the change and returns the commit id.
 	Deploy(ctx context.Context, d *Deploy) (string, error)
-	// Wait blocks until the deploy of commit, made at since, has finished.
-	Wait(ctx context.Context, commit string, since time.Time) (Outcome, error)
+	// Wait blocks until the deploy of commit, made at since, has finished:
+	// version serves, or the deploy ended otherwise (rolled back, failed).
+	Wait(ctx context.Context, commit, version string, since time.Time) (Outcome, error)
 }
 
 // Outcome is how a deploy ended, from the reconciler's status.
@@ -92,16 +93,18 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// Wait polls GET /status until the reconciler is no longer progressing and
-// its last deploy finished after since.
-func (g *GitOps) Wait(ctx context.Context, commit string, since time.Time) (Outcome, error) {
+// Wait polls GET /status until the reconciler is no longer progressing,
+// its last deploy finished after since, and either version is active or
+// the deploy did not succeed. (A prewarm records a succeeded deploy of its
+// own before the swap: that is not the end.)
+func (g *GitOps) Wait(ctx context.Context, commit, version string, since time.Time) (Outcome, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
 		st, err := FetchStatus(ctx, g.client(), g.APIURL)
 		if err == nil {
-			if o, done := st.outcome(commit, since); done {
+			if o, done := st.outcome(commit, version, since); done {
 				return o, nil
 			}
 		}
@@ -166,9 +169,12 @@ func FetchStatus(ctx context.Context, c *http.Client, api string) (Status, error
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-func (st Status) outcome(commit string, since time.Time) (Outcome, bool) {
+func (st Status) outcome(commit, version string, since time.Time) (Outcome, bool) {
 	ld := st.LastDeploy
 	if st.SyncState == "progressing" || ld == nil || ld.FinishedAt.Before(since) {
+		return Outcome{}, false
+	}
+	if ld.Outcome == ExpectSucceeded && version != "" && st.ActiveVersion != version {
 		return Outcome{}, false
 	}
 	if commit != "" && st.DesiredCommit != "" && !sameCommit(commit, st.DesiredCommit) {

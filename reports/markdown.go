@@ -5,7 +5,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/zero-downtime-ml/zdml/loadgen"
 )
@@ -49,11 +48,12 @@ func (r *Report) durationCell() string {
 	return s
 }
 
-// DeployDuration is the deploy's length; for a prewarm, the warm-up and the
-// swap apart ("31.0 s + 4.2 s"), as the seed reported them.
+// DeployDuration is the deploy's length; for a prewarm, the prewarm and the
+// fast deploy apart ("2.3 s prewarm + 3.1 s fast deploy"), as the seed
+// reported them.
 func DeployDuration(d *loadgen.DeployWindow) string {
-	if !d.WarmEnd.IsZero() && !d.SwapStart.IsZero() && d.SwapStart.Sub(d.WarmEnd) > time.Second {
-		return secs(d.WarmEnd.Sub(d.Start)) + " prewarm + " + secs(d.End.Sub(d.SwapStart)) + " swap"
+	if !d.PromoteStart.IsZero() && !d.WarmEnd.IsZero() {
+		return secs(d.WarmEnd.Sub(d.Start)) + " prewarm + " + secs(d.End.Sub(d.PromoteStart)) + " fast deploy"
 	}
 	return secs(d.Duration())
 }
