@@ -45,7 +45,7 @@ func BenchmarkModelServer(b *testing.B) {
 	raw := newRawLoop(b, model, threads, ctx)
 	srv := startBenchServer(b, model, threads, parallel, ctx)
 
-	var rawGen, rawTTFT, c1Gen, c1TTFT, c1Agg, c4Agg, c4TTFT []float64
+	var rawGen, rawTTFT, rawCPU, c1Gen, c1TTFT, c1CPU, c1Agg, c4Agg, c4TTFT []float64
 	for r := range b.N * rounds {
 		prompt := func(i int) string { return fmt.Sprintf("Round %d, question %d: tell me a story about the sea.", r, i) }
 		steps := []func(){
@@ -54,12 +54,13 @@ func BenchmarkModelServer(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				gen, ttft := raw.run(b, toks, tokens)
-				rawGen, rawTTFT = append(rawGen, gen), append(rawTTFT, ttft)
+				gen, ttft, cpu := raw.run(b, toks, tokens)
+				rawGen, rawTTFT, rawCPU = append(rawGen, gen), append(rawTTFT, ttft), append(rawCPU, ms(cpu))
 			},
 			func() {
 				res := srv.streams(b, []string{prompt(0)}, tokens)
 				c1Gen, c1TTFT, c1Agg = append(c1Gen, res.gen[0]), append(c1TTFT, res.ttft[0]), append(c1Agg, res.aggregate)
+				c1CPU = append(c1CPU, ms(res.cpu[0]))
 			},
 			func() {
 				res := srv.streams(b, []string{prompt(1), prompt(2), prompt(3), prompt(4)}, tokens)
@@ -79,13 +80,17 @@ func BenchmarkModelServer(b *testing.B) {
 	fmt.Printf("  raw binding loop     generation %7.1f tok/s   time to first token %6.1f ms\n", median(rawGen), median(rawTTFT))
 	fmt.Printf("  HTTP, 1 client       generation %7.1f tok/s   time to first token %6.1f ms   ratio to raw %.3f (goal >= 0.95)\n", median(c1Gen), median(c1TTFT), ratio)
 	fmt.Printf("  HTTP, 4 clients      aggregate  %7.1f tok/s   time to first token %6.1f ms   vs 1 client's aggregate %.1f tok/s: x%.2f\n", median(c4Agg), median(c4TTFT), median(c1Agg), scale)
-	fmt.Printf("  per round: raw %v\n              http c1 %v\n              http c4 agg %v\n\n", round1(rawGen), round1(c1Gen), round1(c4Agg))
+	cpuRatio := median(rawCPU) / median(c1CPU)
+	fmt.Printf("  CPU per generated token: raw %.2f ms, HTTP 1 client %.2f ms (server + client): efficiency %.3f\n", median(rawCPU), median(c1CPU), cpuRatio)
+	fmt.Printf("  per round tok/s: raw %v\n                   http c1 %v\n                   http c4 aggregate %v\n", round1(rawGen), round1(c1Gen), round1(c4Agg))
+	fmt.Printf("  (tok/s on a shared machine is noisy; the CPU-per-token ratio is not)\n\n")
 	b.ReportMetric(median(rawGen), "raw_tok/s")
 	b.ReportMetric(median(c1Gen), "http1_tok/s")
 	b.ReportMetric(ratio, "http1/raw")
 	b.ReportMetric(median(c1TTFT), "ttft1_ms")
 	b.ReportMetric(median(c4Agg), "http4_agg_tok/s")
 	b.ReportMetric(scale, "agg4/agg1")
+	b.ReportMetric(cpuRatio, "cpu_raw/http1")
 }
 
 // rawLoop is the plainest use of the binding: one context, one sequence,
@@ -114,9 +119,9 @@ func newRawLoop(b *testing.B, path string, threads, ctx int) *rawLoop {
 	return &rawLoop{model: m, lc: lc, batch: batch}
 }
 
-// run returns generation tokens/s after the first token, and the time to
-// the first token in ms.
-func (l *rawLoop) run(b *testing.B, prompt []int, maxTokens int) (float64, float64) {
+// run returns generation tokens/s after the first token, the time to the
+// first token in ms, and the CPU time per generated token after the first.
+func (l *rawLoop) run(b *testing.B, prompt []int, maxTokens int) (float64, float64, time.Duration) {
 	start := time.Now()
 	l.lc.KvCacheSeqRm(0, 0, -1)
 	sampler, err := llama.NewSamplingContext(l.model, samplingParams(modelserver.GenerateRequest{Temperature: 0}))
@@ -129,6 +134,7 @@ func (l *rawLoop) run(b *testing.B, prompt []int, maxTokens int) (float64, float
 	}
 	pos, n := len(prompt), 0
 	var first time.Time
+	var cpu0 time.Duration
 	for n < maxTokens {
 		if err := l.lc.Decode(l.batch); err != nil {
 			b.Fatal(err)
@@ -140,19 +146,20 @@ func (l *rawLoop) run(b *testing.B, prompt []int, maxTokens int) (float64, float
 		}
 		_ = l.model.TokenToPiece(tok)
 		if n++; n == 1 {
-			first = time.Now()
+			first, cpu0 = time.Now(), selfCPU()
 		}
 		l.batch.Clear()
 		l.batch.Add(tok, nil, pos, true, 0)
 		pos++
 	}
 	gen := float64(n-1) / time.Since(first).Seconds()
-	return gen, float64(first.Sub(start).Microseconds()) / 1000
+	return gen, float64(first.Sub(start).Microseconds()) / 1000, (selfCPU() - cpu0) / time.Duration(n-1)
 }
 
 // benchServer is bin/modelserver on a free port.
 type benchServer struct {
 	url string
+	pid int
 }
 
 func startBenchServer(b *testing.B, model string, threads, parallel, ctx int) *benchServer {
@@ -178,7 +185,7 @@ func startBenchServer(b *testing.B, model string, threads, parallel, ctx int) *b
 			}
 		}
 	}()
-	s := &benchServer{}
+	s := &benchServer{pid: cmd.Process.Pid}
 	select {
 	case a := <-addr:
 		s.url = "http://" + a
@@ -200,21 +207,22 @@ func startBenchServer(b *testing.B, model string, threads, parallel, ctx int) *b
 }
 
 type streamResults struct {
-	gen, ttft []float64 // per stream: tokens/s after the first, ms to the first
-	aggregate float64   // all tokens over the wall time of the batch
+	gen, ttft []float64       // per stream: tokens/s after the first, ms to the first
+	cpu       []time.Duration // per stream: server+client CPU per token after the first (one stream only)
+	aggregate float64         // all tokens over the wall time of the batch
 }
 
 // streams runs one streaming chat completion per message at once.
 func (s *benchServer) streams(b *testing.B, messages []string, maxTokens int) streamResults {
 	var wg sync.WaitGroup
-	res := streamResults{gen: make([]float64, len(messages)), ttft: make([]float64, len(messages))}
+	res := streamResults{gen: make([]float64, len(messages)), ttft: make([]float64, len(messages)), cpu: make([]time.Duration, len(messages))}
 	counts := make([]int, len(messages))
 	start := time.Now()
 	for i, m := range messages {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			counts[i], res.gen[i], res.ttft[i] = s.stream(b, m, maxTokens)
+			counts[i], res.gen[i], res.ttft[i], res.cpu[i] = s.stream(b, m, maxTokens)
 		}()
 	}
 	wg.Wait()
@@ -226,7 +234,7 @@ func (s *benchServer) streams(b *testing.B, messages []string, maxTokens int) st
 	return res
 }
 
-func (s *benchServer) stream(b *testing.B, message string, maxTokens int) (int, float64, float64) {
+func (s *benchServer) stream(b *testing.B, message string, maxTokens int) (int, float64, float64, time.Duration) {
 	body, _ := json.Marshal(map[string]any{
 		"messages": []map[string]string{{"role": "user", "content": message}}, "max_tokens": maxTokens,
 		"temperature": 0, "stream": true, "stream_options": map[string]bool{"include_usage": true},
@@ -241,6 +249,7 @@ func (s *benchServer) stream(b *testing.B, message string, maxTokens int) (int, 
 		b.Fatalf("stream: %d", resp.StatusCode)
 	}
 	var first, last time.Time
+	var cpu0, cpu1 time.Duration
 	tokens := 0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -262,15 +271,41 @@ func (s *benchServer) stream(b *testing.B, message string, maxTokens int) (int, 
 		}
 		if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
 			if last = time.Now(); first.IsZero() {
-				first = last
+				first, cpu0 = last, s.cpu()
 			}
+			cpu1 = s.cpu()
 		}
 	}
 	if tokens < 2 || first.IsZero() {
 		b.Fatalf("stream produced %d tokens", tokens)
 	}
-	return tokens, float64(tokens-1) / last.Sub(first).Seconds(), float64(first.Sub(start).Microseconds()) / 1000
+	return tokens, float64(tokens-1) / last.Sub(first).Seconds(), float64(first.Sub(start).Microseconds()) / 1000,
+		(cpu1 - cpu0) / time.Duration(tokens-1)
 }
+
+// cpu is the CPU time of the server process and of this one (the client).
+func (s *benchServer) cpu() time.Duration { return procCPU(s.pid) + selfCPU() }
+
+// procCPU reads a process's user+system time from /proc (in USER_HZ ticks,
+// 100 per second on Linux; dead threads included).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
