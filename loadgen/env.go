@@ -19,17 +19,20 @@ import (
 // Environment is the machine and software a run was measured on; it goes
 // into run.json so that a report made later still says where it came from.
 type Environment struct {
-	OS          string      `json:"os"`
-	Arch        string      `json:"arch"`
-	Kernel      string      `json:"kernel,omitempty"`
-	CPUModel    string      `json:"cpu_model,omitempty"`
-	CPUs        int         `json:"cpus"`
-	MemoryBytes uint64      `json:"memory_bytes,omitempty"`
-	GoVersion   string      `json:"go_version"`
-	Zdml        string      `json:"zdml_version,omitempty"`
-	Vegeta      string      `json:"vegeta_version,omitempty"`
-	Nginx       string      `json:"nginx_version,omitempty"`
-	Models      []ModelFile `json:"models,omitempty"`
+	OS          string `json:"os"`
+	Arch        string `json:"arch"`
+	Kernel      string `json:"kernel,omitempty"`
+	CPUModel    string `json:"cpu_model,omitempty"`
+	CPUs        int    `json:"cpus"`
+	MemoryBytes uint64 `json:"memory_bytes,omitempty"`
+	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute load averages when the
+	// run began: other work on the machine shows in the latencies.
+	LoadAvg   string      `json:"load_avg,omitempty"`
+	GoVersion string      `json:"go_version"`
+	Zdml      string      `json:"zdml_version,omitempty"`
+	Vegeta    string      `json:"vegeta_version,omitempty"`
+	Nginx     string      `json:"nginx_version,omitempty"`
+	Models    []ModelFile `json:"models,omitempty"`
 }
 
 // ModelFile is a model file a run served.
@@ -46,6 +49,9 @@ func CaptureEnvironment(ctx context.Context, modelsDir string, models ...string)
 	e.Kernel = strings.TrimSpace(readFirstLine("/proc/sys/kernel/osrelease"))
 	e.CPUModel = cpuModel()
 	e.MemoryBytes = memTotal()
+	if f := strings.Fields(readFirstLine("/proc/loadavg")); len(f) >= 3 {
+		e.LoadAvg = strings.Join(f[:3], " ")
+	}
 	e.Zdml, e.Vegeta = buildVersions()
 	if e.Zdml == "" {
 		e.Zdml = gitVersion(ctx)

@@ -25,6 +25,9 @@ func (r *Report) environmentSection(b *strings.Builder) {
 		machine += ", kernel " + e.Kernel
 	}
 	fmt.Fprintf(b, "| machine | %s |\n", machine)
+	if e.LoadAvg != "" {
+		fmt.Fprintf(b, "| load average when the run began (1, 5, 15 min) | %s |\n", e.LoadAvg)
+	}
 	vs := []string{"Go " + e.GoVersion}
 	for _, v := range [][2]string{{"zdml", e.Zdml}, {"vegeta", e.Vegeta}, {"nginx", e.Nginx}} {
 		if v[1] != "" {
