@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -111,3 +112,44 @@ func (r *Reconciler) SwapTo(ctx context.Context, c spec.Color) (string, error) {
 // ErrDaemonRunning is returned by manual controls while a daemon holds
 // the state.
 var ErrDaemonRunning = errors.New("the reconciler daemon manages this state")
+
+// Down stops both colors and nginx gracefully: the whole local stack,
+// for `zdml down`. State and history are kept; the next deploy starts
+// from nothing (a first deploy).
+func (r *Reconciler) Down(ctx context.Context) (string, error) {
+	if err := r.Recover(ctx); err != nil {
+		return "", err
+	}
+	var stopped []string
+	o := r.observe(ctx)
+	if o.nginx.Running {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := r.proxy.Stop(sctx)
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("stop nginx: %w", err)
+		}
+		stopped = append(stopped, "nginx")
+	}
+	for _, c := range spec.Colors {
+		if !o.running(c) {
+			continue
+		}
+		drv, err := r.colorDriver(c)
+		if err != nil {
+			return "", err
+		}
+		if err := drv.Stop(ctx, c, r.cfg.StopTimeout); err != nil {
+			return "", err
+		}
+		*r.state.Color(c) = ColorState{Role: RoleStopped}
+		stopped = append(stopped, string(c))
+	}
+	r.state.ActiveColor = ""
+	r.saveState()
+	r.events.Emit(Event{Step: StepStop, Phase: PhaseInfo, Message: "zdml down stopped " + strings.Join(stopped, ", ")})
+	if len(stopped) == 0 {
+		return "nothing was running", nil
+	}
+	return "stopped " + strings.Join(stopped, ", "), nil
+}

@@ -25,6 +25,7 @@ func init() {
 	register("mem", "memory of each color and nginx: RSS, PSS and shared pages", runMem)
 	register("health", "health of each color, nginx and the public route", runHealth)
 	register("chat", "send one chat request through nginx: zdml chat [MESSAGE]", runChat)
+	register("down", "stop both colors and nginx (state and history are kept)", runDown)
 }
 
 // runColorCmd is start, stop and swap: manual controls while no daemon runs.
@@ -216,5 +217,31 @@ func runChat(ctx context.Context, _ *slog.Logger, args []string) error {
 	_ = json.Unmarshal(b, &out)
 	fmt.Fprintf(stdout, "%s\n-- %s %s in %s\n", strings.TrimSpace(out.Response), resp.Header.Get("X-Model-Color"),
 		resp.Header.Get("X-Model-Version"), time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// runDown stops the local stack; refused while a daemon runs.
+func runDown(ctx context.Context, log *slog.Logger, args []string) error {
+	f, _, err := parseFlags("down", "down [flags]", args, nil)
+	if err != nil {
+		return err
+	}
+	if err := requireNoDaemon(f); err != nil {
+		return err
+	}
+	cfg, err := f.config(log, "down")
+	if err != nil {
+		return err
+	}
+	r, err := reconciler.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	msg, err := r.Down(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, msg)
 	return nil
 }

@@ -383,6 +383,16 @@ func TestCLI(t *testing.T) {
 		t.Errorf("deploy: %v\n%s%s", err, out, errs)
 	}
 	w.waitSynced("v2", time.Minute)
+	if _, errs, err := w.zdmlRun("down"); err == nil || !strings.Contains(errs, "daemon") {
+		t.Errorf("down with a daemon: %v %q, want refused", err, errs)
+	}
+	w.stopDaemon()
+	if out, errs, err := w.zdmlRun("down"); err != nil || !strings.Contains(out, "stopped nginx, green") {
+		t.Errorf("down: %v %q %q", err, out, errs)
+	}
+	if st := w.status(); st.Nginx.Running || st.Colors[0].Running || st.Colors[1].Running {
+		t.Errorf("after down: %+v", st)
+	}
 }
 
 // TestBadFlags: malformed flags and environment values are fatal and clear.
