@@ -79,9 +79,29 @@ func faults() []fault {
 					}
 				})
 			}},
+		{name: "standby killed while loading", desired: desiredSpec{Version: "v2"}.yaml(), step: StepReady,
+			outcome: OutcomeRolledBack, reason: "standby green: exited before it was ready: signal: killed; log tail: {", arm: func(t *testing.T, e *env) {
+				e.r.events.setSink(func(ev Event) {
+					if ev.Step == StepReady && ev.Phase == PhaseStart {
+						waitLog(t, e, spec.Green)
+						killColor(t, e, spec.Green)
+					}
+				})
+			}},
 		{name: "warm-up over budget", desired: desiredSpec{Version: "v2", MaxLatency: "10ms", MaxTokens: 512}.yaml(),
 			step: StepWarmup, outcome: OutcomeRolledBack, reason: "maxLatency 10ms"},
 	}
+}
+
+// waitLog waits until a color's log has something to show.
+func waitLog(t *testing.T, e *env, c spec.Color) {
+	for i := 0; i < 500; i++ {
+		if fi, err := os.Stat(filepath.Join(e.stateDir, "colors", string(c), logFileName)); err == nil && fi.Size() > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%s wrote no log", c)
 }
 
 // killColor SIGKILLs a color's model server.

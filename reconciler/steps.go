@@ -194,7 +194,7 @@ func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 			return false, err.Error(), nil
 		}
 		if !st.Running {
-			return false, "", fmt.Errorf("standby %s exited before it was ready: %s", d.to, st.ExitErr)
+			return false, "", fmt.Errorf("exited before it was ready: %s", st.ExitErr)
 		}
 		served, err := r.client.Ready(ctx, d.inst.Addr)
 		if err != nil {
