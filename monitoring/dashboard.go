@@ -197,10 +197,18 @@ func DefaultDashboard() (*Dashboard, error) {
 var PrometheusVars = map[string]string{"color": ".*", "__rate_interval": "20s", "__interval": "5s",
 	"__range": "30m", "__range_s": "1800"}
 
-// GraphURL is one Prometheus /graph page that plots every query of the
-// named panels (all panels when none are named), so the dashboard can be
-// read without Grafana.
-func (d *Dashboard) GraphURL(base string, panels ...string) string {
+// Prometheus graph pages: Debian's prometheus (make monitor) serves the
+// classic UI, upstream images the React one; both read g<n>.expr.
+const (
+	ClassicGraphPath = "/classic/graph"
+	GraphPath        = "/graph"
+)
+
+// GraphURL is one Prometheus graph page (page is its URL, e.g.
+// http://127.0.0.1:9090/classic/graph) that plots every query of the named
+// panels (all panels when none are named), so the dashboard can be read
+// without Grafana.
+func (d *Dashboard) GraphURL(page string, panels ...string) string {
 	want := map[string]bool{}
 	for _, p := range panels {
 		want[p] = true
@@ -217,5 +225,5 @@ func (d *Dashboard) GraphURL(base string, panels ...string) string {
 		v.Set(g+"range_input", "30m")
 		n++
 	}
-	return strings.TrimRight(base, "/") + "/graph?" + v.Encode()
+	return page + "?" + v.Encode()
 }

@@ -242,13 +242,13 @@ func TestGraphURL(t *testing.T) {
 		{"all panels", nil, len(d.Queries()) - len(d.Annotations.List) + 1}, // the built-in annotation has no query
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := url.Parse(d.GraphURL("http://127.0.0.1:9090/", tc.panels...))
+			u, err := url.Parse(d.GraphURL("http://127.0.0.1:9090"+ClassicGraphPath, tc.panels...))
 			if err != nil {
 				t.Fatal(err)
 			}
 			exprs := graphExprs(u)
-			if u.Path != "/graph" || len(exprs) != tc.want {
-				t.Fatalf("path %s, %d graphs, want /graph and %d", u.Path, len(exprs), tc.want)
+			if u.Path != ClassicGraphPath || len(exprs) != tc.want {
+				t.Fatalf("path %s, %d graphs, want %s and %d", u.Path, len(exprs), ClassicGraphPath, tc.want)
 			}
 			for _, e := range exprs {
 				if strings.Contains(e, "$") {

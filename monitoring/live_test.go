@@ -228,7 +228,16 @@ func TestLiveModelPanels(t *testing.T) {
 		}
 	})
 	t.Run("the Prometheus graph page's queries", func(t *testing.T) {
-		u, err := url.Parse(d.GraphURL(prom.URL()))
+		page := d.GraphURL(prom.URL() + ClassicGraphPath)
+		resp, err := http.Get(page) // Debian's prometheus serves the classic UI
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", ClassicGraphPath, resp.Status)
+		}
+		u, err := url.Parse(page)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -168,7 +168,7 @@ func writeGrafana(ctx context.Context, w io.Writer, url string) error {
 mounts monitoring/grafana/provisioning and monitoring/grafana/dashboards into it.
 Without Docker, run Prometheus alone and use its UI:
   make monitor                       # Prometheus on http://%s
-  open http://%s/graph               # queries; /alerts for the alert rules
+  open http://%s/classic/graph       # queries; /classic/alerts for the alert rules
 On a remote machine, forward the port first: ssh -L 3000:127.0.0.1:3000 HOST
 To use another Grafana, import monitoring/grafana/dashboards/zdml.json and name its
 Prometheus datasource uid %q.
@@ -177,8 +177,8 @@ Prometheus datasource uid %q.
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nThe dashboard's serving panels as one Prometheus page (with make monitor running):\n  %s\n",
-		d.GraphURL("http://"+monitoring.DefaultListenAddr, seedPanels...))
+	fmt.Fprintf(w, "\nThe dashboard's serving panels as one page of Prometheus's UI (with make monitor running):\n  %s\n",
+		d.GraphURL("http://"+monitoring.DefaultListenAddr+monitoring.ClassicGraphPath, seedPanels...))
 	return nil
 }
 

@@ -106,7 +106,7 @@ func TestWriteGrafana(t *testing.T) {
 		want      []string
 	}{
 		{"answering", grafana.URL, []string{"dashboard: " + grafana.URL + "/d/zdml-overview", "status: answering (Grafana 10.4.2)"}},
-		{"down", "http://" + freeLoopback(t), []string{"status: not answering", "make monitor", "ssh -L 3000:127.0.0.1:3000", `uid "zdml-prometheus"`, "http://127.0.0.1:9090/graph?g0.expr="}},
+		{"down", "http://" + freeLoopback(t), []string{"status: not answering", "make monitor", "ssh -L 3000:127.0.0.1:3000", `uid "zdml-prometheus"`, "http://127.0.0.1:9090/classic/graph?g0.expr="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b strings.Builder
