@@ -18,7 +18,7 @@ ZDML_SRC := --repo . --branch main --file desired.yaml --models-dir $(MODELS)
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
-.PHONY: reconcile deploy prewarm deploy-fast rollback state history start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-contention
+.PHONY: reconcile deploy prewarm deploy-fast rollback state history start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: loadtest-deploy test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
@@ -101,6 +101,8 @@ health: build ## health of each color, nginx and the public route
 	$(ZDML) health $(ZDML_SRC)
 chat: build ## send one chat request through nginx (MSG="...")
 	$(ZDML) chat "$(or $(MSG),Say hello)" $(ZDML_SRC)
+bench-deploy: build models ## deploy step timings on the tiny and demo models, and deploy-fast swap+drain, under client load
+	$(GO) test -run '^$$' -bench DeploySteps -benchtime 3x -timeout 20m ./reconciler
 bench-contention: build models ## active p99 while a standby loads and warms: nice 19 vs normal priority, side by side
 	$(GO) test -run '^$$' -bench Contention -benchtime 1x -timeout 20m ./reconciler
 

@@ -80,7 +80,7 @@ func (d desiredSpec) yaml() string {
 // env is one test's world: a git repository holding desired.yaml, a state
 // directory, free ports, and a reconciler running in-process.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	dir       string
 	repo      string
 	stateDir  string
@@ -97,7 +97,7 @@ type env struct {
 	done   chan error
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	testenv.LookPath(t, "git", "git")
 	testenv.LookPath(t, "nginx", "nginx")
@@ -153,7 +153,7 @@ func (e *env) config() Config {
 		Resync: e.resync, StopTimeout: 10 * time.Second, Log: testLogger(e.t), Registry: e.reg}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("ZDML_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
@@ -280,7 +280,7 @@ type clientLoop struct {
 	wg         sync.WaitGroup
 }
 
-func startClients(t *testing.T, public string, workers int) *clientLoop {
+func startClients(t testing.TB, public string, workers int) *clientLoop {
 	l := &clientLoop{versions: map[string]int{}, stopped: make(chan struct{})}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: workers}}
 	for i := 0; i < workers; i++ {
@@ -338,7 +338,7 @@ func (l *clientLoop) stop() {
 }
 
 // check stops the loop and fails the test on any failed request.
-func (l *clientLoop) check(t *testing.T) {
+func (l *clientLoop) check(t testing.TB) {
 	t.Helper()
 	l.stop()
 	t.Logf("client loop: %d ok, %d failed, versions %v", l.ok.Load(), l.failed.Load(), l.versions)
@@ -351,7 +351,7 @@ func (l *clientLoop) check(t *testing.T) {
 }
 
 // publicVersion asks nginx's public route who answers.
-func publicVersion(t *testing.T, public string) (string, string) {
+func publicVersion(t testing.TB, public string) (string, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + public + "/healthz")
 	if err != nil {
