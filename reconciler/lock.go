@@ -60,7 +60,7 @@ func AcquireLock(stateDir string, h Holder) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flockRetry(f); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			held, _ := readHolder(path)
@@ -76,6 +76,20 @@ func AcquireLock(stateDir string, h Holder) (*Lock, error) {
 		_, err = f.WriteAt(append(b, '\n'), 0)
 	}
 	return &Lock{f: f}, nil
+}
+
+// flockRetry takes the exclusive lock, retrying for about 100 ms: a CLI
+// probing with LockHolder holds a shared lock for microseconds, which must
+// not make a starting daemon believe that another one runs.
+func flockRetry(f *os.File) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return err
 }
 
 // Release drops the lock.

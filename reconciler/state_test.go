@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,4 +169,36 @@ func TestLock(t *testing.T) {
 		t.Fatalf("acquire after release: %v", err)
 	}
 	l2.Release()
+}
+
+// TestLockIgnoresProbes: a CLI probing the lock (a shared flock held for
+// an instant) does not make a starting daemon think it is locked out.
+func TestLockIgnoresProbes(t *testing.T) {
+	dir := t.TempDir()
+	l, err := AcquireLock(dir, Holder{PID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	f, err := os.Open(filepath.Join(dir, LockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	if err := syscall.Flock(fd, syscall.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(20 * time.Millisecond)
+		syscall.Flock(fd, syscall.LOCK_UN)
+	}()
+	defer func() { <-done }()
+	l, err = AcquireLock(dir, Holder{PID: 2})
+	if err != nil {
+		t.Fatalf("acquire during a probe: %v", err)
+	}
+	l.Release()
 }
