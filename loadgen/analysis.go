@@ -26,8 +26,8 @@ type DeployWindow struct {
 	// WarmEnd is when the standby passed warm-up; SwapStart when the swap
 	// began (zero when it never did).
 	WarmEnd, SwapStart time.Time
-	// PromoteStart is, for a prewarm (two reconciler deploys: prewarm,
-	// then promote), the first step of the promote; zero otherwise.
+	// PromoteStart is, for a prewarm (the reconciler records the prewarm,
+	// then runs the promote), the first step of the promote; zero otherwise.
 	PromoteStart time.Time
 	Outcome      string
 	Reason       string
@@ -121,16 +121,23 @@ func deployWindow(d *RunData, from, to time.Time) *DeployWindow {
 	w.Start, w.End = w.Events[0].Time, w.Events[len(w.Events)-1].Time
 	w.WarmEnd = firstEvent(w.Events, StepWarmup, PhaseEnd)
 	w.SwapStart = firstEvent(w.Events, StepSwap, PhaseStart)
-	last := w.Events[len(w.Events)-1].DeployID
-	if last != "" && last != w.Events[0].DeployID {
-		for _, e := range w.Events {
-			if e.DeployID == last {
-				w.PromoteStart = e.Time
-				break
-			}
+	w.PromoteStart = promoteStart(w.Events)
+	return w
+}
+
+// promoteStart is the first preflight that follows a recorded end: the
+// promote after a prewarm, whether or not it has a deploy id of its own.
+func promoteStart(evs []Event) time.Time {
+	recorded := false
+	for _, e := range evs {
+		switch {
+		case e.Step == StepRecord && e.Phase == PhaseEnd:
+			recorded = true
+		case recorded && e.Step == StepPreflight && e.Phase == PhaseStart:
+			return e.Time
 		}
 	}
-	return w
+	return time.Time{}
 }
 
 func outcomeOf(di *DeployInfo, evs []Event) string {

@@ -159,9 +159,9 @@ func TestEditDesiredKeepsCommentsAndValidates(t *testing.T) {
 	}
 }
 
-// TestPrewarmIsTwoDeploys: strategy prewarm makes the reconciler record a
-// prewarm deploy and then a promote; both belong to the run's deploy, and
-// the promote's start is kept to report the two durations apart.
+// TestPrewarmIsTwoDeploys: strategy prewarm makes the reconciler record
+// the prewarm and then run the promote; both belong to the run's deploy,
+// and the promote's start is kept to report the two durations apart.
 func TestPrewarmIsTwoDeploys(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
@@ -169,9 +169,9 @@ func TestPrewarmIsTwoDeploys(t *testing.T) {
 		{Time: at(10), DeployID: "p", Step: "preflight", Phase: "start", Commit: "c0ffee12"},
 		{Time: at(12), DeployID: "p", Step: "warmup", Phase: "end", Commit: "c0ffee12"},
 		{Time: at(12.1), DeployID: "p", Step: "record", Phase: "end", Commit: "c0ffee12"},
-		{Time: at(12.5), DeployID: "q", Step: "preflight", Phase: "start", Commit: "c0ffee12"},
-		{Time: at(13), DeployID: "q", Step: "swap", Phase: "start", Commit: "c0ffee12"},
-		{Time: at(14), DeployID: "q", Step: "record", Phase: "end", Commit: "c0ffee12"},
+		{Time: at(12.5), DeployID: "p", Step: "preflight", Phase: "start", Commit: "c0ffee12"},
+		{Time: at(13), DeployID: "p", Step: "swap", Phase: "start", Commit: "c0ffee12"},
+		{Time: at(14), DeployID: "p", Step: "record", Phase: "end", Commit: "c0ffee12"},
 		{Time: at(20), DeployID: "z", Step: "self_heal", Phase: "info"},
 	}
 	d := &RunData{Info: &RunInfo{Started: t0, Ended: at(30), Deploy: &DeployInfo{Commit: "c0ffee1234", CommittedAt: at(9.5)}}, Events: evs}
