@@ -131,8 +131,10 @@ func stepLine(counts []float64, c color.Color, ymax *float64) (*plotter.Line, er
 	return l, nil
 }
 
-// markSteps draws each deploy step's start as a dashed line labelled with
-// the step, staggering labels so that close steps stay readable.
+// markSteps draws each deploy step's start as a dashed line. Steps closer
+// together than a label can show (a whole deploy often takes a second in a
+// minute-long run) share one label, "preflight … record", so that labels
+// never overprint; a group's labels are staggered in height.
 func (r *Report) markSteps(p *plot.Plot, ymax float64) error {
 	d := r.Analysis.Deploy
 	if d == nil {
@@ -142,7 +144,23 @@ func (r *Report) markSteps(p *plot.Plot, ymax float64) error {
 		ymax = 1
 	}
 	top := ymax * 1.45
+	span := math.Max(r.Analysis.End.Sub(r.Analysis.Start).Seconds(), 1)
 	var labels plotter.XYLabels
+	var group []string
+	groupX := 0.0
+	flush := func() {
+		if len(group) == 0 {
+			return
+		}
+		name := group[0]
+		if len(group) > 1 {
+			name += " … " + group[len(group)-1]
+		}
+		y := top * (0.96 - 0.06*float64(len(labels.XYs)%4))
+		labels.XYs = append(labels.XYs, plotter.XY{X: groupX, Y: y})
+		labels.Labels = append(labels.Labels, name)
+		group = nil
+	}
 	for _, e := range d.Events {
 		if e.Phase == loadgen.PhaseEnd {
 			continue
@@ -158,10 +176,13 @@ func (r *Report) markSteps(p *plot.Plot, ymax float64) error {
 		if e.Phase != loadgen.PhaseStart {
 			name += " " + e.Phase
 		}
-		y := top * (0.96 - 0.06*float64(len(labels.XYs)%4))
-		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: y})
-		labels.Labels = append(labels.Labels, name)
+		if x-groupX > 0.08*span || len(group) == 0 {
+			flush()
+			groupX = x
+		}
+		group = append(group, name)
 	}
+	flush()
 	if len(labels.XYs) == 0 {
 		return nil
 	}
