@@ -41,6 +41,9 @@ func wantNice(t *testing.T, pid, want int) {
 			t.Errorf("pid %d thread %d: nice %d, want %d", pid, tid, n, want)
 		}
 	}
+	if n, err := autogroupNice(pid); err != nil || n != want {
+		t.Errorf("pid %d autogroup nice %d (%v), want %d", pid, n, err, want)
+	}
 }
 
 // TestPrewarmDeployFast is the seed's prewarm then deploy-fast, as

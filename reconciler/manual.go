@@ -82,7 +82,7 @@ func (r *Reconciler) SwapTo(ctx context.Context, c spec.Color) (string, error) {
 	if o.nginx.Running && o.nginx.Active == c && r.nginxDrift(o, c) == "" {
 		return "", fmt.Errorf("%w: nginx already routes to %s", ErrNothingToDo, c)
 	}
-	served, err := r.client.Ready(ctx, r.cfg.ColorAddrs[c])
+	served, err := r.client.Ready(ctx, r.colorAddr(c))
 	if err != nil {
 		return "", fmt.Errorf("%s is not ready: %w", c, err)
 	}

@@ -54,9 +54,19 @@ func (r *Reconciler) nginxConfig(active spec.Color) nginx.Config {
 	return nginx.Config{
 		PublicAddr: r.cfg.PublicAddr,
 		AdminAddr:  r.cfg.AdminAddr,
-		Upstreams:  map[spec.Color]string{spec.Blue: r.cfg.ColorAddrs[spec.Blue], spec.Green: r.cfg.ColorAddrs[spec.Green]},
+		Upstreams:  map[spec.Color]string{spec.Blue: r.colorAddr(spec.Blue), spec.Green: r.colorAddr(spec.Green)},
 		Active:     active,
 	}
+}
+
+// colorAddr is where color c listens: the address it was started on while
+// it runs (a changed --blue-addr applies to the next start, and nginx must
+// keep reaching the running one), else the configured address.
+func (r *Reconciler) colorAddr(c spec.Color) string {
+	if cs := r.state.Colors[c]; cs != nil && cs.Role != RoleStopped && cs.Addr != "" {
+		return cs.Addr
+	}
+	return r.cfg.ColorAddrs[c]
 }
 
 // nginxDrift says how the running nginx differs from the config that

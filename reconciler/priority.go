@@ -65,6 +65,23 @@ func setAutogroupNice(pid, nice int) error {
 	return err
 }
 
+// autogroupNice returns the nice of pid's autogroup (0 without autogroups).
+func autogroupNice(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/autogroup", procRoot, pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var name string
+	var nice int
+	if _, err := fmt.Sscanf(string(b), "%s nice %d", &name, &nice); err != nil {
+		return 0, fmt.Errorf("autogroup of %d: %q: %w", pid, b, err)
+	}
+	return nice, nil
+}
+
 // threadNice returns the nice value of every thread of pid, for tests and
 // `zdml mem`.
 func threadNice(pid int) (map[int]int, error) {

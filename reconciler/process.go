@@ -135,6 +135,9 @@ func portFree(addr string) error {
 		return nil // a name (a container's alias on a Docker network): nothing to bind here
 	}
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return nil // not an address of this host: a container's own address on a Docker network
+	}
 	if err != nil {
 		return fmt.Errorf("port %s is already in use: %w", addr, err)
 	}
@@ -200,8 +203,15 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 		_ = syscall.Kill(c.pid, syscall.SIGKILL)
 		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
-	if inst.Priority == PriorityLow && p.nice == "" {
-		if err := setProcessPriority(c.pid, PriorityLow); err != nil {
+	if inst.Priority == PriorityLow {
+		// nice(1) covered the threads; the session's autogroup, which
+		// orders this color against the other, is set here. Without a
+		// nice(1) binary the threads are reniced too.
+		err := setAutogroupNice(c.pid, niceOf[PriorityLow])
+		if p.nice == "" {
+			err = setProcessPriority(c.pid, PriorityLow)
+		}
+		if err != nil {
 			p.log.Warn("lower priority of standby", "color", inst.Color, "err", err)
 		}
 	}

@@ -80,7 +80,7 @@ func (r *Reconciler) checkActive(ctx context.Context, o observation, d *deploy) 
 	if !o.running(d.from) {
 		return fmt.Errorf("active color %s is not running: %s", d.from, o.colors[d.from].ExitErr)
 	}
-	if _, err := r.client.Deep(ctx, r.cfg.ColorAddrs[d.from]); err != nil {
+	if _, err := r.client.Deep(ctx, r.colorAddr(d.from)); err != nil {
 		return fmt.Errorf("active color %s does not answer: %w", d.from, err)
 	}
 	if !o.nginx.Running {
@@ -108,7 +108,7 @@ func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deplo
 	}
 	need := int64(d.target.Spec.Resources.Memory)
 	if d.from != "" {
-		if deep, err := r.client.Deep(ctx, r.cfg.ColorAddrs[d.from]); err == nil && deep.RSSBytes > 0 {
+		if deep, err := r.client.Deep(ctx, r.colorAddr(d.from)); err == nil && deep.RSSBytes > 0 {
 			need = min(need, deep.RSSBytes)
 		}
 	}
@@ -152,7 +152,7 @@ func (r *Reconciler) stepStart(ctx context.Context, d *deploy) error {
 	o := r.observe(ctx)
 	cur := o.colors[d.to]
 	d.started = true
-	if cur.Running && cur.ConfigHash != d.target.ConfigHash {
+	if cur.Running && (cur.ConfigHash != d.target.ConfigHash || cur.Addr != d.inst.Addr) {
 		old, err := r.colorDriver(d.to)
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (r *Reconciler) stepStart(ctx context.Context, d *deploy) error {
 	if err != nil {
 		return err
 	}
-	if cur.Running && cur.ConfigHash == d.target.ConfigHash {
+	if cur.Running && cur.ConfigHash == d.target.ConfigHash && cur.Addr == d.inst.Addr {
 		d.note += "adopted the running standby (pid " + st.ID + ")"
 	} else {
 		d.note += "started pid " + st.ID + " at " + d.inst.Priority.String() + " priority"

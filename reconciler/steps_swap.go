@@ -76,7 +76,7 @@ func (r *Reconciler) stepDrain(ctx context.Context, d *deploy) error {
 		return nil
 	}
 	runner := r.proxy.Runner()
-	addr := r.cfg.ColorAddrs[d.from]
+	addr := r.colorAddr(d.from)
 	first := true
 	t0 := time.Now()
 	var inFlight int64
