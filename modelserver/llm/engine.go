@@ -34,7 +34,6 @@ type Engine struct {
 
 	// Owned by the decode loop.
 	slots  []*slot
-	used   uint64
 	rotate int
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ollama/ollama/llama"
@@ -17,9 +18,8 @@ import (
 // every generating sequence and a bounded share of pending prompts into one
 // batch, decodes it and samples every sequence whose logits are ready.
 func (e *Engine) run() {
-	// A step holds at most Batch prompt tokens plus one token per other
-	// sequence: Batch+Parallel-1 <= Batch*Parallel, the batch's capacity and
-	// the context's n_batch.
+	// A step holds at most Batch prompt tokens or one token per sequence,
+	// within the batch's capacity and the context's n_batch (Batch*Parallel).
 	batch, err := llama.NewBatch(e.cfg.Batch, e.cfg.Parallel, 0)
 	if err != nil {
 		e.log.Error("decode loop cannot start", "err", err)
@@ -69,11 +69,12 @@ func (e *Engine) admit(active []*sequence, s *sequence) []*sequence {
 		e.lc.KvCacheSeqRm(sl.id, 0, -1)
 		keep = 0
 	}
-	e.used++
-	sl.cached, sl.busy, sl.used = sl.cached[:keep], true, e.used
+	sl.cached, sl.busy = sl.cached[:keep], true
 	s.slot, s.pending = sl, s.req.Prompt[keep:]
 	s.res.CachedTokens = keep
-	return append(active, s)
+	active = append(active, s)
+	slices.SortFunc(active, func(a, b *sequence) int { return a.slot.id - b.slot.id })
+	return active
 }
 
 func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
@@ -82,12 +83,13 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 		return active
 	}
 	batch.Clear()
-	budget := e.cfg.Batch
-	for i := range active {
-		// Rotate who goes first so that one long prompt cannot starve others.
-		budget = add(batch, active[(i+e.rotate)%len(active)], budget)
+	if !e.addPrompts(batch, active) {
+		for _, s := range active {
+			s.logitAt = batch.NumTokens()
+			s.inBatch = 1
+			batch.Add(s.last, nil, len(s.slot.cached), true, s.slot.id)
+		}
 	}
-	e.rotate++
 	if err := e.lc.Decode(batch); err != nil {
 		return e.decodeFailed(active, err)
 	}
@@ -101,26 +103,43 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 	return keep
 }
 
-// add puts s's next tokens into the batch: a chunk of its prompt within the
-// step's prompt budget, or its last sampled token.
-func add(batch *llama.Batch, s *sequence, budget int) int {
-	s.inBatch, s.logitAt = 0, -1
-	pos := len(s.slot.cached)
-	if len(s.pending) == 0 {
-		batch.Add(s.last, nil, pos, true, s.slot.id)
-		s.inBatch, s.logitAt = 1, batch.NumTokens()-1
-		return budget
+// addPrompts fills the batch with chunks of pending prompts, up to the
+// step's prompt budget, and reports whether there were any.
+//
+// The binding's context keeps one KV stream per sequence (kv_unified off,
+// and it cannot be turned on), so llama.cpp splits a batch into micro-batches
+// holding the same number of tokens from sequences with consecutive ids. A
+// batch mixing a 40-token prompt with other sequences' single generated
+// tokens would take 40 forward passes. So a step is either all prompts or
+// one token for every generating sequence, tokens always in slot order, and
+// slots are handed out lowest id first (see pickSlot) to keep ids
+// consecutive. Prompts go first: a new request waits one step, the others
+// lose one step per admission.
+func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence) bool {
+	budget, any := e.cfg.Batch, false
+	for i := range active {
+		// Rotate who gets the budget first, so one long prompt cannot
+		// starve the others.
+		s := active[(i+e.rotate)%len(active)]
+		s.inBatch, s.logitAt = min(len(s.pending), budget), -1
+		budget -= s.inBatch
+		any = any || len(s.pending) > 0
 	}
-	n := min(len(s.pending), budget)
-	for i := range n {
-		last := i == n-1 && n == len(s.pending)
-		batch.Add(s.pending[i], nil, pos+i, last, s.slot.id)
+	if !any {
+		return false
 	}
-	s.inBatch = n
-	if n == len(s.pending) {
-		s.logitAt = batch.NumTokens() - 1
+	e.rotate++
+	for _, s := range active {
+		pos := len(s.slot.cached)
+		for i := range s.inBatch {
+			last := i == s.inBatch-1 && s.inBatch == len(s.pending)
+			if last {
+				s.logitAt = batch.NumTokens()
+			}
+			batch.Add(s.pending[i], nil, pos+i, last, s.slot.id)
+		}
 	}
-	return budget - n
+	return true
 }
 
 // advance records what the decode put in s's cache and samples s's next

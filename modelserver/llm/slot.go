@@ -1,15 +1,15 @@
 package llm
 
 // slot is one sequence of the llama context: its id and the tokens whose keys
-// and values it holds, position by position. A new generation takes the free
-// slot whose cache shares the longest prefix with its prompt and decodes only
-// the rest: a chat's next turn repeats its whole history, so this saves most
-// of the prompt work. Slots belong to the decode loop goroutine.
+// and values it holds, position by position. A new generation takes a free
+// slot whose cache shares (nearly) the longest prefix with its prompt and
+// decodes only the rest: a chat's next turn repeats its whole history, so
+// this saves most of the prompt work. Slots belong to the decode loop
+// goroutine.
 type slot struct {
 	id     int
 	cached []int
 	busy   bool
-	used   uint64 // when it was last taken, for least-recently-used ties
 }
 
 func newSlots(n int) []*slot {
@@ -20,21 +20,30 @@ func newSlots(n int) []*slot {
 	return slots
 }
 
-// pickSlot returns the free slot sharing the longest prefix with prompt, the
-// least recently used among equals, or nil when every slot is busy.
+// prefixSlack is how many more prompt tokens a request may recompute to
+// take a lower-numbered slot: a few prompt tokens decode in one batched pass,
+// while a gap in the busy slots' ids costs an extra forward pass on every
+// generation step (see Engine.addPrompts).
+const prefixSlack = 64
+
+// pickSlot returns the lowest-numbered free slot whose cache shares nearly
+// the longest prefix with prompt (within prefixSlack tokens), or nil when
+// every slot is busy.
 func pickSlot(slots []*slot, prompt []int) *slot {
-	var best *slot
-	bestLen := -1
-	for _, s := range slots {
-		if s.busy {
-			continue
-		}
-		n := commonPrefix(s.cached, prompt)
-		if n > bestLen || (n == bestLen && s.used < best.used) {
-			best, bestLen = s, n
+	best := -1
+	lcp := make([]int, len(slots))
+	for i, s := range slots {
+		if !s.busy {
+			lcp[i] = commonPrefix(s.cached, prompt)
+			best = max(best, lcp[i])
 		}
 	}
-	return best
+	for i, s := range slots {
+		if !s.busy && lcp[i] >= best-prefixSlack {
+			return s
+		}
+	}
+	return nil
 }
 
 func commonPrefix(a, b []int) int {
