@@ -15,10 +15,12 @@ import (
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
-// BenchmarkContention measures what CPU-contention-aware warm-up buys:
-// while clients keep the active color busy, a standby loads and warms the
-// demo model, started at nice 19 (as deploys do) or at normal priority,
-// in alternating cycles within one run. It reports the active color's
+// BenchmarkContention measures what CPU-contention-aware loading buys:
+// while clients keep the active color busy (two clients, each pausing
+// 250 ms between requests), a standby loads and warms the demo model,
+// either as deploys do (loaded at nice 19, thread and autogroup, then
+// raised to normal priority for the warm-up gate) or at normal priority
+// throughout, in alternating cycles within one run. It reports the active color's
 // p50/p99 latency during those windows, and during idle windows with no
 // standby, and the ratio of p99 at normal priority to p99 at nice 19.
 //
@@ -84,7 +86,7 @@ func BenchmarkContention(b *testing.B) {
 type window struct{ start, end time.Time }
 
 // cycleStandby starts green at the mode's priority, waits until ready,
-// warms it with two 16-token prompts and stops it; "idle" only waits
+// raises it to normal, warms it with two 16-token prompts and stops it; "idle" only waits
 // as long, with no standby, for the baseline.
 func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, Priority) Instance, mode string) window {
 	ctx := context.Background()
@@ -103,6 +105,9 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 		b.Fatal(err)
 	}
 	waitReady(b, c, standby.Addr)
+	if err := drv.SetPriority(ctx, spec.Green, PriorityNormal); err != nil {
+		b.Fatal(err)
+	}
 	for i := 0; i < 2; i++ {
 		if _, _, err := c.Completion(ctx, standby.Addr, fmt.Sprintf("Warm up number %d, tell me a story", i), 16); err != nil {
 			b.Fatal(err)
@@ -150,6 +155,7 @@ func (l *latencies) load(addr string, stop <-chan struct{}) {
 		l.mu.Lock()
 		l.reqs = append(l.reqs, window{t0, time.Now()})
 		l.mu.Unlock()
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

@@ -27,7 +27,7 @@ type Instance struct {
 	Memory       spec.Quantity
 	CPUs         float64
 	// Priority is the CPU priority to start with: PriorityLow while the
-	// standby loads and warms, so the active color keeps serving.
+	// standby loads its model, so the active color keeps serving.
 	Priority Priority
 	// ShutdownTimeout is how long the model server may take to finish its
 	// in-flight requests after SIGTERM (--shutdown-timeout).

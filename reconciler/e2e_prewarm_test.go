@@ -48,8 +48,9 @@ func wantNice(t *testing.T, pid, want int) {
 
 // TestPrewarmDeployFast is the seed's prewarm then deploy-fast, as
 // strategy prewarm with autoPromote false: the commit only warms the
-// standby (at nice 19 on every thread); `deploy-fast` (POST /promote)
-// swaps and drains it in, raising its priority; no request fails.
+// standby (loading at nice 19 on every thread and its autogroup, warming
+// at normal priority); `deploy-fast` (POST /promote) swaps and drains it
+// in; no request fails.
 func TestPrewarmDeployFast(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -57,6 +58,29 @@ func TestPrewarmDeployFast(t *testing.T) {
 	e.start()
 	e.waitSynced("v1", time.Minute) // a first deploy has nothing to wait for
 	loop := startClients(t, e.public, 4)
+	loading := make(chan func(), 1)
+	e.r.events.setSink(func(ev Event) {
+		if ev.Step == StepReady && ev.Phase == PhaseStart && ev.Version == "v2" {
+			st := e.r.Status()
+			for _, c := range st.Colors {
+				if c.Color == spec.Green {
+					pid, _ := strconv.Atoi(c.ID)
+					nice, _ := threadNice(pid)
+					group, _ := autogroupNice(pid)
+					loading <- func() {
+						for tid, n := range nice {
+							if n != 19 {
+								t.Errorf("loading standby thread %d: nice %d, want 19", tid, n)
+							}
+						}
+						if group != 19 {
+							t.Errorf("loading standby autogroup nice %d, want 19", group)
+						}
+					}
+				}
+			}
+		}
+	})
 	e.commit(desiredSpec{Version: "v2", Strategy: "prewarm", AutoPromote: "false"}.yaml(), "v2")
 	var st StatusReport
 	e.waitFor("a prewarmed standby", time.Minute, func() bool {
@@ -68,8 +92,14 @@ func TestPrewarmDeployFast(t *testing.T) {
 	if color, version := publicVersion(t, e.public); color != "blue" || version != "v1" {
 		t.Fatalf("before deploy-fast the public route answers %s %s, want blue v1", color, version)
 	}
+	select {
+	case check := <-loading:
+		check()
+	default:
+		t.Error("the standby's priority was not observed while it loaded")
+	}
 	green := colorPID(t, st, spec.Green)
-	wantNice(t, green, 19)
+	wantNice(t, green, 0) // raised for the warm-up gate
 	msg, err := e.r.Do(context.Background(), ActionPromote)
 	if err != nil {
 		t.Fatalf("promote: %v", err)

@@ -237,10 +237,17 @@ func (r *Reconciler) hopeless(ctx context.Context, d *deploy, notReady error) er
 
 // stepWarmup runs real inferences on the standby with the spec's prompts:
 // each must answer, as the target version, with a non-empty reply within
-// spec.warmup.maxLatency. It changes nothing but the standby's caches.
+// spec.warmup.maxLatency. A standby that loaded at low priority is first
+// given normal priority: the gate must measure the model as it will serve,
+// not the scheduler (at nice 19 beside a saturated active color a 16-token
+// warm-up took over a minute in BenchmarkContention), and it is a few
+// short inferences. It changes the standby's priority and caches.
 func (r *Reconciler) stepWarmup(ctx context.Context, d *deploy) error {
 	w := d.target.Spec.Warmup
 	var took []string
+	if d.inst.Priority == PriorityLow {
+		d.note = r.raisePriority(ctx, d.to) + "; "
+	}
 	for i, prompt := range w.Prompts {
 		pctx, cancel := context.WithTimeout(ctx, w.MaxLatency.Duration)
 		t0 := time.Now()
@@ -263,7 +270,7 @@ func (r *Reconciler) stepWarmup(ctx context.Context, d *deploy) error {
 		}
 		took = append(took, elapsed.Round(time.Millisecond).String())
 	}
-	d.note = "latencies " + strings.Join(took, ", ")
+	d.note += "latencies " + strings.Join(took, ", ")
 	return nil
 }
 
