@@ -27,6 +27,7 @@ const (
 	HeaderKind   = "X-Loadgen-Kind"    // request kind (chat, chat_user, completions, completions_stream)
 	HeaderTTFT   = "X-Loadgen-Ttft-Ns" // time to the first streamed token, nanoseconds from the request's start
 	HeaderStatus = "X-Loadgen-Status"  // HTTP status received, even when the body failed afterwards
+	HeaderReused = "X-Loadgen-Reused"  // "true" when the request went out on a kept-alive connection
 )
 
 // Record is one request, flattened from a vegeta.Result and its annotations.
@@ -42,6 +43,9 @@ type Record struct {
 	Error   string
 	Color   string
 	Version string
+	// Reused is true when the request was sent on a kept-alive connection;
+	// ReuseKnown says whether the raw result recorded it (older runs did not).
+	Reused, ReuseKnown bool
 }
 
 // Failed reports whether the request failed: a transport error, a
@@ -66,6 +70,7 @@ func RecordOf(res *vegeta.Result) Record {
 	rec.Kind = h.Get(HeaderKind)
 	rec.Color = h.Get(HeaderColor)
 	rec.Version = h.Get(HeaderVersion)
+	rec.Reused, rec.ReuseKnown = h.Get(HeaderReused) == "true", h.Get(HeaderReused) != ""
 	if v, err := strconv.ParseInt(h.Get(HeaderTTFT), 10, 64); err == nil {
 		rec.TTFT = time.Duration(v)
 	}

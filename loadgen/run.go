@@ -229,6 +229,7 @@ func (a *attack) annotate(res *vegeta.Result) {
 		}
 	}
 	res.Headers.Set(HeaderKind, obs.kind)
+	res.Headers.Set(HeaderReused, strconv.FormatBool(obs.reused))
 	if obs.status != 0 {
 		res.Headers.Set(HeaderStatus, strconv.Itoa(obs.status))
 	}

@@ -113,6 +113,11 @@ func TestRunRecordsEveryRequest(t *testing.T) {
 			t.Errorf("stream %d: ttft %s, latency %s; want the first content chunk (after 20ms), within latency", r.Seq, r.TTFT, r.Latency)
 		}
 	}
+	// Keep-alive is on: at 40/s on a 5 ms server, connections are reused
+	// (how many depends on timing: Go keeps 2 idle connections per host).
+	if s := NewStats("all", data.Records, time.Time{}, time.Now()); s.Reused == 0 {
+		t.Errorf("no request of %d reused a connection; want keep-alive clients", len(data.Records))
+	}
 	for _, k := range Kinds {
 		if d := kinds[k] - len(data.Records)/4; d < -1 || d > 1 {
 			t.Errorf("kind %s: %d requests of %d, want an even mix", k, kinds[k], len(data.Records))

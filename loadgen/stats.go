@@ -22,6 +22,9 @@ type Stats struct {
 	ByColor map[string]int
 	// ByVersion counts requests by the version that answered.
 	ByVersion map[string]int
+	// Reused counts requests sent on a kept-alive connection, of
+	// ReuseKnown that recorded whether they were.
+	Reused, ReuseKnown int
 }
 
 // Seconds is the window's length.
@@ -107,6 +110,12 @@ func NewStats(name string, recs []Record, from, to time.Time) Stats {
 			s.Errors[ErrorType(r)]++
 		}
 		s.ByColor[r.Color]++
+		if r.Reused {
+			s.Reused++
+		}
+		if r.ReuseKnown {
+			s.ReuseKnown++
+		}
 		s.ByVersion[r.Version]++
 	}
 	s.Latency, s.TTFT = NewQuantiles(lat), NewQuantiles(ttft)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ var errStreamCut = errors.New("stream ended before data: [DONE]")
 // response headers even when the body failed.
 type observation struct {
 	kind    string
+	reused  bool // the request went out on a kept-alive connection
 	status  int
 	headers http.Header
 	ttft    time.Duration
@@ -51,6 +53,12 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 		o.seen[seq] = obs
 		o.mu.Unlock()
 	}
+	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		o.mu.Lock()
+		obs.reused = ci.Reused
+		o.mu.Unlock()
+	}}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 	resp, err := o.base.RoundTrip(req)
 	if err != nil {
 		return resp, err

@@ -186,7 +186,12 @@ func (r *Report) loadSection(b *strings.Builder) {
 		mix = append(mix, fmt.Sprintf("%s ×%d", m.Kind, m.Weight))
 	}
 	fmt.Fprintf(b, "- request mix: %s\n", strings.Join(mix, ", "))
-	b.WriteString("- keep-alive HTTP clients (Go's default transport); a stream that ends before `data: [DONE]`, a timeout, or any status other than 2xx counts as failed\n")
+	b.WriteString("- keep-alive HTTP clients (Go's default transport)")
+	if all := r.Analysis.All; all.ReuseKnown > 0 {
+		fmt.Fprintf(b, ": %d of %d requests went out on a reused connection", all.Reused, all.ReuseKnown)
+	}
+	b.WriteString("\n")
+	b.WriteString("- a stream that ends before `data: [DONE]`, a timeout, or any status other than 2xx counts as failed\n")
 	if d := sc.Deploy; d != nil {
 		fmt.Fprintf(b, "- deploy: %s → %s (%s) committed at +%s, expected outcome %s, traffic continues %s after it ends\n",
 			sc.Stack.Model.Version, d.Model.Version, d.Strategy, d.At.Duration, d.Expect, d.After.Duration)
