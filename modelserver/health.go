@@ -60,12 +60,17 @@ func (s *Server) notReadyReason(ctx context.Context, probe bool) string {
 	return ""
 }
 
+// memoryReason checks PSS against --memory-limit. Without a limit an
+// unreadable smaps_rollup (kernels before 4.14) does not block readiness.
 func (s *Server) memoryReason() string {
+	if s.cfg.MemoryLimit <= 0 {
+		return ""
+	}
 	mem, err := ReadMemory()
 	if err != nil {
-		return err.Error()
+		return "memory limit set but memory unreadable: " + err.Error()
 	}
-	if s.cfg.MemoryLimit > 0 && mem.PSS > int64(s.cfg.MemoryLimit) {
+	if mem.PSS > int64(s.cfg.MemoryLimit) {
 		return fmt.Sprintf("memory: pss %d bytes above the limit of %d", mem.PSS, s.cfg.MemoryLimit)
 	}
 	return ""

@@ -276,3 +276,24 @@ func TestMemoryLimitAndGivenSHA256(t *testing.T) {
 		t.Errorf("got sha256 %q state %q, want the given %s and loaded", d.Model.SHA256, d.Model.State, sum)
 	}
 }
+
+// TestLongHistoryIsTrimmedToFit: a conversation longer than the context
+// keeps working; its oldest exchanges leave the prompt, never the database.
+func TestLongHistoryIsTrimmedToFit(t *testing.T) {
+	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--ctx", "256")
+	s.waitReady(t)
+	const turns = 12
+	var last chatReply
+	for i := range turns {
+		last = s.chat(t, "/chat/longtalker", "This is a fairly long message number "+strings.Repeat("again ", 6), 24)
+		if last.Usage.PromptTokens+24 > 256 {
+			t.Fatalf("turn %d: prompt of %d tokens leaves no room for 24 in 256", i, last.Usage.PromptTokens)
+		}
+	}
+	if last.HistoryMessages == 0 || last.HistoryMessages >= 2*(turns-1) {
+		t.Errorf("last turn used %d history messages, want some but fewer than all %d", last.HistoryMessages, 2*(turns-1))
+	}
+	if last.HistoryMessages%2 != 0 {
+		t.Errorf("history of %d messages: trimming split an exchange", last.HistoryMessages)
+	}
+}
