@@ -83,7 +83,7 @@ func BenchmarkModelServer(b *testing.B) {
 	cpuRatio := median(rawCPU) / median(c1CPU)
 	fmt.Printf("  CPU per generated token: raw %.2f ms, HTTP 1 client %.2f ms (server + client): efficiency %.3f\n", median(rawCPU), median(c1CPU), cpuRatio)
 	fmt.Printf("  per round tok/s: raw %v\n                   http c1 %v\n                   http c4 aggregate %v\n", round1(rawGen), round1(c1Gen), round1(c4Agg))
-	fmt.Printf("  (tok/s on a shared machine is noisy; the CPU-per-token ratio is not)\n\n")
+	fmt.Printf("  (tok/s on a shared machine is noisy; at 1 thread CPU per token is steadier, at all cores ggml spins while preempted)\n\n")
 	b.ReportMetric(median(rawGen), "raw_tok/s")
 	b.ReportMetric(median(c1Gen), "http1_tok/s")
 	b.ReportMetric(ratio, "http1/raw")
