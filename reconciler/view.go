@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -136,7 +137,8 @@ func (v *Viewer) Health(ctx context.Context) []Health {
 	for _, c := range spec.Colors {
 		st := o.colors[c]
 		if !st.Running {
-			out = append(out, Health{Name: string(c), Detail: "not running " + st.ExitErr})
+			// A stopped standby is the normal state between deploys.
+			out = append(out, Health{Name: string(c), OK: c != o.active, Detail: strings.TrimSpace("not running " + st.ExitErr)})
 			continue
 		}
 		h := Health{Name: string(c)}
