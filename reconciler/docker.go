@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -77,6 +78,11 @@ type Docker struct {
 	restart     container.RestartPolicyMode
 	log         *slog.Logger
 	probe       func(ctx context.Context, addr string) (string, error)
+
+	selfName  string // this process's container, when it runs in one (ZDML_DOCKER_SELF)
+	selfMu    sync.Mutex
+	selfKnown bool                   // self holds the answer
+	self      []container.MountPoint // mounts of the container this process runs in
 }
 
 // DockerOption configures NewDocker.
@@ -106,6 +112,10 @@ func WithDockerModelsDir(dir string) DockerOption { return func(d *Docker) { d.m
 // host sees it, when it differs from WithDockerModelsDir (the reconciler
 // itself running in a container with the models mounted elsewhere).
 func WithDockerModelsSource(dir string) DockerOption { return func(d *Docker) { d.modelsSrc = dir } }
+
+// WithDockerSelf names the container this reconciler runs in, whose bind
+// mounts map its paths (the models directory) to the host's.
+func WithDockerSelf(name string) DockerOption { return func(d *Docker) { d.selfName = name } }
 
 // WithDockerCallTimeout bounds every single Docker API call.
 func WithDockerCallTimeout(t time.Duration) DockerOption {
@@ -169,9 +179,6 @@ func NewDocker(opts ...DockerOption) (*Docker, error) {
 		}
 		d.modelsDir = abs
 	}
-	if d.modelsSrc == "" {
-		d.modelsSrc = d.modelsDir
-	}
 	if d.retries < 1 {
 		d.retries = 1
 	}
@@ -218,6 +225,7 @@ func init() {
 //	ZDML_DOCKER_NETWORK        the colors' bridge network (named as the owner)
 //	ZDML_MODELS_DIR            the models directory (default: each model file's directory)
 //	ZDML_DOCKER_MODELS_SOURCE  the models directory as the daemon's host sees it
+//	ZDML_DOCKER_SELF           the container zdml runs in (found from its bind mounts otherwise)
 //	ZDML_DOCKER_CALL_TIMEOUT   bound of one API call (15s)
 //	DOCKER_HOST and friends    the daemon to talk to
 func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, error) {
@@ -233,6 +241,7 @@ func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, er
 		"ZDML_DOCKER_PREFIX":        WithDockerPrefix,
 		"ZDML_DOCKER_NETWORK":       WithDockerNetwork,
 		"ZDML_DOCKER_MODELS_SOURCE": WithDockerModelsSource,
+		"ZDML_DOCKER_SELF":          WithDockerSelf,
 		"ZDML_MODELS_DIR":           WithDockerModelsDir, // zdml reconcile's --models-dir fallback
 	} {
 		if v := getenv(env); v != "" {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,14 +40,17 @@ type endpoint struct {
 	listen  string // --addr inside the container
 	publish nat.PortMap
 	alias   string // extra DNS name on the network
+	ip      string // static address on the network
 }
 
-// planEndpoint maps an Instance.Addr to the container's network setup. An IP
-// host (127.0.0.1:18000) is published on that host address, so a reconciler
-// and an nginx on the host reach the color there. A name (zdml-blue:8000) is
-// a DNS alias on the colors' network, for a reconciler and an nginx that run
-// in containers on it.
-func planEndpoint(addr string) (endpoint, error) {
+// planEndpoint maps an Instance.Addr to the container's network setup:
+//   - an IP inside the colors' network (172.30.107.10:8000) is the
+//     container's static address there: it never needs DNS, so nginx -t
+//     accepts a config naming a color that is not running (compose);
+//   - any other IP (127.0.0.1:18000) is published on that host address,
+//     so a reconciler and an nginx on the host reach the color there;
+//   - a name (zdml-blue:8000) is a DNS alias on the colors' network.
+func planEndpoint(addr string, subnets []netip.Prefix) (endpoint, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return endpoint{}, fmt.Errorf("addr %q: %w", addr, err)
@@ -53,14 +58,18 @@ func planEndpoint(addr string) (endpoint, error) {
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return endpoint{}, fmt.Errorf("addr %q: bad port", addr)
 	}
-	if host == "" || net.ParseIP(host) != nil {
-		cport := nat.Port(strconv.Itoa(ContainerPort) + "/tcp")
-		return endpoint{
-			listen:  net.JoinHostPort("0.0.0.0", strconv.Itoa(ContainerPort)),
-			publish: nat.PortMap{cport: {{HostIP: host, HostPort: port}}},
-		}, nil
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case host != "" && err != nil:
+		return endpoint{listen: net.JoinHostPort("0.0.0.0", port), alias: host}, nil
+	case err == nil && slices.ContainsFunc(subnets, func(p netip.Prefix) bool { return p.Contains(ip) }):
+		return endpoint{listen: net.JoinHostPort("0.0.0.0", port), ip: host}, nil
 	}
-	return endpoint{listen: net.JoinHostPort("0.0.0.0", port), alias: host}, nil
+	cport := nat.Port(strconv.Itoa(ContainerPort) + "/tcp")
+	return endpoint{
+		listen:  net.JoinHostPort("0.0.0.0", strconv.Itoa(ContainerPort)),
+		publish: nat.PortMap{cport: {{HostIP: host, HostPort: port}}},
+	}, nil
 }
 
 // containerModelPath maps a model file on the host to its path under the
@@ -76,8 +85,8 @@ func containerModelPath(modelsDir, modelPath string) (string, error) {
 // buildContainer turns an Instance into a container spec. modelsDir is the
 // directory inst.ModelPath lives in, modelsSrc the same directory as the
 // daemon sees it (the bind source).
-func (d *Docker) buildContainer(inst Instance, modelsDir, modelsSrc string) (containerSpec, error) {
-	ep, err := planEndpoint(inst.Addr)
+func (d *Docker) buildContainer(inst Instance, modelsDir, modelsSrc string, subnets []netip.Prefix) (containerSpec, error) {
+	ep, err := planEndpoint(inst.Addr, subnets)
 	if err != nil {
 		return containerSpec{}, err
 	}
@@ -128,6 +137,9 @@ func (d *Docker) buildContainer(inst Instance, modelsDir, modelsSrc string) (con
 	netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{d.network: {}}}
 	if ep.alias != "" && ep.alias != name {
 		netcfg.EndpointsConfig[d.network].Aliases = []string{ep.alias}
+	}
+	if ep.ip != "" {
+		netcfg.EndpointsConfig[d.network].IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.ip}
 	}
 	return containerSpec{name: name, config: cfg, host: host, network: netcfg}, nil
 }

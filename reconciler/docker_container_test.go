@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
@@ -20,8 +22,11 @@ func TestPlanEndpoint(t *testing.T) {
 		name, addr       string
 		listen, alias    string
 		hostIP, hostPort string
+		ip               string
 		err              string
 	}{
+		{name: "an address in the colors' network is static", addr: "172.30.107.11:8001", listen: "0.0.0.0:8001", ip: "172.30.107.11"},
+		{name: "an address outside it is published", addr: "172.31.0.1:8001", listen: "0.0.0.0:8000", hostIP: "172.31.0.1", hostPort: "8001"},
 		{name: "loopback is published", addr: "127.0.0.1:18000", listen: "0.0.0.0:8000", hostIP: "127.0.0.1", hostPort: "18000"},
 		{name: "all interfaces", addr: ":8000", listen: "0.0.0.0:8000", hostPort: "8000"},
 		{name: "a name is a network alias", addr: "zdml-blue:8000", listen: "0.0.0.0:8000", alias: "zdml-blue"},
@@ -30,7 +35,7 @@ func TestPlanEndpoint(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := planEndpoint(tc.addr)
+			got, err := planEndpoint(tc.addr, []netip.Prefix{netip.MustParsePrefix("172.30.107.0/24")})
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v; want %q", err, tc.err)
@@ -40,8 +45,8 @@ func TestPlanEndpoint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.listen != tc.listen || got.alias != tc.alias {
-				t.Errorf("listen %q alias %q; want %q %q", got.listen, got.alias, tc.listen, tc.alias)
+			if got.listen != tc.listen || got.alias != tc.alias || got.ip != tc.ip {
+				t.Errorf("listen %q alias %q ip %q; want %q %q %q", got.listen, got.alias, got.ip, tc.listen, tc.alias, tc.ip)
 			}
 			b := got.publish[nat.Port("8000/tcp")]
 			if tc.hostPort == "" && len(got.publish) > 0 {
@@ -89,7 +94,7 @@ func TestBuildContainer(t *testing.T) {
 	inst := Instance{Color: spec.Green, Addr: "127.0.0.1:18001", ModelName: "demo", ModelVersion: "v2",
 		ModelPath: "/m/demo-v2.gguf", ModelSHA256: "abc", Image: "zdml/modelserver:local", Threads: 1, Parallel: 2,
 		Ctx: 2048, Memory: 2 << 30, CPUs: 1.5, ShutdownTimeout: 30 * time.Second, ConfigHash: "h"}
-	cs, err := d.buildContainer(inst, "/m", "/host/m")
+	cs, err := d.buildContainer(inst, "/m", "/host/m", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +121,7 @@ func TestBuildContainer(t *testing.T) {
 	} {
 		i := inst
 		tc.change(&i)
-		cs2, err := d.buildContainer(i, "/m", "/host/m")
+		cs2, err := d.buildContainer(i, "/m", "/host/m", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,5 +209,31 @@ func TestWithRuntime(t *testing.T) {
 	}
 	if _, err := WithRuntime(write(""), "podman", "x"); err == nil {
 		t.Error("unknown runtime accepted")
+	}
+}
+
+// TestHostPath: in a container, a path under a bind mount maps to the
+// host's directory (the colors' bind source); other paths stay as they are.
+func TestHostPath(t *testing.T) {
+	d, err := NewDocker(WithDockerOwner("o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.selfKnown = true
+	d.self = []container.MountPoint{
+		{Type: "bind", Source: "/home/u/zdml", Destination: "/repo"},
+		{Type: "bind", Source: "/home/u/zdml/models", Destination: "/models"},
+		{Type: "volume", Source: "/var/lib/docker/volumes/s/_data", Destination: "/state"},
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"/models", "/home/u/zdml/models"},
+		{"/models/sub", "/home/u/zdml/models/sub"},
+		{"/repo/desired.yaml", "/home/u/zdml/desired.yaml"},
+		{"/state/x", "/state/x"},
+		{"/modelsx", "/modelsx"},
+	} {
+		if got := d.hostPath(context.Background(), tc.in); got != tc.want {
+			t.Errorf("hostPath(%s) = %s; want %s", tc.in, got, tc.want)
+		}
 	}
 }

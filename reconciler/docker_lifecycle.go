@@ -36,9 +36,13 @@ func (d *Docker) Start(ctx context.Context, inst Instance) (Status, error) {
 		modelsDir = filepath.Dir(inst.ModelPath)
 	}
 	if modelsSrc == "" {
-		modelsSrc = modelsDir
+		modelsSrc = d.hostPath(ctx, modelsDir)
 	}
-	cs, err := d.buildContainer(inst, modelsDir, modelsSrc)
+	subnets, err := d.ensureNetwork(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	cs, err := d.buildContainer(inst, modelsDir, modelsSrc, subnets)
 	if err != nil {
 		return Status{}, fmt.Errorf("docker start %s: %w", inst.Color, err)
 	}
@@ -74,9 +78,6 @@ func (d *Docker) Start(ctx context.Context, inst Instance) (Status, error) {
 // removed again, so a failed start leaves nothing behind.
 func (d *Docker) create(ctx context.Context, cs containerSpec, log *slog.Logger) error {
 	if err := d.ensureImage(ctx, cs.config.Image); err != nil {
-		return err
-	}
-	if err := d.ensureNetwork(ctx); err != nil {
 		return err
 	}
 	var id string

@@ -2,21 +2,29 @@ package reconciler
 
 import (
 	"context"
+	"net/netip"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
 )
 
-// ensureNetwork makes sure the colors' user-defined bridge network exists.
-// One that already exists is used as it is, whoever made it (docker compose
-// makes it in the compose setup); one made here carries the owner label.
-func (d *Docker) ensureNetwork(ctx context.Context) error {
+// ensureNetwork makes sure the colors' user-defined bridge network exists
+// and returns its subnets. One that already exists is used as it is,
+// whoever made it (docker compose makes it in the compose setup, with a
+// fixed subnet for the colors' static addresses); one made here carries
+// the owner label.
+func (d *Docker) ensureNetwork(ctx context.Context) ([]netip.Prefix, error) {
+	var n network.Inspect
 	err := d.call(ctx, "inspect network "+d.network, 0, func(ctx context.Context) error {
-		_, err := d.api.NetworkInspect(ctx, d.network, network.InspectOptions{})
+		var err error
+		n, err = d.api.NetworkInspect(ctx, d.network, network.InspectOptions{})
 		return err
 	})
-	if err == nil || !cerrdefs.IsNotFound(err) {
-		return err
+	if err == nil {
+		return subnets(n), nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return nil, err
 	}
 	err = d.call(ctx, "create network "+d.network, 0, func(ctx context.Context) error {
 		_, err := d.api.NetworkCreate(ctx, d.network, network.CreateOptions{
@@ -25,13 +33,24 @@ func (d *Docker) ensureNetwork(ctx context.Context) error {
 		})
 		return err
 	})
-	if cerrdefs.IsConflict(err) { // made concurrently: fine
-		return nil
+	if err != nil && !cerrdefs.IsConflict(err) { // a conflict: made concurrently, fine
+		return nil, err
 	}
 	if err == nil {
 		d.log.Info("network created", "network", d.network)
 	}
-	return err
+	return nil, nil
+}
+
+// subnets lists a network's IPv4/IPv6 subnets from its IPAM config.
+func subnets(n network.Inspect) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range n.IPAM.Config {
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // pruneNetwork removes the colors' network when this owner made it and no
