@@ -17,12 +17,13 @@ import (
 
 // BenchmarkContention measures what CPU-contention-aware loading buys:
 // while clients keep the active color busy (two clients, each pausing
-// 250 ms between requests), a standby loads and warms the demo model,
+// 100 ms between requests), a standby loads and warms the demo model,
 // either as deploys do (loaded at nice 19, thread and autogroup, then
 // raised to normal priority for the warm-up gate) or at normal priority
-// throughout, in alternating cycles within one run. It reports the active color's
-// p50/p99 latency during those windows, and during idle windows with no
-// standby, and the ratio of p99 at normal priority to p99 at nice 19.
+// throughout, in alternating cycles within one run. It reports the active
+// color's p50/p99 latency while the standby loads (start to ready) and
+// while it warms up, beside idle windows with no standby, and the ratio
+// of the load-window p99 at normal priority to that at nice 19.
 //
 //	make bench-contention
 func BenchmarkContention(b *testing.B) {
@@ -56,68 +57,74 @@ func BenchmarkContention(b *testing.B) {
 	time.Sleep(2 * time.Second) // warm the active color's caches
 	windows := map[string][]window{}
 	for i := 0; i < b.N; i++ {
-		for cycle := 0; cycle < 3; cycle++ {
+		for cycle := 0; cycle < 8; cycle++ {
 			for _, mode := range []string{"idle", "nice19", "nice0"} {
-				windows[mode] = append(windows[mode], cycleStandby(b, drv, c, inst, mode))
-				time.Sleep(time.Second)
+				load, warm := cycleStandby(b, drv, c, inst, mode)
+				windows[mode+"/load"] = append(windows[mode+"/load"], load)
+				windows[mode+"/warmup"] = append(windows[mode+"/warmup"], warm)
+				time.Sleep(500 * time.Millisecond)
 			}
 		}
 	}
 	close(stop)
 	wg.Wait()
 	p99 := map[string]time.Duration{}
-	for _, mode := range []string{"idle", "nice19", "nice0"} {
-		ls := rec.during(windows[mode])
+	for _, name := range []string{"idle/load", "nice19/load", "nice0/load", "nice19/warmup", "nice0/warmup"} {
+		ls := rec.during(windows[name])
 		p50, p99m := pct(ls, 50), pct(ls, 99)
-		p99[mode] = p99m
+		p99[name] = p99m
 		var span time.Duration
-		for _, w := range windows[mode] {
+		for _, w := range windows[name] {
 			span += w.end.Sub(w.start)
 		}
-		b.Logf("%-7s %3d requests in %s of windows: p50 %s p99 %s", mode, len(ls), span.Round(time.Millisecond),
+		b.Logf("%-14s %4d requests in %8s of windows: p50 %6s p99 %6s", name, len(ls), span.Round(time.Millisecond),
 			p50.Round(time.Millisecond), p99m.Round(time.Millisecond))
-		b.ReportMetric(float64(p99m.Milliseconds()), "p99-ms-"+mode)
+		b.ReportMetric(float64(p99m.Milliseconds()), "p99-ms-"+strings.ReplaceAll(name, "/", "-"))
 	}
-	if p99["nice19"] > 0 {
-		b.ReportMetric(float64(p99["nice0"])/float64(p99["nice19"]), "p99-nice0/nice19")
+	if p99["nice19/load"] > 0 {
+		b.ReportMetric(float64(p99["nice0/load"])/float64(p99["nice19/load"]), "load-p99-nice0/nice19")
 	}
 }
 
 type window struct{ start, end time.Time }
 
-// cycleStandby starts green at the mode's priority, waits until ready,
-// raises it to normal, warms it with two 16-token prompts and stops it; "idle" only waits
-// as long, with no standby, for the baseline.
-func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, Priority) Instance, mode string) window {
+// cycleStandby starts green at the mode's priority and waits until it is
+// ready (the load window), raises it to normal and warms it with two
+// 16-token prompts (the warm-up window), and stops it. "idle" waits as
+// long with no standby, for the baseline.
+func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, Priority) Instance, mode string) (load, warm window) {
 	ctx := context.Background()
-	w := window{start: time.Now()}
 	if mode == "idle" {
-		time.Sleep(3 * time.Second)
-		w.end = time.Now()
-		return w
+		load.start = time.Now()
+		time.Sleep(time.Second)
+		load.end = time.Now()
+		return load, window{load.end, load.end}
 	}
 	p := PriorityLow
 	if mode == "nice0" {
 		p = PriorityNormal
 	}
 	standby := inst(spec.Green, p)
+	load.start = time.Now()
 	if _, err := drv.Start(ctx, standby); err != nil {
 		b.Fatal(err)
 	}
 	waitReady(b, c, standby.Addr)
+	load.end = time.Now()
 	if err := drv.SetPriority(ctx, spec.Green, PriorityNormal); err != nil {
 		b.Fatal(err)
 	}
+	warm.start = time.Now()
 	for i := 0; i < 2; i++ {
 		if _, _, err := c.Completion(ctx, standby.Addr, fmt.Sprintf("Warm up number %d, tell me a story", i), 16); err != nil {
 			b.Fatal(err)
 		}
 	}
-	w.end = time.Now()
+	warm.end = time.Now()
 	if err := drv.Stop(ctx, spec.Green, 10*time.Second); err != nil {
 		b.Fatal(err)
 	}
-	return w
+	return load, warm
 }
 
 func waitReady(b *testing.B, c *modelClient, addr string) {
@@ -155,7 +162,7 @@ func (l *latencies) load(addr string, stop <-chan struct{}) {
 		l.mu.Lock()
 		l.reqs = append(l.reqs, window{t0, time.Now()})
 		l.mu.Unlock()
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
