@@ -126,6 +126,33 @@ generate-traffic: build ## chat traffic for 2 minutes (DURATION=) at a running s
 bench-loadgen: ## the harness against a plain vegeta attack, same rate, same static endpoint: achieved-rate and latency-overhead ratios
 	$(GO) test -run '^$$' -bench HarnessVsVegeta -benchtime 1x -count 3 ./loadgen
 
+setup: models images ## first-time setup: models, images, start the compose stack and wait until it serves
+	@docker/stack.sh up && docker/stack.sh wait
+
+up: models images ## start nginx and the reconciler (Docker Compose); the reconciler deploys desired.yaml as containers
+	@docker/stack.sh up
+
+up-full: models images ## make up plus Prometheus (127.0.0.1:9090) and Grafana (127.0.0.1:3000)
+	@docker/stack.sh up-full
+
+down: ## stop the compose stack and its colors (state and chat history kept)
+	@docker/stack.sh down
+
+logs: ## follow the active color's log (compose stack)
+	@docker/stack.sh logs
+
+logs-all: ## follow every container's log (compose stack)
+	@docker/stack.sh logs-all
+
+reset: ## tear down the compose stack and its state: the next make up starts over with blue
+	@docker/stack.sh reset
+
+clean: ## make reset, and remove zdml's images and the image build cache
+	@docker/stack.sh clean
+
+bench-docker: build models images ## the same deploy with the process and the Docker driver, step by step side by side, and the swap time
+	$(GO) test -run '^$$' -bench DockerVsProcess -benchtime 3x -timeout 30m ./reconciler
+
 lint: ## gofmt check and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...

@@ -31,7 +31,7 @@ type dockerEnv struct {
 	image string
 }
 
-func newDockerEnv(t *testing.T) *dockerEnv {
+func newDockerEnv(t testing.TB) *dockerEnv {
 	t.Helper()
 	c := dockerClient(t)
 	image, nginxImage := testImages(t)
