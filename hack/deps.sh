@@ -5,20 +5,20 @@
 #   build    C/C++ headers for the llama.cpp build
 #   runtime  nginx (the real proxy) and git
 #   monitor  prometheus and promtool
-#   docker   debootstrap, to build the local nginx image without a registry
+#   docker   docker-compose (the compose stack and its tests; images are built from host binaries)
 set -euo pipefail
 
 declare -A need=(
   [build]="g++ nlohmann-json3-dev libstb-dev"
   [runtime]="nginx git"
   [monitor]="prometheus"
-  [docker]="debootstrap"
+  [docker]="docker-compose"
 )
 # Files that prove a package is present, so a non-Debian machine with the
 # same things installed another way passes too.
 declare -A probe=(
   [g++]="g++" [nlohmann-json3-dev]="/usr/include/nlohmann/json.hpp" [libstb-dev]="/usr/include/stb/stb_image.h"
-  [nginx]="nginx" [git]="git" [prometheus]="promtool" [debootstrap]="debootstrap"
+  [nginx]="nginx" [git]="git" [prometheus]="promtool" [docker-compose]="docker-compose"
 )
 
 present() {
