@@ -17,7 +17,10 @@ type Message struct {
 
 // History stores each user's conversation in SQLite (WAL mode, so readers
 // never wait for the writer and a crash loses nothing committed). Users never
-// see each other's messages: every query is keyed by user id.
+// see each other's messages: every query is keyed by user id. Both colors
+// open the same file, so a conversation follows a deploy; while they
+// overlap, two processes write it: the busy timeout waits out the other's
+// write lock, and each transaction is one short append.
 type History struct {
 	db *sql.DB
 }

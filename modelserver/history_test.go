@@ -1,11 +1,17 @@
 package modelserver
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestHistoryPerUserAndOrdered(t *testing.T) {
@@ -86,4 +92,102 @@ func TestHistoryConcurrentWriters(t *testing.T) {
 			t.Errorf("u%d: %d messages, %v; want 20", u, len(msgs), err)
 		}
 	}
+}
+
+// TestHistoryTwoProcesses is the blue/green overlap: two model-server
+// processes (here: this test binary run twice as writers) append to and
+// read one chat.db as fast as they can for a few seconds. WAL, the busy
+// timeout and immediate write transactions must keep every call from
+// failing with "database is locked", and nothing may be lost.
+func TestHistoryTwoProcesses(t *testing.T) {
+	if os.Getenv(historyWriterEnv) != "" {
+		t.Skip("writer process")
+	}
+	path := filepath.Join(t.TempDir(), "chat.db")
+	type writer struct {
+		cmd *exec.Cmd
+		out bytes.Buffer
+	}
+	var ws []*writer
+	for i := range 2 {
+		w := &writer{cmd: exec.Command(os.Args[0], "-test.run=^TestHistoryWriterProcess$", "-test.count=1")}
+		w.cmd.Env = append(os.Environ(), historyWriterEnv+"="+path, "ZDML_HISTORY_WRITER_ID="+fmt.Sprint(i))
+		w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+		if err := w.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	total := 0
+	for i, w := range ws {
+		err := w.cmd.Wait()
+		out := w.out.String()
+		if err != nil {
+			t.Fatalf("writer %d: %v\n%s", i, err, out)
+		}
+		var n int
+		if _, err := fmt.Sscanf(out[strings.Index(out, "appended "):], "appended %d", &n); err != nil {
+			t.Fatalf("writer %d output: %q", i, out)
+		}
+		t.Logf("writer %d appended %d exchanges", i, n)
+		total += n
+	}
+	h, err := OpenHistory(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var rows int
+	if err := h.db.QueryRow("SELECT count(*) FROM messages").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2*total || total < 100 {
+		t.Errorf("%d rows for %d appended exchanges; want twice as many, and at least 100 exchanges", rows, total)
+	}
+}
+
+const historyWriterEnv = "ZDML_HISTORY_WRITER_DB"
+
+// TestHistoryWriterProcess is one writer of TestHistoryTwoProcesses: for
+// two seconds it reads a user's recent history and appends an exchange,
+// from 4 goroutines, on a user of its own and one shared with the other
+// process.
+func TestHistoryWriterProcess(t *testing.T) {
+	path := os.Getenv(historyWriterEnv)
+	if path == "" {
+		t.Skip("run by TestHistoryTwoProcesses")
+	}
+	ctx := context.Background()
+	h, err := OpenHistory(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	id := os.Getenv("ZDML_HISTORY_WRITER_ID")
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(2 * time.Second)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := "own-" + id
+			if g%2 == 0 {
+				user = "shared"
+			}
+			for time.Now().Before(deadline) {
+				if _, err := h.Recent(ctx, user, 20); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := h.Append(ctx, user, Message{"user", "q" + id}, Message{"assistant", "a" + id}); err != nil {
+					t.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("appended %d\n", n.Load())
 }

@@ -107,6 +107,12 @@ func TestComposeConfig(t *testing.T) {
 		}) {
 			t.Errorf("%s: models not mounted read-only: %v", c, svc.Volumes)
 		}
+		if !slices.ContainsFunc(svc.Volumes, func(v any) bool {
+			s := fmt.Sprint(v)
+			return strings.HasPrefix(s, "data:/data:") || strings.Contains(s, "source:data ") && strings.Contains(s, "target:/data")
+		}) {
+			t.Errorf("%s: the shared chat history volume is not at /data: %v", c, svc.Volumes)
+		}
 	}
 	if m := cf.Services["reconciler"].NetworkMode; m != "service:nginx" {
 		t.Errorf("reconciler network_mode %q; want nginx's namespace (its admin listener is loopback-only)", m)
@@ -184,12 +190,14 @@ func TestComposeStack(t *testing.T) {
 		t.Fatalf("docker-compose up: %v\n%s", err, out)
 	}
 	st := composeSynced(t, owner, "v1", 3*time.Minute)
+	history := chatBeforeSwap(t, public)
 	loop := startClients(t, public, 4)
 	time.Sleep(300 * time.Millisecond)
 	e.commit(desiredSpec{Version: "v2", ReadyTimeout: "120s"}.yaml(), "v2")
 	st = composeSynced(t, owner, "v2", 3*time.Minute)
 	time.Sleep(300 * time.Millisecond)
 	loop.check(t)
+	history("green", "v2")
 	if st.ActiveColor != "green" || st.LastDeploy == nil || st.LastDeploy.Outcome != OutcomeSucceeded {
 		t.Errorf("status after v2: active %s, last deploy %+v", st.ActiveColor, st.LastDeploy)
 	}

@@ -101,7 +101,7 @@ func (d *Docker) buildContainer(inst Instance, modelsDir, modelsSrc string, subn
 		LabelVersion: inst.ModelVersion, LabelModel: inst.ModelName, LabelAddr: inst.Addr,
 		LabelConfig: inst.ConfigHash,
 	}
-	labels[LabelShape] = shapeHash(inst.Image, args, inst.Memory, inst.CPUs, inst.Addr, modelsSrc, d.network)
+	labels[LabelShape] = shapeHash(inst.Image, args, inst.Memory, inst.CPUs, inst.Addr, modelsSrc, d.network, d.DataVolume())
 	stop := DefaultContainerStopTimeout
 	if inst.ShutdownTimeout > 0 {
 		stop = int(math.Ceil((inst.ShutdownTimeout + 10*time.Second).Seconds()))
@@ -122,8 +122,8 @@ func (d *Docker) buildContainer(inst Instance, modelsDir, modelsSrc string, subn
 	host := &container.HostConfig{
 		Mounts: []mount.Mount{
 			{Type: mount.TypeBind, Source: modelsSrc, Target: ContainerModelsDir, ReadOnly: true},
-			{Type: mount.TypeVolume, Source: d.dataVolume(inst.Color), Target: ContainerDataDir,
-				VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{LabelOwner: d.owner, LabelColor: string(inst.Color)}}},
+			{Type: mount.TypeVolume, Source: d.DataVolume(), Target: ContainerDataDir,
+				VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{LabelOwner: d.owner}}},
 		},
 		Tmpfs:          map[string]string{"/tmp": "rw,noexec,nosuid,size=64m,mode=1777"},
 		PortBindings:   ep.publish,
@@ -149,7 +149,7 @@ func modelServerArgs(inst Instance, model, listen string) []string {
 	args := []string{
 		"--model", model, "--addr", listen, "--color", string(inst.Color),
 		"--model-name", inst.ModelName, "--model-version", inst.ModelVersion,
-		"--db", path.Join(ContainerDataDir, "chat.db"),
+		"--db", path.Join(ContainerDataDir, ChatDBFile),
 	}
 	if inst.ModelSHA256 != "" {
 		args = append(args, "--model-sha256", inst.ModelSHA256)
@@ -205,7 +205,10 @@ func (d *Docker) restartPolicy(p Priority) container.RestartPolicy {
 	return container.RestartPolicy{Name: d.restart}
 }
 
-func (d *Docker) dataVolume(c fmt.Stringer) string { return d.prefix + "-" + c.String() + "-data" }
+// DataVolume is the named volume holding the chat history, mounted at
+// ContainerDataDir in both colors: one SQLite database (WAL), so a user's
+// conversation follows a deploy to the other color.
+func (d *Docker) DataVolume() string { return d.prefix + "-data" }
 
 // shapeHash identifies everything that shapes a color's container, so Start
 // adopts a running container only when it is exactly what was asked for.

@@ -96,12 +96,14 @@ func TestDockerDeployUnderLoad(t *testing.T) {
 	e.start()
 	e.waitSynced("v1", 3*time.Minute)
 	e.only(spec.Blue, "v1")
+	history := chatBeforeSwap(t, e.public)
 	loop := startClients(t, e.public, 4)
 	time.Sleep(300 * time.Millisecond)
 	c2 := e.commit(e.spec("v2", e.image), "v2")
 	st := e.waitSynced("v2", 3*time.Minute)
 	time.Sleep(300 * time.Millisecond)
 	loop.check(t)
+	history(spec.Green, "v2")
 	if st.ActiveColor != spec.Green || st.DeployedCommit != c2 {
 		t.Errorf("after v2: active %s commit %s; want green %s", st.ActiveColor, st.DeployedCommit, c2)
 	}

@@ -214,7 +214,7 @@ func (e *env) cleanup() {
 func (e *env) strays() []int {
 	var out []int
 	for _, pid := range pids() {
-		if strings.Contains(strings.Join(cmdline(pid), " "), e.stateDir+"/colors/") && pidAlive(pid) {
+		if strings.Contains(strings.Join(cmdline(pid), " "), "--db "+e.stateDir+"/") && pidAlive(pid) {
 			out = append(out, pid)
 		}
 	}

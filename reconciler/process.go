@@ -31,8 +31,12 @@ const (
 	pidFileName      = "pid"
 	instanceFileName = "instance.json"
 	logFileName      = "modelserver.log"
-	dbFileName       = "chat.db"
 )
+
+// ChatDBFile is the chat history database both colors share, in the state
+// directory: a user's conversation follows a deploy from one color to the
+// other (SQLite in WAL mode, written by both while they overlap).
+const ChatDBFile = "chat.db"
 
 // Process is the embedded default driver: each color is a local model
 // server process on its own port, in its own session (setsid), so it
@@ -103,6 +107,9 @@ func (p *Process) Name() string { return spec.RuntimeProcess }
 
 func (p *Process) dir(c spec.Color) string { return filepath.Join(p.stateDir, "colors", string(c)) }
 
+// dbPath is the chat history both colors share.
+func (p *Process) dbPath() string { return filepath.Join(p.stateDir, ChatDBFile) }
+
 // Start runs inst as a model server process, or adopts the one running
 // the same config on the same address. A color running anything else is
 // an error: the caller stops it first.
@@ -149,7 +156,7 @@ func (p *Process) args(inst Instance) []string {
 		"--model", inst.ModelPath, "--addr", inst.Addr, "--color", string(inst.Color),
 		"--model-name", inst.ModelName, "--model-version", inst.ModelVersion,
 		"--threads", strconv.Itoa(inst.Threads), "--parallel", strconv.Itoa(inst.Parallel),
-		"--ctx", strconv.Itoa(inst.Ctx), "--db", filepath.Join(p.dir(inst.Color), dbFileName),
+		"--ctx", strconv.Itoa(inst.Ctx), "--db", p.dbPath(),
 	}
 	if inst.ModelSHA256 != "" {
 		a = append(a, "--model-sha256", inst.ModelSHA256)

@@ -61,17 +61,23 @@ func (p *Process) exited(c spec.Color, rec instanceRecord) (bool, string) {
 	return false, ""
 }
 
-// owns checks a pid's command line for this color's database path, which
-// only a model server started by this state directory carries.
-func (p *Process) owns(c spec.Color, pid int) bool {
-	args := cmdline(pid)
-	db := filepath.Join(p.dir(c), dbFileName)
+// owns checks a pid's command line for this state directory's chat
+// database and the color: only a model server this state directory
+// started carries both. (Before the colors shared one database, each had
+// its own under colors/<color>/; a server started then is still ours.)
+func (p *Process) owns(c spec.Color, pid int) bool { return p.ownsArgs(c, cmdline(pid)) }
+
+func (p *Process) ownsArgs(c spec.Color, args []string) bool {
+	var db, color string
 	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "--db" && args[i+1] == db {
-			return true
+		switch args[i] {
+		case "--db":
+			db = args[i+1]
+		case "--color":
+			color = args[i+1]
 		}
 	}
-	return false
+	return (db == p.dbPath() && color == string(c)) || db == filepath.Join(p.dir(c), ChatDBFile)
 }
 
 // explain adds the tail of this run's log to why a color stopped.
