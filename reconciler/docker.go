@@ -54,7 +54,8 @@ const (
 	ContainerPort = 8000
 	// ContainerModelsDir is where the models directory is mounted read-only.
 	ContainerModelsDir = "/models"
-	// ContainerDataDir holds the color's chat history (a named volume).
+	// ContainerDataDir holds the chat history both colors share (the
+	// named volume DataVolume).
 	ContainerDataDir = "/data"
 )
 
@@ -216,14 +217,14 @@ func init() {
 }
 
 // NewDockerFromEnv builds the Docker driver the reconciler uses for
-// runtime docker. The owner derives from the state directory; the
-// environment may override the settings that differ when zdml itself runs
-// in docker compose:
+// runtime docker. The owner derives from the state directory and the
+// models directory is cfg.ModelsDir (each model file's own directory when
+// empty); the environment may override the settings that differ when zdml
+// itself runs in docker compose:
 //
 //	ZDML_DOCKER_OWNER          owner label value (default: from the state dir)
 //	ZDML_DOCKER_PREFIX         container names <prefix>-blue, <prefix>-green (the owner)
 //	ZDML_DOCKER_NETWORK        the colors' bridge network (named as the owner)
-//	ZDML_MODELS_DIR            the models directory (default: each model file's directory)
 //	ZDML_DOCKER_MODELS_SOURCE  the models directory as the daemon's host sees it
 //	ZDML_DOCKER_SELF           the container zdml runs in (found from its bind mounts otherwise)
 //	ZDML_DOCKER_CALL_TIMEOUT   bound of one API call (15s)
@@ -234,6 +235,9 @@ func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, er
 		owner = DockerOwner(cfg.StateDir)
 	}
 	opts := []DockerOption{WithDockerOwner(owner)}
+	if cfg.ModelsDir != "" {
+		opts = append(opts, WithDockerModelsDir(cfg.ModelsDir))
+	}
 	if cfg.Log != nil {
 		opts = append(opts, WithDockerLogger(cfg.Log))
 	}
@@ -242,7 +246,6 @@ func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, er
 		"ZDML_DOCKER_NETWORK":       WithDockerNetwork,
 		"ZDML_DOCKER_MODELS_SOURCE": WithDockerModelsSource,
 		"ZDML_DOCKER_SELF":          WithDockerSelf,
-		"ZDML_MODELS_DIR":           WithDockerModelsDir, // zdml reconcile's --models-dir fallback
 	} {
 		if v := getenv(env); v != "" {
 			opts = append(opts, opt(v))

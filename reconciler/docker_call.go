@@ -47,3 +47,17 @@ func (d *Docker) call(ctx context.Context, op string, extra time.Duration, fn fu
 		backoff *= 2
 	}
 }
+
+var _ reachable = (*Docker)(nil)
+
+// Reachable pings the daemon once, without retries: the reconciler asks it
+// before recovering colors on a runtime state.json does not name, so a
+// machine without Docker costs one failed dial, not a retry loop.
+func (d *Docker) Reachable(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, min(d.callTimeout, 3*time.Second))
+	defer cancel()
+	if _, err := d.api.Ping(ctx); err != nil {
+		return fmt.Errorf("docker ping: %w: %w", ErrDockerUnavailable, err)
+	}
+	return nil
+}

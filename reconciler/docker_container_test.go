@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
@@ -107,6 +108,17 @@ func TestBuildContainer(t *testing.T) {
 	if cs.name != "o-green" || *cs.config.StopTimeout != 40 || cs.host.NanoCPUs != 1.5e9 || cs.host.Mounts[0].Source != "/host/m" {
 		t.Errorf("name %s, stop timeout %d, nano cpus %d, models source %s", cs.name, *cs.config.StopTimeout, cs.host.NanoCPUs, cs.host.Mounts[0].Source)
 	}
+	blue := inst
+	blue.Color, blue.Addr = spec.Blue, "127.0.0.1:18000"
+	bcs, err := d.buildContainer(blue, "/m", "/host/m", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []containerSpec{cs, bcs} {
+		if m := c.host.Mounts[1]; m.Type != mount.TypeVolume || m.Source != "o-data" || m.Target != ContainerDataDir || m.ReadOnly {
+			t.Errorf("%s: chat history mount %+v; want the shared volume o-data at %s, writable", c.name, m, ContainerDataDir)
+		}
+	}
 	key := cs.config.Labels[LabelShape]
 	for _, tc := range []struct {
 		name    string
@@ -133,12 +145,13 @@ func TestBuildContainer(t *testing.T) {
 
 func TestNewDockerFromEnv(t *testing.T) {
 	env := map[string]string{"ZDML_DOCKER_PREFIX": "p", "ZDML_DOCKER_NETWORK": "n", "ZDML_DOCKER_CALL_TIMEOUT": "3s"}
-	d, err := NewDockerFromEnv(DriverConfig{StateDir: "/s"}, func(k string) string { return env[k] })
+	env["ZDML_MODELS_DIR"] = "/from/env" // the CLI's fallback for --models-dir; the driver takes cfg.ModelsDir
+	d, err := NewDockerFromEnv(DriverConfig{StateDir: "/s", ModelsDir: "/m"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Owner() != DockerOwner("/s") || d.ContainerName(spec.Blue) != "p-blue" || d.network != "n" || d.callTimeout != 3*time.Second {
-		t.Errorf("driver = owner %s, %s, network %s, timeout %s", d.Owner(), d.ContainerName(spec.Blue), d.network, d.callTimeout)
+	if d.Owner() != DockerOwner("/s") || d.ContainerName(spec.Blue) != "p-blue" || d.network != "n" || d.callTimeout != 3*time.Second || d.modelsDir != "/m" {
+		t.Errorf("driver = owner %s, %s, network %s, timeout %s, models %s", d.Owner(), d.ContainerName(spec.Blue), d.network, d.callTimeout, d.modelsDir)
 	}
 	if DockerOwner("/s") == DockerOwner("/t") {
 		t.Error("two state directories share an owner")

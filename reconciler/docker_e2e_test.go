@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -236,5 +237,27 @@ func TestDockerRestartMidDeploy(t *testing.T) {
 	recs, _ := ReadHistory(e.stateDir, 0)
 	if last := recs[len(recs)-1]; last.Outcome != OutcomeSucceeded || last.ToVersion != "v2" {
 		t.Errorf("history: %+v; want the resumed deploy succeeded", last)
+	}
+
+	// state.json lost: the next reconciler finds green on the Docker
+	// runtime by its labels (state.json no longer says docker) and adopts
+	// it; it starts nothing.
+	e.stop()
+	if err := os.Remove(filepath.Join(e.stateDir, StateFile)); err != nil {
+		t.Fatal(err)
+	}
+	loop = startClients(t, e.public, 2)
+	e.start()
+	e.waitSynced("v2", time.Minute)
+	time.Sleep(5 * e.resync)
+	loop.check(t)
+	if id := e.only(spec.Green, "v2"); id != green {
+		t.Errorf("green %s -> %s after state.json was lost; want it adopted", short(green), short(id))
+	}
+	if after, _ := ReadHistory(e.stateDir, 0); len(after) != len(recs) {
+		t.Errorf("%d deploys after the restart without state.json; want %d (nothing deployed)", len(after), len(recs))
+	}
+	if st, _ := LoadState(e.stateDir); runtimeOf(st.Colors[spec.Green]) != spec.RuntimeDocker || st.ActiveColor != spec.Green {
+		t.Errorf("state.json: active %s, green %+v; want green active on docker", st.ActiveColor, st.Colors[spec.Green])
 	}
 }

@@ -32,8 +32,10 @@ func (d *Docker) Start(ctx context.Context, inst Instance) (Status, error) {
 		return Status{}, fmt.Errorf("docker start %s: no image (set spec.image for runtime docker)", inst.Color)
 	}
 	modelsDir, modelsSrc := d.modelsDir, d.modelsSrc
-	if modelsDir == "" {
-		modelsDir = filepath.Dir(inst.ModelPath)
+	if _, err := containerModelPath(modelsDir, inst.ModelPath); modelsDir == "" || err != nil {
+		// No models directory, or a model file given by a path outside
+		// it: mount the file's own directory.
+		modelsDir, modelsSrc = filepath.Dir(inst.ModelPath), ""
 	}
 	if modelsSrc == "" {
 		modelsSrc = d.hostPath(ctx, modelsDir)

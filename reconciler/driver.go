@@ -101,6 +101,10 @@ type DriverConfig struct {
 	StateDir string
 	// Modelserver is the model-server binary (runtime process).
 	Modelserver string
+	// ModelsDir is the models directory (zdml reconcile --models-dir) that
+	// desired.yaml's model paths resolve in; the Docker driver bind-mounts
+	// it read-only into each color.
+	ModelsDir string
 	// Log is the logger to use; never nil.
 	Log *slog.Logger
 }

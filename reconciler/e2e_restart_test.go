@@ -1,12 +1,15 @@
 package reconciler
 
 import (
+	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -66,4 +69,66 @@ func TestSecondReconcilerRefused(t *testing.T) {
 	if _, held, _ := LockHolder(e.stateDir); held {
 		t.Error("lock still held after Close")
 	}
+}
+
+// TestRestartWithoutState: state.json is lost (deleted) while blue serves
+// and the reconciler is restarted. What runs is the truth: the new one
+// adopts blue (same pid), records it again, deploys nothing, and neither
+// starts a second blue nor fails on blue's port.
+func TestRestartWithoutState(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
+	e.start()
+	before := e.waitSynced("v1", time.Minute)
+	loop := startClients(t, e.public, 2)
+	e.stop()
+	if err := os.Remove(filepath.Join(e.stateDir, StateFile)); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	after := e.waitSynced("v1", time.Minute)
+	time.Sleep(5 * e.resync)
+	loop.check(t)
+	if colorPID(t, before, spec.Blue) != colorPID(t, after, spec.Blue) {
+		t.Errorf("blue pid %d -> %d; want the running blue adopted", colorPID(t, before, spec.Blue), colorPID(t, after, spec.Blue))
+	}
+	if n := len(e.strays()); n != 1 {
+		t.Errorf("%d model servers run; want the one blue", n)
+	}
+	if recs, _ := ReadHistory(e.stateDir, 0); len(recs) != 1 {
+		t.Errorf("%d deploys in history; want 1: the restart deployed again", len(recs))
+	}
+	st, err := LoadState(e.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := st.Colors[spec.Blue]; st.ActiveColor != spec.Blue || cs == nil || cs.Role != RoleActive || cs.Version != "v1" ||
+		runtimeOf(cs) != spec.RuntimeProcess || st.Deployed == nil || st.Deployed.Version != "v1" {
+		t.Errorf("state.json written again: active %s, blue %+v, deployed %+v; want blue active with v1 on process", st.ActiveColor, cs, st.Deployed)
+	}
+}
+
+// TestRecoverUnreachableRuntime: Recover asks every runtime, but one that
+// cannot be reached (here Docker at a socket that does not exist) is
+// skipped, unless state.json says a color runs there: then it is an error,
+// not a color silently forgotten.
+func TestRecoverUnreachableRuntime(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
+	e := newEnv(t)
+	e.reg = prometheus.NewRegistry()
+	ctx := context.Background()
+	r, err := New(e.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Recover(ctx); err != nil {
+		t.Errorf("Recover with Docker unreachable and not in state.json: %v; want nil", err)
+	}
+	r.state.Color(spec.Blue).Runtime = spec.RuntimeDocker
+	r.state.Color(spec.Blue).Role = RoleActive
+	if err := r.Recover(ctx); err == nil || !errors.Is(err, ErrDockerUnavailable) {
+		t.Errorf("Recover with blue on an unreachable Docker: %v; want ErrDockerUnavailable", err)
+	}
+	r.Close()
 }

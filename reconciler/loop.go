@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // Actions the daemon takes on request (the API, the CLI).
@@ -131,29 +133,29 @@ func (r *Reconciler) act(ctx context.Context, action string) (string, error) {
 	return "", fmt.Errorf("unknown action %q", action)
 }
 
-// Recover re-attaches to what an earlier reconciler left running: each
-// runtime's colors, and nginx through its pid file. It changes nothing
-// that serves.
+// Recover re-attaches to what an earlier reconciler left running: the
+// colors on every registered runtime, and nginx through its pid file. It
+// changes nothing that serves. Every runtime is asked, not only those
+// state.json names: state.json may be lost, and what runs is the truth. A
+// runtime state.json names must answer; another one that cannot be
+// reached (no Docker on this machine) is skipped.
 func (r *Reconciler) Recover(ctx context.Context) error {
-	runtimes := map[string]bool{"process": true}
+	known := map[string]bool{spec.RuntimeProcess: true}
 	for _, cs := range r.state.Colors {
 		if cs.Runtime != "" {
-			runtimes[cs.Runtime] = true
+			known[cs.Runtime] = true
 		}
 	}
-	for rt := range runtimes {
-		d, err := r.driver(rt)
+	found := map[spec.Color][]runtimeStatus{}
+	for _, rt := range DriverNames() {
+		sts, err := r.recoverRuntime(ctx, rt, known[rt])
 		if err != nil {
-			r.log.Warn("recover", "runtime", rt, "err", err)
-			continue
-		}
-		sts, err := d.Recover(ctx)
-		if err != nil {
-			return fmt.Errorf("recover %s: %w", rt, err)
+			return err
 		}
 		for _, st := range sts {
-			if st.Running {
+			if st.Running && st.Color.Valid() {
 				r.log.Info("found running color", "color", st.Color, "runtime", rt, "id", st.ID, "version", st.ModelVersion)
+				found[st.Color] = append(found[st.Color], runtimeStatus{rt, st})
 			}
 		}
 	}
@@ -161,9 +163,91 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 	if o.nginx.Running {
 		r.log.Info("found running nginx", "id", o.nginx.ID, "active", o.nginx.Active)
 	}
+	if r.recordFound(o, found) {
+		r.saveState()
+		o = r.observe(ctx)
+	}
 	r.publish(o)
 	return nil
 }
 
+type runtimeStatus struct {
+	runtime string
+	st      Status
+}
+
+// reachable is implemented by drivers whose runtime may be absent (a
+// daemon to connect to): Recover skips such a runtime, when state.json
+// does not name it, without waiting on retries.
+type reachable interface {
+	Reachable(ctx context.Context) error
+}
+
+// recoverRuntime asks one runtime for the colors it runs. required is
+// whether state.json names the runtime: its failure is then an error.
+func (r *Reconciler) recoverRuntime(ctx context.Context, rt string, required bool) ([]Status, error) {
+	d, err := r.driver(rt)
+	if err != nil {
+		r.log.Warn("recover", "runtime", rt, "err", err)
+		return nil, nil
+	}
+	if p, ok := d.(reachable); ok && !required {
+		if err := p.Reachable(ctx); err != nil {
+			r.log.Debug("recover: runtime unreachable, skipped", "runtime", rt, "err", err)
+			return nil, nil
+		}
+	}
+	sts, err := d.Recover(ctx)
+	if err != nil && required {
+		return nil, fmt.Errorf("recover %s: %w", rt, err)
+	}
+	if err != nil {
+		r.log.Warn("recover", "runtime", rt, "err", err)
+	}
+	return sts, nil
+}
+
+// recordFound writes into state what runs but state.json does not record
+// (it was lost, or is stale): the color's runtime, so that observe asks
+// the right driver, what it runs, and the active color nginx routes to.
+// It reports whether state changed.
+func (r *Reconciler) recordFound(o observation, found map[spec.Color][]runtimeStatus) bool {
+	changed := false
+	for _, c := range spec.Colors {
+		cs := r.state.Colors[c]
+		if len(found[c]) == 0 || (o.running(c) && cs != nil && cs.Role != RoleStopped) {
+			continue // nothing runs, or state already records where it does
+		}
+		f := found[c][0]
+		for _, rs := range found[c] {
+			if rs.runtime == runtimeOf(cs) {
+				f = rs // where state.json, stale as it may be, says it runs
+			}
+		}
+		cs = r.state.Color(c)
+		cs.Runtime, cs.Version, cs.ConfigHash, cs.Addr = f.runtime, f.st.ModelVersion, f.st.ConfigHash, f.st.Addr
+		cs.ID, cs.InstanceID, cs.StartedAt, cs.Role = f.st.ID, f.st.InstanceID, f.st.StartedAt, RoleStandby
+		r.log.Warn("recorded a running color state.json did not know", "color", c, "runtime", f.runtime, "id", f.st.ID)
+		changed = true
+	}
+	if r.state.ActiveColor == "" && o.nginx.Running && o.nginxErr == nil && o.nginx.Active.Valid() {
+		r.state.ActiveColor = o.nginx.Active
+		changed = true
+	}
+	if a := r.state.ActiveColor; a.Valid() && len(found[a]) > 0 && r.state.Color(a).Role != RoleActive {
+		r.state.Color(a).Role = RoleActive
+		changed = true
+	}
+	return changed
+}
+
 // ErrNothingToDo is returned by actions that find nothing to do.
 var ErrNothingToDo = errors.New("nothing to do")
+
+// runtimeOf is the runtime a color record names (process by default).
+func runtimeOf(cs *ColorState) string {
+	if cs == nil || cs.Runtime == "" {
+		return spec.RuntimeProcess
+	}
+	return cs.Runtime
+}

@@ -211,7 +211,7 @@ func (r *Reconciler) driver(runtime string) (Driver, error) {
 		return d, nil
 	}
 	d, err := NewDriver(runtime, DriverConfig{StateDir: r.cfg.StateDir, Modelserver: r.cfg.Modelserver,
-		Log: r.log.With("runtime", runtime)})
+		ModelsDir: r.cfg.ModelsDir, Log: r.log.With("runtime", runtime)})
 	if err != nil {
 		return nil, err
 	}
