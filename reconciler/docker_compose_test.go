@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -117,12 +118,58 @@ func TestComposeConfig(t *testing.T) {
 	if m := cf.Services["reconciler"].NetworkMode; m != "service:nginx" {
 		t.Errorf("reconciler network_mode %q; want nginx's namespace (its admin listener is loopback-only)", m)
 	}
+	// Prometheus scrapes the reconciler's loopback-only API from inside
+	// the same network namespace: its compose config must name the API
+	// address the reconciler listens on, not a service name.
+	if m := cf.Services["prometheus"].NetworkMode; m != "service:nginx" {
+		t.Errorf("prometheus network_mode %q; want nginx's namespace, shared with the reconciler", m)
+	}
+	if got, want := composeScrapeTarget(t, "reconciler"), cf.Services["reconciler"].Environment["ZDML_API_ADDR"]; got != want || !loopbackAddr(want) {
+		t.Errorf("monitoring/prometheus.compose.yml scrapes the reconciler at %q; want its loopback API %q", got, want)
+	}
 	wantProfiles := map[string]string{"nginx": "", "reconciler": "", "blue": "colors", "green": "colors", "prometheus": "monitoring", "grafana": "monitoring"}
 	for name, want := range wantProfiles {
 		if got := strings.Join(cf.Services[name].Profiles, ","); got != want {
 			t.Errorf("%s: profiles %q; want %q (make up starts only nginx and the reconciler)", name, got, want)
 		}
 	}
+}
+
+// composeScrapeTarget reads the one target of a job in the compose stack's
+// Prometheus config.
+func composeScrapeTarget(t *testing.T, job string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "monitoring", "prometheus.compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range cfg.ScrapeConfigs {
+		if sc.JobName == job && len(sc.StaticConfigs) == 1 && len(sc.StaticConfigs[0].Targets) == 1 {
+			return sc.StaticConfigs[0].Targets[0]
+		}
+	}
+	t.Fatalf("prometheus.compose.yml: no single target for job %s", job)
+	return ""
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // memBytes reads a compose memory value (bytes, or "128m").
