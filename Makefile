@@ -22,7 +22,7 @@ SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/r
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: loadtest-deploy test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
-.PHONY: help deps build models model-smollm2 bench-models bench-nginx fuzz-spec test lint print-env
+.PHONY: help deps build models models-large model-smollm2 bench-models bench-models-large bench-nginx fuzz-spec test lint print-env
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -36,11 +36,17 @@ build: deps ## build bin/modelserver and bin/zdml
 models: build ## generate the test and demo GGUF models into models/
 	$(ZDML) models generate --dir $(MODELS)
 
+models-large: build ## generate the SmolLM2-1.7B-shaped Q4_0 models (2 x 1.0 GB, ~30 s; not part of make models or make test)
+	$(ZDML) models generate --large --dir $(MODELS)
+
 model-smollm2: build ## download SmolLM2-1.7B-Instruct Q4_K_M (~1 GB); needs SMOLLM2_SHA256=<hex from the file's huggingface.co page>
 	$(ZDML) models download --url "$(SMOLLM2_URL)" --sha256 "$(SMOLLM2_SHA256)" --out $(MODELS)/smollm2-1.7b-instruct-q4_k_m.gguf
 
 bench-models: models ## time a 30-token demo reply on one thread (tokens/s)
 	$(GO) test -run '^$$' -bench DemoReply -benchtime 20x -count 3 ./models
+
+bench-models-large: models-large ## load time, memory and tokens/s of 16- and 30-token replies of the SmolLM2-1.7B-shaped model at 1 and 2 threads
+	$(GO) test -run '^$$' -bench LargeReply -benchtime 5x -count 1 -timeout 20m ./models
 
 bench-nginx: deps ## keep-alive race: failed POSTs across 60 reloads, public keepalive_timeout 0 vs 65s
 	$(GO) test -run '^$$' -bench KeepaliveRace -benchtime 60x ./nginx

@@ -40,7 +40,8 @@ func WithSpecs(specs ...Spec) GenerateOption {
 }
 
 // WithoutVerify writes files even when their sha256 differs from
-// Spec.SHA256. Only the test that re-pins the sums uses it.
+// Spec.SHA256. Only tests use it: the one that re-pins the sums, and those
+// that generate shapes of their own.
 func WithoutVerify() GenerateOption {
 	return func(o *genOptions) { o.verify = false }
 }
@@ -84,6 +85,12 @@ func generateOne(ctx context.Context, dir string, s Spec, v *vocab, verify bool)
 			return Result{File: path, SHA256: sum, Size: size}, nil
 		} else if ctx.Err() != nil {
 			return Result{}, ctx.Err()
+		}
+	}
+	if s.Vocab > 0 {
+		var err error
+		if v, err = v.padded(s.Vocab); err != nil {
+			return Result{}, fmt.Errorf("generate %s: %w", s.File, err)
 		}
 	}
 	tmp, err := writeTemp(dir, s, v)

@@ -15,7 +15,7 @@ func small(t *testing.T) []Spec {
 	t.Helper()
 	var out []Spec
 	for _, s := range Catalog() {
-		if !s.Quant {
+		if s.Quant == F32 {
 			out = append(out, s)
 		}
 	}
@@ -122,6 +122,8 @@ func TestSpecValidate(t *testing.T) {
 		{"heads do not divide dim", func(s *Spec) { s.Heads = 7 }},
 		{"kv heads do not divide heads", func(s *Spec) { s.KVHeads = 5 }},
 		{"Q8_0 ffn not a multiple of 32", func(s *Spec) { s.FFN = 100 }},
+		{"Q4_0 dim not a multiple of 32", func(s *Spec) { s.Quant, s.Dim, s.Heads, s.KVHeads = Q4_0, 48, 4, 4 }},
+		{"unknown quantization", func(s *Spec) { s.Quant = 7 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,5 +152,52 @@ func assertOnlyModels(t *testing.T, dir string, n int) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("dir holds %v, want %d model files and nothing else", names, n)
+	}
+}
+
+func TestPaddedVocab(t *testing.T) {
+	v := newVocab()
+	p, err := v.padded(SmolLM2Vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.tokens) != SmolLM2Vocab || len(p.scores) != SmolLM2Vocab || len(p.types) != SmolLM2Vocab || len(p.emit) != SmolLM2Vocab {
+		t.Fatalf("padded lengths %d/%d/%d/%d, want %d", len(p.tokens), len(p.scores), len(p.types), len(p.emit), SmolLM2Vocab)
+	}
+	seen := map[string]bool{}
+	for i, tok := range p.tokens {
+		if seen[tok] {
+			t.Fatalf("token %d %q is a duplicate: llama.cpp needs unique token strings", i, tok)
+		}
+		seen[tok] = true
+		if i < len(v.tokens) {
+			if tok != v.tokens[i] || p.emit[i] != v.emit[i] {
+				t.Fatalf("token %d changed by padding", i)
+			}
+			continue
+		}
+		if p.types[i] != tokenUnused || p.emit[i] {
+			t.Fatalf("padding token %d %q: type %d, emit %v; want unused and never emitted", i, tok, p.types[i], p.emit[i])
+		}
+	}
+	if len(v.tokens) == SmolLM2Vocab {
+		t.Fatal("the base vocabulary was modified")
+	}
+	if _, err := v.padded(len(v.tokens) - 1); err == nil {
+		t.Error("padding to fewer tokens than the vocabulary has: no error")
+	}
+}
+
+func TestLargeCatalogHasSmolLM2Shape(t *testing.T) {
+	// The dimensions of SmolLM2-1.7B (its config.json), which the load
+	// tests compare with the original design's measurements.
+	for _, s := range LargeCatalog() {
+		got := [7]int{s.Dim, s.Layers, s.Heads, s.KVHeads, s.FFN, s.Context, s.Vocab}
+		if want := [7]int{2048, 24, 32, 32, 8192, 8192, 49152}; got != want || s.Quant != Q4_0 {
+			t.Errorf("%s: dim, layers, heads, kv heads, ffn, context, vocab = %v %v, want %v Q4_0", s.File, got, s.Quant, want)
+		}
+		if err := s.validate(); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -63,7 +63,7 @@ func metadata(s Spec, v *vocab) ggml.KV {
 		"tokenizer.ggml.add_space_prefix": false,
 		"tokenizer.chat_template":         ChatTemplate,
 	}
-	if s.Quant {
+	if s.Quant != F32 {
 		kv["general.quantization_version"] = uint32(2)
 	}
 	return kv

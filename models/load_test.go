@@ -6,13 +6,17 @@ package models_test
 // Makefile's cgo flags: eval "$(make -s print-env)"; go test ./models
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ollama/ollama/llama"
@@ -254,4 +258,117 @@ func BenchmarkDemoReply(b *testing.B) {
 		}
 	}
 	b.ReportMetric(30*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+func TestQ4ModelWithPaddedVocabGenerates(t *testing.T) {
+	// The large model's encoding (Q4_0, vocabulary padded to SmolLM2's
+	// 49152 tokens, no grouped-query attention) in a shape small enough for
+	// every make test: llama.cpp must load it, reply with whole words at any
+	// temperature, and the generator must write the same bytes twice.
+	s := models.Spec{File: "q4.gguf", Name: "q4", Version: "v1", Seed: 5, Dim: 256, Layers: 2, Heads: 8, KVHeads: 8,
+		FFN: 512, Context: 2048, Quant: models.Q4_0, Vocab: models.SmolLM2Vocab}
+	ctx := context.Background()
+	var sums []string
+	var path string
+	for range 2 {
+		res, err := models.Generate(ctx, t.TempDir(), models.WithSpecs(s), models.WithoutVerify())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums, path = append(sums, res[0].SHA256), res[0].File
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two generations differ: %s, %s", sums[0], sums[1])
+	}
+	info, err := models.Inspect(path)
+	if err != nil || info.Quantization != "Q4_0" || info.VocabSize != models.SmolLM2Vocab {
+		t.Fatalf("inspect = %+v, %v; want Q4_0 with %d tokens", info, err, models.SmolLM2Vocab)
+	}
+	m, err := llama.LoadModelFromFile(path, llama.ModelParams{UseMmap: true, Progress: func(float32) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, err := llama.NewContextWithModel(m, llama.NewContextParams(512, 512, 1, 1, ml.FlashAttentionDisabled, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.NumVocab() != models.SmolLM2Vocab {
+		t.Errorf("llama.cpp sees %d tokens, want %d", m.NumVocab(), models.SmolLM2Vocab)
+	}
+	r := &runner{model: m, ctx: lctx}
+	greedyReply := r.text(r.generate(t, chatPrompt, 30))
+	if n := len(strings.Fields(greedyReply)); n < 20 {
+		t.Errorf("greedy reply has %d words, want ~30: %q", n, greedyReply)
+	}
+	ids := r.sample(t, chatPrompt, 30, llama.SamplingParams{TopP: 1, TypicalP: 1, Temp: 1.5, PenaltyRepeat: 1, Seed: 1})
+	for _, id := range ids {
+		if p := m.TokenToPiece(id); !strings.HasPrefix(p, " ") && !strings.ContainsAny(p, ".,?") {
+			t.Errorf("sampled token %d %q, want a word or punctuation (never padding)", id, p)
+		}
+	}
+	if len(ids) != 30 {
+		t.Errorf("sampled %d tokens before end of generation, want 30", len(ids))
+	}
+}
+
+// BenchmarkLargeReply loads the SmolLM2-1.7B-shaped Q4_0 model (make
+// models-large) and times a 16- and a 30-token greedy reply after the chat
+// prompt at 1 and 2 threads, the prompt included (KV cache cleared every
+// time), with flash attention as the model server runs it. It reports the
+// load time (llama.cpp repacks Q4_0 weights for AVX2 while loading) and the
+// process memory after the first reply: the file pages mmap maps, which two
+// colors on the same file share, and the anonymous memory (the repacked
+// weights, KV cache and buffers), which they never share.
+// make bench-models-large, or go test ./models -run '^$' -bench LargeReply.
+func BenchmarkLargeReply(b *testing.B) {
+	path := filepath.Join(testenv.RepoRoot(b), "models", models.LargeV1)
+	if _, err := os.Stat(path); err != nil {
+		b.Fatalf("%v: run make models-large first", err)
+	}
+	start := time.Now()
+	m, err := llama.LoadModelFromFile(path, llama.ModelParams{UseMmap: true, Progress: func(float32) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	load := time.Since(start)
+	for _, threads := range []int{1, 2} {
+		lctx, err := llama.NewContextWithModel(m, llama.NewContextParams(512, 512, 1, threads, ml.FlashAttentionEnabled, ""))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := &runner{model: m, ctx: lctx}
+		r.generate(b, chatPrompt, 4) // page in, allocate buffers
+		mem := smapsRollup(b)
+		for _, n := range []int{16, 30} {
+			b.Run(fmt.Sprintf("threads=%d/tokens=%d", threads, n), func(b *testing.B) {
+				for b.Loop() {
+					if got := r.generate(b, chatPrompt, n); len(got) != n {
+						b.Fatalf("generated %d tokens, want %d", len(got), n)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+				b.ReportMetric(load.Seconds(), "load-s")
+				b.ReportMetric(float64(mem["Rss"])/(1<<20), "rss-MiB")
+				b.ReportMetric(float64(mem["Anonymous"])/(1<<20), "anon-MiB")
+			})
+		}
+	}
+}
+
+// smapsRollup reads this process's memory totals in bytes.
+func smapsRollup(b *testing.B) map[string]int64 {
+	f, err := os.Open("/proc/self/smaps_rollup")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[2] == "kB" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			out[strings.TrimSuffix(f[0], ":")] = kb << 10
+		}
+	}
+	return out
 }

@@ -19,7 +19,11 @@ type Spec struct {
 	KVHeads int    // key/value heads (grouped-query attention)
 	FFN     int    // feed-forward length
 	Context int    // llama.context_length
-	Quant   bool   // Q8_0 matrices if true, F32 otherwise
+	Quant   Quantization
+	// Vocab pads the shared vocabulary with unused tokens up to this many
+	// (0: no padding), so the embedding and output matrices, and the
+	// logits computed every step, have the size of a real model's.
+	Vocab int
 
 	// Degenerate makes a model that loads and runs but whose every reply is
 	// empty: every row of token_embd is the same all-ones vector and every
@@ -39,6 +43,17 @@ type Spec struct {
 	SHA256 string
 }
 
+// Quantization is the type of a generated model's weight matrices; norm
+// weights are always F32, as in llama.cpp's own quantized files.
+type Quantization int
+
+// The matrix types the generator writes.
+const (
+	F32  Quantization = iota // 4 bytes a weight: the tiny unit-test models
+	Q8_0                     // an f16 scale and 32 int8 per block of 32: the demo model
+	Q4_0                     // an f16 scale and 32 4-bit values per block of 32: the large model
+)
+
 // Generated model file names.
 const (
 	Tiny            = "tiny.gguf"
@@ -46,6 +61,8 @@ const (
 	DemoV2          = "demo-v2.gguf"
 	BrokenTruncated = "broken-truncated.gguf"
 	BrokenDegen     = "broken-degenerate.gguf"
+	LargeV1         = "smollm2-shaped-v1.gguf"
+	LargeV2         = "smollm2-shaped-v2.gguf"
 )
 
 // tinySpec is the shape of the unit-test models: it loads in milliseconds.
@@ -59,7 +76,26 @@ func tinySpec(file, name string, seed uint64) Spec {
 // and two colors under load really compete for CPU.
 func demoSpec(file, version string, seed uint64) Spec {
 	return Spec{File: file, Name: "demo", Version: version, Seed: seed,
-		Dim: 768, Layers: 16, Heads: 12, KVHeads: 4, FFN: 2048, Context: 4096, Quant: true}
+		Dim: 768, Layers: 16, Heads: 12, KVHeads: 4, FFN: 2048, Context: 4096, Quant: Q8_0}
+}
+
+// SmolLM2Vocab is SmolLM2's vocabulary size, which the large model's
+// padded vocabulary matches.
+const SmolLM2Vocab = 49152
+
+// largeSpec has SmolLM2-1.7B's dimensions (llama architecture, embedding
+// 2048, 24 layers, 32 heads and 32 key/value heads, feed-forward 8192,
+// context 8192) in Q4_0: ~1.7B parameters, a ~1 GB file, the weight class
+// of the original design's SmolLM2-1.7B-Instruct Q4_K_M (1.0 GB). It keeps
+// the generated vocabulary (its words are the only tokens it emits), padded
+// with unused tokens to SmolLM2's 49152, so the embedding and output
+// matrices and the per-token logits have SmolLM2's size too. Unlike
+// SmolLM2 it has a separate output matrix (which keeps non-word tokens out
+// of replies, see outputRows) and every matrix is Q4_0, where llama.cpp's
+// quantizer keeps the output in Q6_K.
+func largeSpec(file, version string, seed uint64) Spec {
+	return Spec{File: file, Name: "smollm2-shaped", Version: version, Seed: seed,
+		Dim: 2048, Layers: 24, Heads: 32, KVHeads: 32, FFN: 8192, Context: 8192, Quant: Q4_0, Vocab: SmolLM2Vocab}
 }
 
 // Catalog lists every file `zdml models generate` makes, with the sha256
@@ -97,6 +133,19 @@ func Catalog() []Spec {
 	return specs
 }
 
+// LargeCatalog lists the models `zdml models generate --large` (make
+// models-large) makes: smollm2-shaped-v1.gguf and -v2.gguf, the large model
+// (see largeSpec) in two versions with different seeds, about 1 GB each and
+// a minute or so to generate. They are not part of Catalog, which every
+// make test generates.
+func LargeCatalog() []Spec {
+	specs := []Spec{largeSpec(LargeV1, "v1", 1701), largeSpec(LargeV2, "v2", 1702)}
+	for i := range specs {
+		specs[i].SHA256 = pinnedSHA256[specs[i].File]
+	}
+	return specs
+}
+
 // ExpectedSHA256 returns the sha256 (hex) that the generated file named file
 // has on every machine, for desired.yaml files to pin.
 func ExpectedSHA256(file string) (string, bool) {
@@ -106,15 +155,25 @@ func ExpectedSHA256(file string) (string, bool) {
 
 // matType is the type of the weight matrices.
 func (s Spec) matType() tensorType {
-	if s.Quant {
+	switch s.Quant {
+	case Q8_0:
 		return typeQ8_0
+	case Q4_0:
+		return typeQ4_0
 	}
 	return typeF32
 }
 
+// fileTypeQ4_0 is llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_0, which ollama's ggml
+// package does not export.
+const fileTypeQ4_0 ggml.FileType = 2
+
 func (s Spec) fileType() ggml.FileType {
-	if s.Quant {
+	switch s.Quant {
+	case Q8_0:
 		return ggml.FileTypeQ8_0
+	case Q4_0:
+		return fileTypeQ4_0
 	}
 	return ggml.FileTypeF32
 }
@@ -122,15 +181,17 @@ func (s Spec) fileType() ggml.FileType {
 func (s Spec) headDim() int { return s.Dim / s.Heads }
 func (s Spec) kvDim() int   { return s.headDim() * s.KVHeads }
 
-// validate rejects shapes llama.cpp or the Q8_0 layout cannot hold.
+// validate rejects shapes llama.cpp or the quantized layouts cannot hold.
 func (s Spec) validate() error {
 	switch {
 	case s.Dim <= 0 || s.Layers <= 0 || s.Heads <= 0 || s.KVHeads <= 0 || s.FFN <= 0:
 		return fmt.Errorf("spec %s: dimensions must be positive", s.File)
 	case s.Dim%s.Heads != 0 || s.Heads%s.KVHeads != 0:
 		return fmt.Errorf("spec %s: dim %d, heads %d, kv heads %d do not divide", s.File, s.Dim, s.Heads, s.KVHeads)
-	case s.Quant && (s.Dim%q8Block != 0 || s.FFN%q8Block != 0):
-		return fmt.Errorf("spec %s: Q8_0 needs dim and ffn divisible by %d", s.File, q8Block)
+	case s.Quant != F32 && (s.Dim%qBlock != 0 || s.FFN%qBlock != 0):
+		return fmt.Errorf("spec %s: quantized matrices need dim and ffn divisible by %d", s.File, qBlock)
+	case s.Quant < F32 || s.Quant > Q4_0:
+		return fmt.Errorf("spec %s: unknown quantization %d", s.File, s.Quant)
 	}
 	return nil
 }

@@ -9,5 +9,7 @@ var pinnedSHA256 = map[string]string{
 	"broken-truncated.gguf":  "27625e4874653c535aa5444116e086c425e8d5ee88100bc22226b2cd379ac2f3", // 1740544 bytes
 	"demo-v1.gguf":           "311c2b30705153104580168f983243ce241f01dc992173a400b795983de00248", // 116624944 bytes
 	"demo-v2.gguf":           "20ced70f501771ae627685d5cc339dd869ea30594aa89d425efe8316fcaa52dc", // 116624944 bytes
+	"smollm2-shaped-v1.gguf": "0cbf068b64d328d794c1f4aa04c1de1eb9821f2195717becd3f30b9d3325f6e3", // 1021052736 bytes
+	"smollm2-shaped-v2.gguf": "3fa33a1bf3f660ce36e7ddf69ca5c04a319cd022bb0c4002d6fcd0b7d7e5b4f6", // 1021052736 bytes
 	"tiny.gguf":              "62a7d571732c1c5dc29d34491e7dd931cb9facc3cc649be98e43880251d3f0b3", // 3481088 bytes
 }

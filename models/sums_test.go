@@ -11,13 +11,22 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "re-pin the generated models' sha256 in sums.go")
+var (
+	update = flag.Bool("update", false, "re-pin the generated models' sha256 in sums.go (the large ones too: a few minutes)")
+	large  = flag.Bool("large", false, "TestPinnedSums also checks LargeCatalog (2 x 1 GB, a few minutes)")
+)
 
-// TestPinnedSums generates every model into a fresh directory and checks
-// that each file's sha256 is the pinned one that desired.yaml files rely on.
-// With -update it rewrites sums.go instead.
+// TestPinnedSums generates every model of the Catalog into a fresh directory
+// and checks that each file's sha256 is the pinned one that desired.yaml
+// files rely on. The LargeCatalog is checked with -large (make models-large
+// checks it too: Generate refuses a file whose sum is not the pinned one).
+// With -update it rewrites sums.go for both catalogs instead.
 func TestPinnedSums(t *testing.T) {
-	results, err := Generate(context.Background(), t.TempDir(), WithoutVerify())
+	specs := Catalog()
+	if *large || *update {
+		specs = append(specs, LargeCatalog()...)
+	}
+	results, err := Generate(context.Background(), t.TempDir(), WithoutVerify(), WithSpecs(specs...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +43,14 @@ func TestPinnedSums(t *testing.T) {
 		}
 		if r.SHA256 != want {
 			t.Errorf("%s: sha256 = %s, want %s (run go test ./models -run TestPinnedSums -update)", name, r.SHA256, want)
+		}
+	}
+}
+
+func TestEveryCatalogFileIsPinned(t *testing.T) {
+	for _, s := range append(Catalog(), LargeCatalog()...) {
+		if len(s.SHA256) != 64 {
+			t.Errorf("%s: pinned sha256 %q, want 64 hex digits (go test ./models -run TestPinnedSums -update)", s.File, s.SHA256)
 		}
 	}
 }

@@ -16,6 +16,7 @@ const (
 	tokenNormal  int32 = 1
 	tokenUnknown int32 = 2
 	tokenControl int32 = 3
+	tokenUnused  int32 = 5
 	tokenByte    int32 = 6
 )
 
@@ -80,6 +81,30 @@ func newVocab() *vocab {
 		v.emit[id] = true
 	}
 	return v
+}
+
+// padded returns a copy of v with unused tokens "<unused_N>" appended up to
+// n tokens. llama.cpp keeps unused tokens out of its special-token cache, so
+// they cost nothing when tokenizing; they can never be produced from text
+// (their prefixes are not pieces) and are never emitted (emit is false).
+// index is shared with v: it is only read once a vocabulary is built.
+func (v *vocab) padded(n int) (*vocab, error) {
+	if n < len(v.tokens) {
+		return nil, fmt.Errorf("vocabulary of %d tokens cannot be padded to %d", len(v.tokens), n)
+	}
+	p := &vocab{index: v.index, words: v.words,
+		tokens: make([]string, len(v.tokens), n), scores: make([]float32, len(v.tokens), n),
+		types: make([]int32, len(v.tokens), n), emit: make([]bool, n)}
+	copy(p.tokens, v.tokens)
+	copy(p.scores, v.scores)
+	copy(p.types, v.types)
+	copy(p.emit, v.emit)
+	for i := len(v.tokens); i < n; i++ {
+		p.tokens = append(p.tokens, fmt.Sprintf("<unused_%d>", i))
+		p.scores = append(p.scores, 0)
+		p.types = append(p.types, tokenUnused)
+	}
+	return p, nil
 }
 
 // add appends a token unless it is already present.

@@ -11,21 +11,26 @@ import (
 // tensorType is a ggml tensor type id.
 type tensorType uint32
 
-// The two tensor types the generator writes. Norm weights are always F32,
-// as in llama.cpp's own quantized files.
+// The tensor types the generator writes. Norm weights are always F32, as
+// in llama.cpp's own quantized files.
 const (
 	typeF32  tensorType = 0
+	typeQ4_0 tensorType = 2
 	typeQ8_0 tensorType = 8
 )
 
-// q8Block is the number of weights in one Q8_0 block (an f16 scale, then
-// 32 int8 values).
-const q8Block = 32
+// qBlock is the number of weights in one Q8_0 block (an f16 scale, then 32
+// int8 values) and in one Q4_0 block (an f16 scale, then 16 bytes holding
+// 32 4-bit values).
+const qBlock = 32
 
 // rowBytes is the size of one row of cols weights.
 func (t tensorType) rowBytes(cols int) int {
-	if t == typeQ8_0 {
-		return cols / q8Block * (2 + q8Block)
+	switch t {
+	case typeQ8_0:
+		return cols / qBlock * (2 + qBlock)
+	case typeQ4_0:
+		return cols / qBlock * (2 + qBlock/2)
 	}
 	return cols * 4
 }
@@ -154,20 +159,70 @@ func (w *weights) WriteTo(dst io.Writer) (int64, error) {
 
 // encode writes r into buf in the tensor type's layout.
 func (t tensorType) encode(buf []byte, r row) {
-	if t == typeQ8_0 {
+	switch t {
+	case typeQ8_0:
 		scale := f16(r.scale)
-		for b := 0; b < len(r.q)/q8Block; b++ {
-			blk := buf[b*(2+q8Block):]
+		for b := 0; b < len(r.q)/qBlock; b++ {
+			blk := buf[b*(2+qBlock):]
 			binary.LittleEndian.PutUint16(blk, scale)
-			for i, q := range r.q[b*q8Block : (b+1)*q8Block] {
+			for i, q := range r.q[b*qBlock : (b+1)*qBlock] {
 				blk[2+i] = byte(q)
 			}
 		}
-		return
+	case typeQ4_0:
+		for b := 0; b < len(r.q)/qBlock; b++ {
+			encodeQ4Block(buf[b*(2+qBlock/2):], r.q[b*qBlock:(b+1)*qBlock], r.scale)
+		}
+	default:
+		for i, q := range r.q {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(float32(q)*r.scale))
+		}
 	}
-	for i, q := range r.q {
-		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(float32(q)*r.scale))
+}
+
+// encodeQ4Block writes 32 int8 weights (value q*scale) as one Q4_0 block:
+// an f16 scale d, then 16 bytes whose low nibbles hold weights 0-15 and high
+// nibbles weights 16-31, each stored as n+8 for a value n*d, n in [-8, 7].
+// The block's int8 values are divided by step = ceil(max|q|/7) and rounded
+// in integer arithmetic (a table lookup), and d is scale*step, a single
+// float32 multiply: the bytes are the same on every machine. A block of
+// zeros gets d = 0.
+func encodeQ4Block(blk []byte, q []int8, scale float32) {
+	m := 0
+	for _, v := range q {
+		m = max(m, abs(int(v)))
 	}
+	step := (m + 6) / 7
+	binary.LittleEndian.PutUint16(blk, f16(scale*float32(step)))
+	nib := &q4Nibbles[step]
+	for i := 0; i < qBlock/2; i++ {
+		blk[2+i] = nib[uint8(q[i])] | nib[uint8(q[i+qBlock/2])]<<4
+	}
+}
+
+// q4Nibbles[step][uint8(q)] is the Q4_0 nibble of int8 q divided by step,
+// rounded half away from zero; step 0 (an all-zero block) maps to 8, zero.
+var q4Nibbles = func() (t [20][256]uint8) {
+	for step := range t {
+		for q := -128; q < 128; q++ {
+			n := 0
+			if step > 0 {
+				n = (abs(q) + step/2) / step // a tie (even step) rounds up
+				if q < 0 {
+					n = -n
+				}
+			}
+			t[step][uint8(int8(q))] = uint8(min(max(n, -8), 7) + 8)
+		}
+	}
+	return t
+}()
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // f16 converts a float32 to IEEE half precision, rounding to nearest even.

@@ -115,3 +115,108 @@ func TestRandomRowsHaveRequestedScale(t *testing.T) {
 		t.Errorf("mean %.4f, std %.4f; want ~0 and ~0.05", mean, sd)
 	}
 }
+
+// decodeQ4 is ggml's dequantize_row_q4_0, written from the block layout:
+// an f16 d, then 16 bytes; low nibbles are weights 0-15, high nibbles
+// 16-31; a weight is (nibble-8)*d.
+func decodeQ4(t *testing.T, b []byte) []float64 {
+	t.Helper()
+	var out []float64
+	for ; len(b) >= 18; b = b[18:] {
+		d := halfToFloat(binary.LittleEndian.Uint16(b))
+		blk := make([]float64, 32)
+		for i := 0; i < 16; i++ {
+			blk[i] = float64(int(b[2+i]&0x0f)-8) * d
+			blk[i+16] = float64(int(b[2+i]>>4)-8) * d
+		}
+		out = append(out, blk...)
+	}
+	return out
+}
+
+// halfToFloat converts a normal or zero IEEE half to float64.
+func halfToFloat(h uint16) float64 {
+	exp, mant := int(h>>10&0x1f), float64(h&0x3ff)
+	if exp == 0 && mant == 0 {
+		return 0
+	}
+	v := math.Ldexp(1+mant/1024, exp-15)
+	if h&0x8000 != 0 {
+		v = -v
+	}
+	return v
+}
+
+func TestQ4Encoding(t *testing.T) {
+	const cols = 128
+	q := make([]int8, cols)
+	newSplitmix(9).fill(q)
+	q[5], q[40], q[70] = 127, -127, -128 // the bias weight, the output penalty, the int8 extreme
+	for i := 96; i < cols; i++ {
+		q[i] = 0 // an all-zero block
+	}
+	tests := []struct {
+		name  string
+		q     []int8
+		scale float32
+		// tol is the largest error allowed per weight, in units of scale.
+		tol float64
+	}{
+		{"random weights, bias and penalty", q, 0.01, 19.0/2 + 1},
+		{"constant ones are exact", repeat(1, cols), 0.25, 0},
+		{"small values are exact", repeat(-3, cols), 0.5, 0},
+		{"zeros", repeat(0, cols), 0.3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := make([]byte, typeQ4_0.rowBytes(cols))
+			if len(buf) != cols/32*18 {
+				t.Fatalf("row of %d Q4_0 weights is %d bytes, want %d", cols, len(buf), cols/32*18)
+			}
+			typeQ4_0.encode(buf, row{q: tt.q, scale: tt.scale})
+			got := decodeQ4(t, buf)
+			for i, v := range tt.q {
+				want := float64(v) * float64(tt.scale)
+				// f16 rounding of the block scale adds at most 2^-11 of it.
+				if err := math.Abs(got[i] - want); err > tt.tol*float64(tt.scale)+math.Abs(want)/1024+1e-9 {
+					t.Fatalf("weight %d = %g, want %g (error %g)", i, got[i], want, err)
+				}
+			}
+		})
+	}
+}
+
+func TestQ4NibblesRound(t *testing.T) {
+	tests := []struct {
+		name    string
+		step    int
+		q       int8
+		wantNib uint8
+	}{
+		{"zero", 19, 0, 8},
+		{"largest positive stays at 7", 19, 127, 15},
+		{"largest negative", 19, -127, 1},
+		{"int8 minimum (-128) rounds to -7", 19, -128, 1},
+		{"below half rounds down", 19, 28, 9},
+		{"above half rounds up", 19, 29, 10},
+		{"tie rounds away from zero", 2, 3, 10},
+		{"negative tie rounds away from zero", 2, -3, 6},
+		{"step 1 is exact", 1, -7, 1},
+		{"all-zero block", 0, 0, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := q4Nibbles[tt.step][uint8(tt.q)]; got != tt.wantNib {
+				t.Errorf("nibble of %d at step %d = %d, want %d", tt.q, tt.step, got, tt.wantNib)
+			}
+		})
+	}
+}
+
+func repeat(v int8, n int) []int8 {
+	out := make([]int8, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}

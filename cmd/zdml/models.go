@@ -26,7 +26,7 @@ var modelsCommands = map[string]func(context.Context, *slog.Logger, []string) er
 
 func runModels(ctx context.Context, log *slog.Logger, args []string) error {
 	if len(args) == 0 || modelsCommands[args[0]] == nil {
-		return fmt.Errorf("usage: zdml models generate [--dir DIR] | list | inspect FILE | " +
+		return fmt.Errorf("usage: zdml models generate [--dir DIR] [--large] | list | inspect FILE | " +
 			"download --url URL --sha256 HEX --out FILE")
 	}
 	return modelsCommands[args[0]](ctx, log, args[1:])
@@ -37,11 +37,19 @@ func runModels(ctx context.Context, log *slog.Logger, args []string) error {
 func modelsGenerate(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("models generate", flag.ContinueOnError)
 	dir := fs.String("dir", envOr("ZDML_MODELS_DIR", "models"), "directory to write the models into (env ZDML_MODELS_DIR)")
+	large := fs.Bool("large", false, "generate the SmolLM2-1.7B-shaped Q4_0 models instead (2 files of ~1 GB; make models-large)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("models generate: unexpected argument %q", fs.Arg(0))
+	}
 	start := time.Now()
-	results, err := models.Generate(ctx, *dir, models.WithLogger(log))
+	opts := []models.GenerateOption{models.WithLogger(log)}
+	if *large {
+		opts = append(opts, models.WithSpecs(models.LargeCatalog()...))
+	}
+	results, err := models.Generate(ctx, *dir, opts...)
 	if err != nil {
 		return err
 	}
@@ -64,6 +72,9 @@ func modelsList(_ context.Context, _ *slog.Logger, args []string) error {
 	}
 	for _, s := range models.Catalog() {
 		fmt.Printf("%-24s %s\n", s.File, s.SHA256)
+	}
+	for _, s := range models.LargeCatalog() {
+		fmt.Printf("%-24s %s (make models-large)\n", s.File, s.SHA256)
 	}
 	return nil
 }

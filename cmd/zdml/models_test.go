@@ -60,6 +60,12 @@ func TestModelsCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, models.DemoV1) || !strings.Contains(out, tiny.SHA256) {
 		t.Errorf("list = %q, %v; want every file with its sha256", out, err)
 	}
+	if large := models.LargeCatalog()[0]; !strings.Contains(out, large.File+" ") || !strings.Contains(out, large.SHA256+" (make models-large)") {
+		t.Errorf("list = %q; want %s with its sha256 and the make target that generates it", out, large.File)
+	}
+	if err := runModels(ctx, log, []string{"generate", "extra"}); err == nil || !strings.Contains(err.Error(), "unexpected argument") {
+		t.Errorf("generate with an argument: err = %v, want unexpected argument", err)
+	}
 	if err := runModels(ctx, log, []string{"inspect", filepath.Join(dir, models.BrokenTruncated)}); err == nil ||
 		!strings.Contains(err.Error(), "truncated") {
 		t.Errorf("inspect of the truncated fixture: err = %v, want a truncation error", err)
