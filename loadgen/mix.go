@@ -33,6 +33,7 @@ type targeter struct {
 	tokens  int
 	model   string
 	n       int
+	userN   int // chat_user requests so far: the next one's user id
 }
 
 func newTargeter(base string, l Load) *targeter {
@@ -56,10 +57,13 @@ func newTargeter(base string, l Load) *targeter {
 func (t *targeter) Targeter() vegeta.Targeter {
 	return func(tgt *vegeta.Target) error {
 		t.mu.Lock()
-		kind, n := t.next(), t.n
+		kind, n, user := t.next(), t.n, t.userN
 		t.n++
+		if kind == KindChatUser {
+			t.userN++
+		}
 		t.mu.Unlock()
-		return t.build(tgt, kind, n)
+		return t.build(tgt, kind, n, user)
 	}
 }
 
@@ -76,7 +80,11 @@ func (t *targeter) next() string {
 	return t.mix[best].Kind
 }
 
-func (t *targeter) build(tgt *vegeta.Target, kind string, n int) error {
+// build makes request n, of kind; a chat_user request goes to user id
+// user mod Users, counted over chat_user requests only, so that every id
+// gets its share whatever the mix (counted over all requests, a 1:1:1:1
+// mix would send every chat_user request to 2 of 8 ids).
+func (t *targeter) build(tgt *vegeta.Target, kind string, n, user int) error {
 	prompt := t.prompts[n%len(t.prompts)]
 	var body any
 	url := t.base + "/chat"
@@ -84,7 +92,7 @@ func (t *targeter) build(tgt *vegeta.Target, kind string, n int) error {
 	case KindChat:
 		body = chatBody{Message: prompt, MaxTokens: t.tokens}
 	case KindChatUser:
-		url = fmt.Sprintf("%s/chat/loadgen-user-%d", t.base, n%t.users)
+		url = fmt.Sprintf("%s/chat/loadgen-user-%d", t.base, user%t.users)
 		body = chatBody{Message: prompt, MaxTokens: t.tokens}
 	case KindCompletion, KindStream:
 		url = t.base + "/v1/chat/completions"
