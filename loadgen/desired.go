@@ -102,6 +102,8 @@ func InitialDesired(st StackSpec, runtime, image string) ([]byte, error) {
 	doc.Spec.Model = st.Model
 	doc.Spec.Strategy.Type = spec.StrategyBlueGreen
 	doc.Spec.Strategy.DrainTimeout = st.DrainTimeout
+	doc.Spec.Strategy.ReadyTimeout = st.ReadyTimeout
+	doc.Spec.Warmup = st.Warmup
 	doc.Spec.Resources = st.Resources
 	doc.Spec.Runtime = runtime
 	doc.Spec.Image = image

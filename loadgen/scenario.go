@@ -39,12 +39,18 @@ type SeedRow struct {
 	Outcome  string `yaml:"outcome"`
 }
 
-// StackSpec is the desired.yaml the managed stack starts with.
+// StackSpec is the desired.yaml the managed stack starts with; the deploy
+// changes only its model, so the resources and gates hold for both colors.
+// Fields left out take the spec's defaults.
 type StackSpec struct {
 	Model     spec.Model     `yaml:"model"`
 	Resources spec.Resources `yaml:"resources"`
 	// DrainTimeout bounds the old color's drain (spec.strategy.drainTimeout).
 	DrainTimeout spec.Duration `yaml:"drainTimeout"`
+	// ReadyTimeout bounds the standby's load (spec.strategy.readyTimeout).
+	ReadyTimeout spec.Duration `yaml:"readyTimeout"`
+	// Warmup is the warm-up gate (spec.warmup): prompts, maxLatency, maxTokens.
+	Warmup spec.Warmup `yaml:"warmup"`
 }
 
 // Request kinds, the values of Mix.Kind.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 func TestShippedScenariosLoad(t *testing.T) {
@@ -135,5 +137,44 @@ func TestWithDuration(t *testing.T) {
 	}
 	if s.Deploy.At.Duration != 5*time.Second {
 		t.Errorf("WithDuration changed the original: deploy at %s", s.Deploy.At.Duration)
+	}
+}
+
+func TestStackGatesReachDesired(t *testing.T) {
+	const y = `name: big
+stack:
+  model: {name: smollm2-shaped, version: v1, path: smollm2-shaped-v1.gguf}
+  resources: {threads: 2, parallel: 2, ctx: 1024, memory: 4Gi}
+  readyTimeout: 240s
+  warmup: {maxLatency: 60s, maxTokens: 4}
+load:
+  concurrency: 2
+  duration: 30s
+`
+	s, err := ParseScenario("big.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := InitialDesired(s.Stack, "process", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := spec.Parse("desired.yaml", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.Spec
+	if got.Strategy.ReadyTimeout.Duration != 240*time.Second || got.Warmup.MaxLatency.Duration != 60*time.Second ||
+		got.Warmup.MaxTokens != 4 || got.Resources.Threads != 2 || got.Resources.Ctx != 1024 || got.Resources.Memory != 4<<30 {
+		t.Errorf("desired.yaml spec = %+v\n%s", got, text)
+	}
+	if len(got.Warmup.Prompts) == 0 {
+		t.Error("warm-up prompts left out: want the spec's default")
+	}
+
+	bad := strings.Replace(y, "maxTokens: 4", "maxTokens: -4", 1)
+	if _, err := ParseScenario("big.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), ": stack: initial desired.yaml is invalid") ||
+		!strings.Contains(err.Error(), "warmup.maxTokens") {
+		t.Errorf("a stack the spec rejects: err = %v, want a stack error naming warmup.maxTokens", err)
 	}
 }

@@ -66,6 +66,11 @@ func (s *Scenario) validate() spec.Errors {
 		v.fail("name", "want lowercase letters, digits and dashes, got %q", s.Name)
 	}
 	v.model("stack.model", s.Stack.Model)
+	if s.Stack.Model.Version != "" && s.Stack.Model.Path != "" {
+		if _, err := InitialDesired(s.Stack, spec.RuntimeProcess, ""); err != nil {
+			v.fail("stack", "%v", err)
+		}
+	}
 	v.load(s.Load)
 	if d := s.Deploy; d != nil {
 		v.deploy(s, d)
