@@ -18,7 +18,7 @@ ZDML_SRC := --repo . --branch main --file desired.yaml --models-dir $(MODELS)
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
-.PHONY: reconcile deploy prewarm deploy-fast rollback state history start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention
+.PHONY: reconcile deploy prewarm deploy-fast prewarm-and-deploy prewarm-status rollback state history deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention open-report
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: loadtest-deploy test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
@@ -85,12 +85,22 @@ prewarm: build ## start and warm the standby with desired.yaml, no swap
 	$(ZDML) prewarm $(ZDML_SRC)
 deploy-fast: build ## swap the prewarmed standby in (swap + drain only)
 	$(ZDML) deploy-fast $(ZDML_SRC)
+prewarm-and-deploy: build ## prewarm, then deploy-fast: both steps in sequence
+	$(ZDML) prewarm $(ZDML_SRC) && $(ZDML) deploy-fast $(ZDML_SRC)
+prewarm-status: build ## is the standby warm and ready for deploy-fast: color, version, warmed_at, ready (exit 1 if not)
+	$(ZDML) prewarm-status $(ZDML_SRC)
 rollback: build ## emergency rollback to the previous version (works with the daemon down)
 	$(ZDML) rollback $(ZDML_SRC)
 state: build ## show the sync state, colors, last deploy and quarantine
 	$(ZDML) status $(ZDML_SRC)
 history: build ## show the last 20 deploys with step timings
 	$(ZDML) history $(ZDML_SRC)
+deploy-log: build ## the structured deploy log (events.jsonl), human-readable: last 40 events; FOLLOW=1 keeps following
+	$(ZDML) deploy-log $(if $(FOLLOW),--follow) $(ZDML_SRC)
+start-blue: build ## start blue with desired.yaml (not routed)
+	$(ZDML) start blue $(ZDML_SRC)
+stop-blue: build ## stop blue gracefully (refused while nginx routes to it)
+	$(ZDML) stop blue $(ZDML_SRC)
 start-green: build ## start green with desired.yaml (not routed)
 	$(ZDML) start green $(ZDML_SRC)
 stop-green: build ## stop green gracefully
@@ -127,6 +137,8 @@ test-prewarm: $(LOADTEST_DEPS) ## prewarm + fast deploy under load
 	ZDML_LOADTEST_COMMAND="make test-prewarm" $(LOADTEST) --scenario prewarm-fast
 report: build ## regenerate reports/ and reports/latest.md from the latest raw run of each scenario (reports/runs/)
 	$(ZDML) report
+open-report: ## print the path of reports/latest.md and open it with xdg-open when there is one
+	@test -f reports/latest.md || { echo "no reports/latest.md yet: run make loadtest-deploy" >&2; exit 1; }; echo "$(CURDIR)/reports/latest.md"; if command -v xdg-open >/dev/null; then xdg-open "$(CURDIR)/reports/latest.md" >/dev/null 2>&1 & fi
 generate-traffic: build ## chat traffic for 2 minutes (DURATION=) at a running stack (URL=http://127.0.0.1:8080), no deploy; report in reports/traffic/
 	$(ZDML) loadtest --scenario baseline --url $(or $(URL),http://127.0.0.1:8080) --duration $(or $(DURATION),2m) --reports-dir reports/traffic --runs-dir reports/runs/traffic
 bench-loadgen: ## the harness against a plain vegeta attack, same rate, same static endpoint: achieved-rate and latency-overhead ratios

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -24,6 +25,7 @@ type StatusReport struct {
 	LastDeploy     *DeploySummary `json:"last_deploy,omitempty"`
 	Quarantine     *Quarantine    `json:"quarantine,omitempty"`
 	Conditions     []Condition    `json:"conditions"`
+	Prewarm        *PrewarmReport `json:"prewarm,omitempty"`
 	Colors         []ColorReport  `json:"colors"`
 	Nginx          NginxReport    `json:"nginx"`
 	UpdatedAt      time.Time      `json:"updated_at"`
@@ -39,7 +41,19 @@ type ColorReport struct {
 	Addr       string     `json:"addr,omitempty"`
 	InstanceID string     `json:"instance_id,omitempty"`
 	Priority   string     `json:"priority,omitempty"`
+	WarmedAt   time.Time  `json:"warmed_at,omitzero"`
 	ExitErr    string     `json:"exit_error,omitempty"`
+}
+
+// PrewarmReport is the prewarmed standby in a status report (`zdml
+// prewarm-status`): Ready when it runs, warm with what desired.yaml asks
+// for, so that `zdml deploy-fast` only swaps and drains.
+type PrewarmReport struct {
+	Color    spec.Color `json:"color"`
+	Version  string     `json:"version,omitempty"`
+	WarmedAt time.Time  `json:"warmed_at,omitzero"`
+	Ready    bool       `json:"ready"`
+	Reason   string     `json:"reason"`
 }
 
 // NginxReport is nginx in a status report.
@@ -88,13 +102,40 @@ func (r *Reconciler) report(o observation) StatusReport {
 		rep.Nginx.Error = o.nginxErr.Error()
 	}
 	rep.SyncState, rep.Conditions = r.conditions(o, rep)
+	rep.Prewarm = r.prewarmReport(o, s.Desired)
 	return rep
+}
+
+// prewarmReport describes the color prewarmed for deploy-fast, if any,
+// against the desired revision.
+func (r *Reconciler) prewarmReport(o observation, desired *Revision) *PrewarmReport {
+	for _, c := range spec.Colors {
+		cs := r.state.Colors[c]
+		if cs == nil || cs.Role != RolePrewarmed {
+			continue
+		}
+		p := &PrewarmReport{Color: c, Version: cs.Version, WarmedAt: cs.WarmedAt}
+		switch {
+		case o.colors != nil && !o.running(c):
+			p.Reason = fmt.Sprintf("%s was warmed with %s but is not running: run zdml prewarm again", c, cs.Version)
+		case desired == nil || desired.ConfigHash != cs.ConfigHash:
+			want := "an unreadable desired state"
+			if desired != nil {
+				want = desired.Version
+			}
+			p.Reason = fmt.Sprintf("%s is warm with %s, but desired.yaml wants %s: run zdml prewarm again", c, cs.Version, want)
+		default:
+			p.Ready, p.Reason = true, fmt.Sprintf("%s is warm with %s: zdml deploy-fast swaps it in", c, cs.Version)
+		}
+		return p
+	}
+	return nil
 }
 
 func colorReport(c spec.Color, cs *ColorState, o observation) ColorReport {
 	cr := ColorReport{Color: c, Role: RoleStopped}
 	if cs != nil {
-		cr.Role, cr.Version, cr.ID, cr.Addr, cr.InstanceID = cs.Role, cs.Version, cs.ID, cs.Addr, cs.InstanceID
+		cr.Role, cr.Version, cr.ID, cr.Addr, cr.InstanceID, cr.WarmedAt = cs.Role, cs.Version, cs.ID, cs.Addr, cs.InstanceID, cs.WarmedAt
 	}
 	if st, ok := o.colors[c]; ok {
 		cr.Running, cr.ExitErr = st.Running, st.ExitErr

@@ -55,6 +55,7 @@ func (v *Viewer) Status(ctx context.Context) StatusReport {
 		} else {
 			want := revisionOf(d)
 			rep.DesiredVersion, rep.DesiredCommit, rep.DesiredSpec = want.Version, want.Commit, want.SpecHash
+			rep.Prewarm = v.r.prewarmReport(o, &want)
 			rep.Quarantine = nil
 			if q, ok := v.r.state.Quarantined(want.SpecHash, ""); ok {
 				rep.Quarantine = &q

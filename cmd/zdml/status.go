@@ -3,20 +3,114 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/reconciler"
+	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 func init() {
 	register("status", "show the sync state, colors, last deploy and quarantine [--json]", runStatus)
 	register("history", "show the last deploys with step timings [-n 20] [--json]", runHistory)
+	register("prewarm-status", "is a standby warm and ready for deploy-fast: color, version, warmed_at, ready [--json]", runPrewarmStatus)
+}
+
+// errNotWarm is prewarm-status's answer when no standby is ready: a
+// non-zero exit, so scripts can wait for it.
+var errNotWarm = errors.New("no standby is ready for a fast deploy")
+
+// runPrewarmStatus prints the prewarmed standby from the status report,
+// checked live: ready only when its /ready answers 200 as well.
+func runPrewarmStatus(ctx context.Context, log *slog.Logger, args []string) error {
+	var asJSON bool
+	f, fs, err := parseFlags("prewarm-status", "prewarm-status [--json] [flags]", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	rep, err := readStatus(ctx, log, f)
+	if err != nil {
+		return err
+	}
+	p := rep.Prewarm
+	if p == nil {
+		p = &reconciler.PrewarmReport{Reason: "no standby is prewarmed: run zdml prewarm (make prewarm)"}
+	}
+	if p.Ready {
+		if err := probeReady(ctx, colorAddr(rep, p.Color)); err != nil {
+			p.Ready, p.Reason = false, fmt.Sprintf("%s is warm with %s but not ready: %v", p.Color, p.Version, err)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+	} else {
+		printPrewarm(stdout, p)
+	}
+	if !p.Ready {
+		return errNotWarm
+	}
+	return nil
+}
+
+func printPrewarm(w io.Writer, p *reconciler.PrewarmReport) {
+	fmt.Fprintf(w, "standby:   %s %s\n", orNone(string(p.Color)), orNone(p.Version))
+	if !p.WarmedAt.IsZero() {
+		fmt.Fprintf(w, "warmed at: %s (%s ago)\n", p.WarmedAt.Local().Format("2006-01-02 15:04:05"), time.Since(p.WarmedAt).Round(time.Second))
+	}
+	ready := "no"
+	if p.Ready {
+		ready = "yes"
+	}
+	fmt.Fprintf(w, "ready:     %s: %s\n", ready, p.Reason)
+}
+
+func colorAddr(rep reconciler.StatusReport, c spec.Color) string {
+	for _, cr := range rep.Colors {
+		if cr.Color == c {
+			return cr.Addr
+		}
+	}
+	return ""
+}
+
+// probeReady asks a color's /ready (a real 2-token inference at most every
+// 5 s, cached by the server).
+func probeReady(ctx context.Context, addr string) error {
+	if addr == "" {
+		return errors.New("no address")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/ready", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/ready %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
 }
 
 func runStatus(ctx context.Context, log *slog.Logger, args []string) error {
@@ -78,6 +172,10 @@ func printStatus(w io.Writer, r reconciler.StatusReport) {
 			fmt.Fprintf(w, "\n          %s: %s", l.FailedStep, l.Reason)
 		}
 		fmt.Fprintln(w)
+	}
+	if p := r.Prewarm; p != nil {
+		fmt.Fprintf(w, "prewarm:  %s %s warmed %s; ready %v: %s\n", p.Color, p.Version,
+			p.WarmedAt.Local().Format("15:04:05"), p.Ready, p.Reason)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COLOR\tROLE\tRUNNING\tVERSION\tID\tADDR\tPRIORITY")

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
+)
+
+// TestMakeTargets: the seed's reconciler targets run the zdml commands
+// they name, on this repository's committed desired.yaml (make -n prints
+// the commands without running them).
+func TestMakeTargets(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	tests := []struct {
+		target   string
+		vars     []string
+		want     []string
+		unwanted string
+	}{
+		{target: "prewarm-and-deploy", want: []string{"bin/zdml prewarm --repo . --branch main --file desired.yaml", "&& bin/zdml deploy-fast --repo ."}},
+		{target: "prewarm-status", want: []string{"bin/zdml prewarm-status --repo ."}},
+		{target: "deploy-log", want: []string{"bin/zdml deploy-log ", "--repo ."}, unwanted: "--follow"},
+		{target: "deploy-log", vars: []string{"FOLLOW=1"}, want: []string{"bin/zdml deploy-log --follow --repo ."}},
+		{target: "start-blue", want: []string{"bin/zdml start blue --repo ."}},
+		{target: "stop-blue", want: []string{"bin/zdml stop blue --repo ."}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(append([]string{tt.target}, tt.vars...), " "), func(t *testing.T) {
+			out, err := exec.Command("make", append([]string{"-n", "-C", root, tt.target}, tt.vars...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n %s: %v\n%s", tt.target, err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("make -n %s runs\n%s\nwant a command containing %q", tt.target, out, w)
+				}
+			}
+			if tt.unwanted != "" && strings.Contains(string(out), tt.unwanted) {
+				t.Errorf("make -n %s runs\n%s\nwant no %q", tt.target, out, tt.unwanted)
+			}
+		})
+	}
+}
+
+// TestMakeOpenReport runs make open-report in a directory with and
+// without reports/latest.md: it prints the report's path and hands it to
+// xdg-open when there is one (here a stand-in for the desktop's opener
+// that records its argument), and says how to make a report when there is
+// none.
+func TestMakeOpenReport(t *testing.T) {
+	makefile := filepath.Join(testenv.RepoRoot(t), "Makefile")
+	dir, bin := t.TempDir(), t.TempDir()
+	opened := filepath.Join(bin, "opened")
+	opener := "#!/bin/sh\nprintf '%s' \"$1\" > " + opened + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(opener), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func() (string, error) {
+		cmd := exec.Command("make", "-s", "-f", makefile, "open-report")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(); err == nil || !strings.Contains(out, "make loadtest-deploy") {
+		t.Errorf("open-report without a report: %v %q; want a failure saying how to make one", err, out)
+	}
+	report := filepath.Join(dir, "reports", "latest.md")
+	if err := os.MkdirAll(filepath.Dir(report), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(report, []byte("# report\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run()
+	if err != nil || strings.TrimSpace(out) != report {
+		t.Errorf("open-report: %v %q; want the path %s", err, out, report)
+	}
+	var got []byte
+	for range 50 { // xdg-open runs in the background
+		if got, err = os.ReadFile(opened); err == nil && len(got) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if string(got) != report {
+		t.Errorf("xdg-open was given %q; want %s", got, report)
+	}
+}
