@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +141,32 @@ func writeSyntheticResults(t *testing.T, dir string, start time.Time) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// largeFixtureReport is the synthetic run relabelled as a run of the
+// large-model scenario by make loadtest-large, at another load average: the
+// summary's second row, from another command and another run.
+func largeFixtureReport(t *testing.T) *Report {
+	t.Helper()
+	d, err := loadgen.ReadRun(fixtureDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, env := *d.Info, *d.Info.Env
+	info.Scenario, info.Command = "deploy-under-load-large", "make loadtest-large"
+	info.ScenarioYAML = strings.NewReplacer(
+		"name: deploy-under-load", "name: deploy-under-load-large",
+		"{name: demo, version: v1, path: demo-v1.gguf}", "{name: smollm2-shaped, version: v1, path: smollm2-shaped-v1.gguf}",
+		"{name: demo, version: v2, path: demo-v2.gguf}", "{name: smollm2-shaped, version: v2, path: smollm2-shaped-v2.gguf}",
+	).Replace(fixtureScenario)
+	env.LoadAvg = "0.42 0.31 0.20"
+	env.Models = []loadgen.ModelFile{
+		{Name: "smollm2-shaped-v1.gguf", Bytes: 1_021_052_736, SHA256: "0cbf068b64d328d794c1f4aa04c1de1eb9821f2195717becd3f30b9d3325f6e3"},
+		{Name: "smollm2-shaped-v2.gguf", Bytes: 1_021_052_736, SHA256: "3fa33a1bf3f660ce36e7ddf69ca5c04a319cd022bb0c4002d6fcd0b7d7e5b4f6"}}
+	info.Env, d.Info = &env, &info
+	r, err := New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

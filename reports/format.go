@@ -9,10 +9,14 @@ import (
 )
 
 func (r *Report) environmentSection(b *strings.Builder) {
-	e := r.Data.Info.Env
-	if e == nil {
-		return
+	if e := r.Data.Info.Env; e != nil {
+		writeEnvironment(b, e, r.Data.Info.Runtime, true)
 	}
+}
+
+// writeEnvironment writes the environment table; loadAvg includes the load
+// average when the run began (a summary of several runs has one per run).
+func writeEnvironment(b *strings.Builder, e *loadgen.Environment, runtime string, loadAvg bool) {
 	b.WriteString("## Environment\n\n| | |\n|---|---|\n")
 	machine := fmt.Sprintf("%s/%s, %d CPUs", e.OS, e.Arch, e.CPUs)
 	if e.CPUModel != "" {
@@ -25,7 +29,7 @@ func (r *Report) environmentSection(b *strings.Builder) {
 		machine += ", kernel " + e.Kernel
 	}
 	fmt.Fprintf(b, "| machine | %s |\n", machine)
-	if e.LoadAvg != "" {
+	if loadAvg && e.LoadAvg != "" {
 		fmt.Fprintf(b, "| load average when the run began (1, 5, 15 min) | %s |\n", e.LoadAvg)
 	}
 	vs := []string{"Go " + e.GoVersion}
@@ -35,8 +39,8 @@ func (r *Report) environmentSection(b *strings.Builder) {
 		}
 	}
 	fmt.Fprintf(b, "| versions | %s |\n", strings.Join(vs, ", "))
-	if rt := r.Data.Info.Runtime; rt != "" {
-		fmt.Fprintf(b, "| runtime | %s |\n", rt)
+	if runtime != "" {
+		fmt.Fprintf(b, "| runtime | %s |\n", runtime)
 	}
 	for _, m := range e.Models {
 		sum := m.SHA256
@@ -88,6 +92,18 @@ func size(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// decimalSize writes a file size as Hugging Face lists model files:
+// "1.02 GB", "117 MB".
+func decimalSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.0f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.0f kB", float64(n)/1e3)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -61,7 +61,8 @@ func TestMarkdownGolden(t *testing.T) {
 }
 
 func TestSummaryGolden(t *testing.T) {
-	got := Summary([]*Report{fixtureReport(t)})
+	// Two runs of two commands, rows of one seed row in the order given.
+	got := Summary([]*Report{fixtureReport(t), largeFixtureReport(t)})
 	if want := golden(t, "latest.golden.md", got); !bytes.Equal(got, want) {
 		t.Errorf("summary differs from testdata/latest.golden.md:\n%s", got)
 	}
