@@ -21,8 +21,14 @@ func init() {
 }
 
 // suiteOrder is the order `zdml loadtest` runs the shipped scenarios in
-// when none is named; others follow by name.
-var suiteOrder = []string{"baseline", "no-traffic-deploy", "deploy-under-load", "prewarm-fast", "rollback-under-load"}
+// when none is named, others following by name, and the order of
+// latest.md's rows: each large-model scenario (loadgen/scenarios/large,
+// make loadtest-large) right after the demo scenario it mirrors.
+var suiteOrder = []string{"baseline", "no-traffic-deploy", "deploy-under-load", "deploy-under-load-large",
+	"prewarm-fast", "prewarm-fast-large", "rollback-under-load"}
+
+// defaultScenariosDir holds the scenarios make loadtest-deploy runs.
+const defaultScenariosDir = "loadgen/scenarios"
 
 type loadtestFlags struct {
 	scenarios, scenariosDir, reportsDir, runsDir string
@@ -35,7 +41,7 @@ type loadtestFlags struct {
 
 func (f *loadtestFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.scenarios, "scenario", envOr("ZDML_SCENARIO", ""), "comma-separated scenario names; all when empty (env ZDML_SCENARIO)")
-	fs.StringVar(&f.scenariosDir, "scenarios-dir", envOr("ZDML_SCENARIOS_DIR", "loadgen/scenarios"), "scenario files (env ZDML_SCENARIOS_DIR)")
+	fs.StringVar(&f.scenariosDir, "scenarios-dir", envOr("ZDML_SCENARIOS_DIR", defaultScenariosDir), "scenario files (env ZDML_SCENARIOS_DIR)")
 	fs.StringVar(&f.reportsDir, "reports-dir", envOr("ZDML_REPORTS_DIR", "reports"), "where reports are written (env ZDML_REPORTS_DIR)")
 	fs.StringVar(&f.runsDir, "runs-dir", envOr("ZDML_RUNS_DIR", filepath.Join("reports", "runs")), "where raw results are written (env ZDML_RUNS_DIR)")
 	fs.StringVar(&f.modelsDir, "models-dir", envOr("ZDML_MODELS_DIR", "models"), "models directory (env ZDML_MODELS_DIR)")
@@ -212,6 +218,9 @@ func (f *loadtestFlags) runExternal(ctx context.Context, sc *loadgen.Scenario, d
 
 func (f *loadtestFlags) reproduce(sc *loadgen.Scenario) string {
 	c := "zdml loadtest --scenario " + sc.Name
+	if filepath.Clean(f.scenariosDir) != defaultScenariosDir {
+		c += " --scenarios-dir " + filepath.ToSlash(f.scenariosDir)
+	}
 	if f.duration > 0 {
 		c += " --duration " + f.duration.String()
 	}

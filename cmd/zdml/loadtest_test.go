@@ -44,3 +44,30 @@ func TestLoadtestSelectsScenarios(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadtestLargeScenarios(t *testing.T) {
+	// make loadtest-large runs the large-model scenarios, and only them; the
+	// default directory (make loadtest-deploy) never picks them up.
+	f := loadtestFlags{scenariosDir: "../../loadgen/scenarios/large", runtime: "process"}
+	scs, err := f.selectScenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range scs {
+		names = append(names, s.Name)
+		if s.Stack.Model.Path != "smollm2-shaped-v1.gguf" || s.Deploy == nil || s.Deploy.Model.Path != "smollm2-shaped-v2.gguf" {
+			t.Errorf("%s: deploys %s -> %v, want the SmolLM2-1.7B-shaped v1 -> v2", s.Name, s.Stack.Model.Path, s.Deploy)
+		}
+	}
+	if got, want := strings.Join(names, ","), "deploy-under-load-large,prewarm-fast-large"; got != want {
+		t.Errorf("scenarios %s, want %s", got, want)
+	}
+	if got, want := f.reproduce(scs[0]), "zdml loadtest --scenario deploy-under-load-large --scenarios-dir ../../loadgen/scenarios/large"; got != want {
+		t.Errorf("reproduce = %q, want %q", got, want)
+	}
+	f = loadtestFlags{scenariosDir: "loadgen/scenarios/", runtime: "process"}
+	if got, want := f.reproduce(scs[0]), "zdml loadtest --scenario deploy-under-load-large"; got != want {
+		t.Errorf("reproduce from the default directory = %q, want %q", got, want)
+	}
+}
