@@ -129,7 +129,7 @@ LOADTEST := ZDML_LOADTEST_DURATION=$(DURATION) ZDML_RUNTIME=$(RUNTIME) ZDML_IMAG
 LOADTEST_DEPS := models $(if $(filter docker,$(RUNTIME)),images)
 loadtest-deploy: $(LOADTEST_DEPS) ## every load-test scenario on a temporary stack: reports/<date>-<scenario>.md, reports/latest.md (DURATION=, RUNTIME=docker)
 	ZDML_LOADTEST_COMMAND="make loadtest-deploy" $(LOADTEST)
-loadtest-large: models-large $(LOADTEST_DEPS) ## the large-model scenarios (loadgen/scenarios/large: SmolLM2-1.7B-shaped, 1.02 GB) under load, ~7 min; reports/ and latest.md as above
+loadtest-large: models-large $(LOADTEST_DEPS) ## the large-model scenarios (loadgen/scenarios/large: SmolLM2-1.7B-shaped, 1.02 GB) under load, ~5 min; reports/ and latest.md as above
 	ZDML_LOADTEST_COMMAND="make loadtest-large" $(LOADTEST) --scenarios-dir loadgen/scenarios/large
 test-baseline: $(LOADTEST_DEPS) ## load test without a deploy (baseline)
 	ZDML_LOADTEST_COMMAND="make test-baseline" $(LOADTEST) --scenario baseline

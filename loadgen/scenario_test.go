@@ -27,6 +27,18 @@ func TestShippedScenariosLoad(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("scenarios = %v, want %v", got, want)
 	}
+	large, err := LoadScenarios("scenarios/large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range large {
+		if !strings.HasSuffix(s.File, s.Name+".yaml") || !strings.HasSuffix(s.Name, "-large") || len(s.Thresholds) == 0 {
+			t.Errorf("large scenario %s in %s: want a name ending in -large matching its file, and thresholds", s.Name, s.File)
+		}
+		if s.Load.Concurrency != s.Stack.Resources.Parallel {
+			t.Errorf("%s: %d clients for %d slots; the large scenarios keep every slot busy", s.Name, s.Load.Concurrency, s.Stack.Resources.Parallel)
+		}
+	}
 }
 
 const goodScenario = `name: demo
