@@ -15,15 +15,18 @@ import (
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
-// BenchmarkContention measures what CPU-contention-aware loading buys:
-// while clients keep the active color busy (two clients, each pausing
-// 100 ms between requests), a standby loads and warms the demo model,
-// either as deploys do (loaded at nice 19, thread and autogroup, then
-// raised to normal priority for the warm-up gate) or at normal priority
-// throughout, in alternating cycles within one run. It reports the active
-// color's p50/p99 latency while the standby loads (start to ready) and
-// while it warms up, beside idle windows with no standby, and the ratio
-// of the load-window p99 at normal priority to that at nice 19.
+// BenchmarkContention measures what CPU-contention-aware loading buys,
+// and what it costs: while clients keep the active color busy (two
+// clients, each pausing 100 ms between requests), a standby loads and
+// warms the demo model, either as deploys do (loaded at a low nice, thread
+// and autogroup, then raised to normal priority for the warm-up gate), at
+// nice 19 or at nice 10, or at normal priority throughout, in alternating
+// cycles within one run. It reports the active color's p50/p99 latency
+// while the standby loads (start to ready) and while it warms up, beside
+// idle windows with no standby; the median load time (the deploy's ready
+// step) of each mode; and ratios: the load-window p99 of nice 10 and of
+// normal priority to that of nice 19, and the load time at nice 19 to
+// that at nice 10.
 //
 //	make bench-contention
 func BenchmarkContention(b *testing.B) {
@@ -55,10 +58,11 @@ func BenchmarkContention(b *testing.B) {
 		go func() { defer wg.Done(); rec.load(active.Addr, stop) }()
 	}
 	time.Sleep(2 * time.Second) // warm the active color's caches
+	modes := []string{"idle", "nice19", "nice10", "nice0"}
 	windows := map[string][]window{}
 	for i := 0; i < b.N; i++ {
-		for cycle := 0; cycle < 8; cycle++ {
-			for _, mode := range []string{"idle", "nice19", "nice0"} {
+		for cycle := 0; cycle < 6; cycle++ {
+			for _, mode := range modes {
 				load, warm := cycleStandby(b, drv, c, inst, mode)
 				windows[mode+"/load"] = append(windows[mode+"/load"], load)
 				windows[mode+"/warmup"] = append(windows[mode+"/warmup"], warm)
@@ -68,30 +72,48 @@ func BenchmarkContention(b *testing.B) {
 	}
 	close(stop)
 	wg.Wait()
-	p99 := map[string]time.Duration{}
-	for _, name := range []string{"idle/load", "nice19/load", "nice0/load", "nice19/warmup", "nice0/warmup"} {
-		ls := rec.during(windows[name])
-		p50, p99m := pct(ls, 50), pct(ls, 99)
-		p99[name] = p99m
-		var span time.Duration
-		for _, w := range windows[name] {
-			span += w.end.Sub(w.start)
+	p99, ready := map[string]time.Duration{}, map[string]time.Duration{}
+	for _, mode := range modes {
+		for _, phase := range []string{"load", "warmup"} {
+			name := mode + "/" + phase
+			if mode == "idle" && phase == "warmup" {
+				continue
+			}
+			ls := rec.during(windows[name])
+			p50, p99m := pct(ls, 50), pct(ls, 99)
+			p99[name] = p99m
+			var spans []time.Duration
+			for _, w := range windows[name] {
+				spans = append(spans, w.end.Sub(w.start))
+			}
+			if phase == "load" {
+				ready[mode] = pct(spans, 50)
+			}
+			b.Logf("%-14s %4d requests: p50 %6s p90 %6s p99 %6s; window median %6s (min %6s, max %6s)", name, len(ls),
+				p50.Round(time.Millisecond), pct(ls, 90).Round(time.Millisecond), p99m.Round(time.Millisecond), pct(spans, 50).Round(time.Millisecond),
+				pct(spans, 0).Round(time.Millisecond), pct(spans, 100).Round(time.Millisecond))
+			b.ReportMetric(float64(p99m.Milliseconds()), "p99-ms-"+strings.ReplaceAll(name, "/", "-"))
 		}
-		b.Logf("%-14s %4d requests in %8s of windows: p50 %6s p99 %6s", name, len(ls), span.Round(time.Millisecond),
-			p50.Round(time.Millisecond), p99m.Round(time.Millisecond))
-		b.ReportMetric(float64(p99m.Milliseconds()), "p99-ms-"+strings.ReplaceAll(name, "/", "-"))
+		if mode != "idle" {
+			b.ReportMetric(ready[mode].Seconds(), "ready-s-"+mode)
+		}
 	}
 	if p99["nice19/load"] > 0 {
 		b.ReportMetric(float64(p99["nice0/load"])/float64(p99["nice19/load"]), "load-p99-nice0/nice19")
+		b.ReportMetric(float64(p99["nice10/load"])/float64(p99["nice19/load"]), "load-p99-nice10/nice19")
+	}
+	if ready["nice10"] > 0 {
+		b.ReportMetric(ready["nice19"].Seconds()/ready["nice10"].Seconds(), "ready-nice19/nice10")
 	}
 }
 
 type window struct{ start, end time.Time }
 
-// cycleStandby starts green at the mode's priority and waits until it is
-// ready (the load window), raises it to normal and warms it with two
-// 16-token prompts (the warm-up window), and stops it. "idle" waits as
-// long with no standby, for the baseline.
+// cycleStandby starts green at the mode's priority (nice19 and nice10:
+// PriorityLow at that nice; nice0: normal) and waits until it is ready (the
+// load window), raises it to normal and warms it with two 16-token prompts
+// (the warm-up window), and stops it. "idle" waits a second with no
+// standby, for the baseline.
 func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, Priority) Instance, mode string) (load, warm window) {
 	ctx := context.Background()
 	if mode == "idle" {
@@ -101,8 +123,13 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 		return load, window{load.end, load.end}
 	}
 	p := PriorityLow
-	if mode == "nice0" {
+	switch mode {
+	case "nice0":
 		p = PriorityNormal
+	case "nice10":
+		drv.lowNice = 10
+	case "nice19":
+		drv.lowNice = 19
 	}
 	standby := inst(spec.Green, p)
 	load.start = time.Now()

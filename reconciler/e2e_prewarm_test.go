@@ -48,7 +48,7 @@ func wantNice(t *testing.T, pid, want int) {
 
 // TestPrewarmDeployFast is the seed's prewarm then deploy-fast, as
 // strategy prewarm with autoPromote false: the commit only warms the
-// standby (loading at nice 19 on every thread and its autogroup, warming
+// standby (loading at DefaultLowNice on every thread and its autogroup, warming
 // at normal priority); `deploy-fast` (POST /promote) swaps and drains it
 // in; no request fails.
 func TestPrewarmDeployFast(t *testing.T) {
@@ -69,12 +69,12 @@ func TestPrewarmDeployFast(t *testing.T) {
 					group, _ := autogroupNice(pid)
 					loading <- func() {
 						for tid, n := range nice {
-							if n != 19 {
-								t.Errorf("loading standby thread %d: nice %d, want 19", tid, n)
+							if n != DefaultLowNice {
+								t.Errorf("loading standby thread %d: nice %d, want %d", tid, n, DefaultLowNice)
 							}
 						}
-						if group != 19 {
-							t.Errorf("loading standby autogroup nice %d, want 19", group)
+						if group != DefaultLowNice {
+							t.Errorf("loading standby autogroup nice %d, want %d", group, DefaultLowNice)
 						}
 					}
 				}

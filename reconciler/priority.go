@@ -8,12 +8,30 @@ import (
 	"syscall"
 )
 
-// Nice values for each Priority. Linux nice is per thread, so a priority
-// is applied to every thread of a process, and to its autogroup: with
-// sched_autogroup on (the default on desktops and many servers), nice only
-// orders threads within one session, and each color runs in its own
-// session, so the session's autogroup nice is what orders the colors.
-var niceOf = map[Priority]int{PriorityNormal: 0, PriorityLow: 19}
+// DefaultLowNice is the nice value of a low-priority color (a standby
+// loading its model) on the process runtime; normal priority is nice 0.
+// Linux nice is per thread, so a priority is applied to every thread of a
+// process, and to its autogroup: with sched_autogroup on (the default on
+// desktops and many servers), nice only orders threads within one session,
+// and each color runs in its own session, so the session's autogroup nice
+// is what orders the colors.
+//
+// Nice 10 (weight 110 against nice 0's 1024, about Docker's cpu.shares
+// 128) and not 19 (weight 15): make bench-contention, side by side in one
+// run, found both keep the active color's latency near idle while the
+// standby loads (normal priority does not: p90 10-15 s), but on a machine
+// busy with other work nice 19 starves the standby against everything, not
+// only the active color: ready took 9.9-47 s at nice 19 against 4.9-15 s at
+// nice 10 (on a quiet machine, both ~0.5 s).
+const DefaultLowNice = 10
+
+// niceValue is the nice of priority pr, with low at lowNice.
+func niceValue(pr Priority, lowNice int) int {
+	if pr == PriorityLow {
+		return lowNice
+	}
+	return 0
+}
 
 // ErrPriorityNotPermitted means the kernel refused to raise a priority:
 // that needs root, CAP_SYS_NICE or a RLIMIT_NICE allowance.
@@ -22,8 +40,7 @@ var ErrPriorityNotPermitted = errors.New("raising CPU priority is not permitted 
 // setProcessPriority renices every thread of pid and its autogroup. It
 // returns ErrPriorityNotPermitted (wrapped) when raising is refused; the
 // process then keeps running at its lower priority.
-func setProcessPriority(pid int, p Priority) error {
-	nice := niceOf[p]
+func setProcessPriority(pid, nice int) error {
 	tids, err := threads(pid)
 	if err != nil {
 		return fmt.Errorf("priority of pid %d: %w", pid, err)

@@ -48,6 +48,7 @@ type Process struct {
 	stateDir string
 	binary   string
 	nice     string // the nice(1) binary, "" when absent
+	lowNice  int    // nice of PriorityLow (DefaultLowNice)
 	log      *slog.Logger
 	client   *modelClient
 
@@ -98,7 +99,7 @@ func NewProcess(cfg DriverConfig) (*Process, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	nice, _ := exec.LookPath("nice")
-	return &Process{stateDir: dir, binary: bin, nice: nice, log: log.With("driver", "process"),
+	return &Process{stateDir: dir, binary: bin, nice: nice, lowNice: DefaultLowNice, log: log.With("driver", "process"),
 		client: newModelClient(), procs: map[spec.Color]*child{}}, nil
 }
 
@@ -171,7 +172,8 @@ func (p *Process) args(inst Instance) []string {
 }
 
 // spawn starts the process. A low-priority start execs through nice(1),
-// so every thread the server ever creates inherits nice 19 from the start.
+// so every thread the server ever creates inherits the low nice from the
+// start.
 func (p *Process) spawn(inst Instance) (Status, error) {
 	if _, err := os.Stat(p.binary); err != nil {
 		return Status{}, fmt.Errorf("start %s: model server binary: %w (run make build, or set --modelserver)", inst.Color, err)
@@ -189,7 +191,7 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 	args := p.args(inst)
 	name, argv := p.binary, args
 	if inst.Priority == PriorityLow && p.nice != "" {
-		name, argv = p.nice, append([]string{"-n", strconv.Itoa(niceOf[PriorityLow]), p.binary}, args...)
+		name, argv = p.nice, append([]string{"-n", strconv.Itoa(p.lowNice), p.binary}, args...)
 	}
 	// Not CommandContext: the server must outlive ctx and this process.
 	cmd := exec.Command(name, argv...)
@@ -214,9 +216,9 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 		// nice(1) covered the threads; the session's autogroup, which
 		// orders this color against the other, is set here. Without a
 		// nice(1) binary the threads are reniced too.
-		err := setAutogroupNice(c.pid, niceOf[PriorityLow])
+		err := setAutogroupNice(c.pid, p.lowNice)
 		if p.nice == "" {
-			err = setProcessPriority(c.pid, PriorityLow)
+			err = setProcessPriority(c.pid, p.lowNice)
 		}
 		if err != nil {
 			p.log.Warn("lower priority of standby", "color", inst.Color, "err", err)

@@ -169,7 +169,7 @@ func (p *Process) SetPriority(ctx context.Context, c spec.Color, pr Priority) er
 	if exited, _ := p.exited(c, rec); exited {
 		return fmt.Errorf("priority of %s: not running", c)
 	}
-	if err := setProcessPriority(rec.PID, pr); err != nil {
+	if err := setProcessPriority(rec.PID, niceValue(pr, p.lowNice)); err != nil {
 		return err
 	}
 	rec.Priority = pr

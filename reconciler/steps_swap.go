@@ -50,7 +50,7 @@ func (r *Reconciler) raisePriority(ctx context.Context, c spec.Color) string {
 	}
 	if err := drv.SetPriority(ctx, c, PriorityNormal); err != nil {
 		if errors.Is(err, ErrPriorityNotPermitted) {
-			r.log.Warn("cannot raise the new color's CPU priority; it keeps serving at nice 19", "color", c, "err", err)
+			r.log.Warn("cannot raise the new color's CPU priority; it keeps serving at low priority", "color", c, "err", err)
 			return "priority not raised: " + err.Error()
 		}
 		r.log.Warn("raise priority", "color", c, "err", err)
