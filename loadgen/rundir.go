@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 )
 
 // Files of a run directory (reports/runs/<date>-<scenario>/).
@@ -58,7 +60,7 @@ func WriteRunInfo(dir string, info *RunInfo) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, RunFile), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(dir, RunFile), append(b, '\n'), 0o644)
 }
 
 // ReadRunInfo reads run.json; a run directory without one (results copied
@@ -125,25 +127,4 @@ func (d *RunData) Scenario() (*Scenario, error) {
 		return nil, fmt.Errorf("run info: duration_override: %w", err)
 	}
 	return s.WithDuration(du), nil
-}
-
-// writeFileAtomic writes temp, fsync, close, rename in the same directory.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 )
 
 // SmolLM2URL is the official Q4_K_M GGUF of SmolLM2-1.7B-Instruct (~1 GB).
@@ -239,7 +241,7 @@ func install(ctx context.Context, part, out, want string) error {
 	if err := os.Rename(part, out); err != nil {
 		return fmt.Errorf("install %s: %w", out, err)
 	}
-	return syncDir(filepath.Dir(out))
+	return atomicfile.SyncDir(filepath.Dir(out))
 }
 
 func fileSize(path string) int64 {

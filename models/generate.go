@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 )
 
 // Result reports what Generate did with one file.
@@ -109,7 +111,7 @@ func generateOne(ctx context.Context, dir string, s Spec, v *vocab, verify bool)
 	if err := os.Rename(tmp, path); err != nil {
 		return Result{}, fmt.Errorf("generate %s: %w", s.File, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return Result{}, fmt.Errorf("generate %s: %w", s.File, err)
 	}
 	return Result{File: path, SHA256: sum, Size: size, Written: true}, nil
@@ -150,14 +152,4 @@ func truncateHalf(f *os.File) error {
 		return err
 	}
 	return f.Truncate(st.Size() / 2)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 )
 
 // WriteMarkdown writes the report as a markdown section: the deploy, the
@@ -59,7 +61,7 @@ func (r *DeployReport) WriteFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	return writeAtomic(path, b.Bytes())
+	return atomicfile.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // ReportPath is reports/<date-time>-deploy-monitored.md under dir.

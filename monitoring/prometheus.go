@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 )
 
 // Server is a Prometheus process from the system package (Debian's
@@ -127,7 +129,7 @@ func (s *Server) prepare(ctx context.Context) error {
 	if err := c.Render(&buf); err != nil {
 		return fmt.Errorf("prometheus: %w", err)
 	}
-	return writeAtomic(s.ConfigPath(), buf.Bytes())
+	return atomicfile.WriteFile(s.ConfigPath(), buf.Bytes(), 0o644)
 }
 
 func (s *Server) args() []string {

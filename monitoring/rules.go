@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -42,7 +43,7 @@ func WriteRules(dir string) ([]string, error) {
 			return nil, fmt.Errorf("write rules: %w", err)
 		}
 		p := filepath.Join(dir, name)
-		if err := writeAtomic(p, data); err != nil {
+		if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
 			return nil, err
 		}
 		out = append(out, p)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 )
 
 // Outcome says what Ensure did.
@@ -104,7 +106,7 @@ func (p *Proxy) Ensure(ctx context.Context, cfg Config) (Outcome, error) {
 		if p.serves(ctx, cfg.AdminAddr, hash) {
 			p.header = headerOf(cfg, hash)
 			if old, _ := os.ReadFile(live); !bytes.Equal(old, text) {
-				return Unchanged, writeAtomic(live, text) // a restart must serve it too
+				return Unchanged, atomicfile.WriteFile(live, text, 0o644) // a restart must serve it too
 			}
 			return Unchanged, nil
 		}
@@ -147,7 +149,7 @@ func (p *Proxy) install(ctx context.Context, text []byte) ([]byte, error) {
 		return nil, fmt.Errorf("nginx dir: %w", err)
 	}
 	next := filepath.Join(dir, nextFile)
-	if err := writeAtomic(next, text); err != nil {
+	if err := atomicfile.WriteFile(next, text, 0o644); err != nil {
 		return nil, err
 	}
 	err := p.call(ctx, func(ctx context.Context) error { return p.runner.Test(ctx, nextFile) })
@@ -161,7 +163,7 @@ func (p *Proxy) install(ctx context.Context, text []byte) ([]byte, error) {
 		return nil, fmt.Errorf("read live config: %w", err)
 	}
 	if prev != nil {
-		if err := writeAtomic(filepath.Join(dir, prevFile), prev); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, prevFile), prev, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -213,7 +215,7 @@ func (p *Proxy) restore(ctx context.Context, wasRunning bool, prev []byte) {
 		_ = os.Remove(live)
 		return
 	}
-	if err := writeAtomic(live, prev); err != nil {
+	if err := atomicfile.WriteFile(live, prev, 0o644); err != nil {
 		p.log.Error("restore previous nginx config", "err", err)
 		return
 	}

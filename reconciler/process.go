@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -243,10 +244,10 @@ func (r instanceRecord) status() Status {
 func (p *Process) writeRecord(rec instanceRecord) error {
 	dir := p.dir(rec.Color)
 	b, _ := json.MarshalIndent(rec, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, instanceFileName), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, instanceFileName), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(rec.PID)+"\n"), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(rec.PID)+"\n"), 0o644)
 }
 
 func (p *Process) readRecord(c spec.Color) (instanceRecord, bool, error) {

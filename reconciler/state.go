@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -176,7 +177,7 @@ func (s *State) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, StateFile), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, StateFile), append(b, '\n'), 0o644)
 }
 
 // Color returns the record of color c, creating it.

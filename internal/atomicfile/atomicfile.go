@@ -1,4 +1,4 @@
-package reconciler
+package atomicfile
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data so that a reader, or a reconciler
-// killed half-way, sees the old file or the new one and never a torn one:
-// temp file in the same directory, write, fsync, close, rename, fsync the
-// directory (tailscale's atomicfile).
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// WriteFile replaces path with data and perm: temp file in the same
+// directory, write, chmod, fsync, close, rename, fsync the directory
+// (tailscale's atomicfile). On failure path keeps its old content and no
+// temp file is left behind.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -24,7 +24,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
 func writeSyncClose(f *os.File, data []byte, perm os.FileMode) error {
@@ -41,8 +41,8 @@ func writeSyncClose(f *os.File, data []byte, perm os.FileMode) error {
 	return err
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes a rename in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
