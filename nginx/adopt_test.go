@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -71,7 +72,7 @@ func assertAdopts(t *testing.T, dir string, pid int, cfg Config) {
 	if err := p2.Stop(sctx); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := local2.Status(ctx); st.Running || alive(pid) {
+	if st, _ := local2.Status(ctx); st.Running || procfs.Alive(pid) {
 		t.Errorf("nginx %d still running after Stop", pid)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 )
 
 var _ Runner = (*Local)(nil)
@@ -209,7 +211,7 @@ func (l *Local) Stop(ctx context.Context) error {
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for alive(st.PID) {
+	for procfs.Alive(st.PID) {
 		select {
 		case <-fast:
 			_ = syscall.Kill(st.PID, syscall.SIGTERM)
@@ -237,7 +239,7 @@ func (l *Local) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	if !alive(pid) || !l.isOurMaster(pid) {
+	if !procfs.Alive(pid) || !l.isOurMaster(pid) {
 		return Status{}, nil
 	}
 	return Status{Running: true, PID: pid, ID: "pid " + strconv.Itoa(pid)}, nil
@@ -273,16 +275,6 @@ func (l *Local) isOurMaster(pid int) bool {
 	}
 	title := string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 	return strings.Contains(title, "nginx: master process") && strings.Contains(title, " -p "+l.dir+"/ ")
-}
-
-// alive reports whether pid exists and is not a zombie (an exited nginx
-// whose parent has not reaped it still answers kill 0).
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	state, _, ok := procStat(pid)
-	return ok && state != "Z" && state != "X"
 }
 
 // Workers lists the running master's workers (see ProcWorkers).

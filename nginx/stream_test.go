@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -156,7 +157,7 @@ func TestStreamSurvivesReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range oldWorkers {
-		if alive(w) {
+		if procfs.Alive(w) {
 			t.Errorf("old worker %d alive after WaitRetired", w)
 		}
 	}

@@ -1,11 +1,10 @@
 package nginx
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
+
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 )
 
 // ProcWorkers lists the worker processes of the nginx master whose host pid
@@ -15,47 +14,25 @@ import (
 // connection". It works for any master visible in this host's /proc,
 // including one in a container (its host pid).
 func ProcWorkers(master int) ([]Worker, error) {
-	entries, err := os.ReadDir("/proc")
+	pids, err := procfs.PIDs()
 	if err != nil {
 		return nil, fmt.Errorf("nginx workers: %w", err)
 	}
 	var out []Worker
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, pid := range pids {
+		if state, ppid, ok := procfs.Stat(pid); !ok || ppid != master || state == "Z" {
 			continue
 		}
-		if state, ppid, ok := procStat(pid); !ok || ppid != master || state == "Z" {
-			continue
-		}
-		title, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !bytes.Contains(title, []byte("nginx: ")) {
+		title := strings.Join(procfs.Cmdline(pid), " ")
+		if !strings.Contains(title, "nginx: ") {
 			continue // exited meanwhile, or not a worker (a cache loader)
 		}
-		if bytes.Contains(title, []byte("cache")) {
+		if strings.Contains(title, "cache") {
 			continue
 		}
-		out = append(out, Worker{PID: pid, Retiring: bytes.Contains(title, []byte("shutting down"))})
+		out = append(out, Worker{PID: pid, Retiring: strings.Contains(title, "shutting down")})
 	}
 	return out, nil
-}
-
-// procStat returns the state and parent pid from /proc/PID/stat.
-func procStat(pid int) (state string, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return "", 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0], ppid, true
 }
 
 // current returns the pids of the workers that accept connections.

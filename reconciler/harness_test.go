@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -213,8 +214,9 @@ func (e *env) cleanup() {
 // strays lists model servers of this state directory still alive.
 func (e *env) strays() []int {
 	var out []int
-	for _, pid := range pids() {
-		if strings.Contains(strings.Join(cmdline(pid), " "), "--db "+e.stateDir+"/") && pidAlive(pid) {
+	all, _ := procfs.PIDs()
+	for _, pid := range all {
+		if strings.Contains(strings.Join(procfs.Cmdline(pid), " "), "--db "+e.stateDir+"/") && procfs.Alive(pid) {
 			out = append(out, pid)
 		}
 	}

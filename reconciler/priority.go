@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 )
 
 // DefaultLowNice is the nice value of a low-priority color (a standby
@@ -41,7 +43,7 @@ var ErrPriorityNotPermitted = errors.New("raising CPU priority is not permitted 
 // returns ErrPriorityNotPermitted (wrapped) when raising is refused; the
 // process then keeps running at its lower priority.
 func setProcessPriority(pid, nice int) error {
-	tids, err := threads(pid)
+	tids, err := procfs.Threads(pid)
 	if err != nil {
 		return fmt.Errorf("priority of pid %d: %w", pid, err)
 	}
@@ -102,7 +104,7 @@ func autogroupNice(pid int) (int, error) {
 // threadNice returns the nice value of every thread of pid, for tests and
 // `zdml mem`.
 func threadNice(pid int) (map[int]int, error) {
-	tids, err := threads(pid)
+	tids, err := procfs.Threads(pid)
 	if err != nil {
 		return nil, err
 	}

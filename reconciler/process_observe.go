@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -55,7 +56,7 @@ func (p *Process) exited(c spec.Color, rec instanceRecord) (bool, string) {
 			return false, ""
 		}
 	}
-	if !pidAlive(rec.PID) || !p.owns(c, rec.PID) {
+	if !procfs.Alive(rec.PID) || !p.owns(c, rec.PID) {
 		return true, p.explain(c, rec, fmt.Sprintf("process %d is gone", rec.PID))
 	}
 	return false, ""
@@ -65,7 +66,7 @@ func (p *Process) exited(c spec.Color, rec instanceRecord) (bool, string) {
 // database and the color: only a model server this state directory
 // started carries both. (Before the colors shared one database, each had
 // its own under colors/<color>/; a server started then is still ours.)
-func (p *Process) owns(c spec.Color, pid int) bool { return p.ownsArgs(c, cmdline(pid)) }
+func (p *Process) owns(c spec.Color, pid int) bool { return p.ownsArgs(c, procfs.Cmdline(pid)) }
 
 func (p *Process) ownsArgs(c spec.Color, args []string) bool {
 	var db, color string
@@ -203,8 +204,9 @@ func (p *Process) Recover(ctx context.Context) ([]Status, error) {
 // recorded live one, the first orphan is adopted (its config unknown, so
 // the reconciler replaces it unless it is what nginx serves); others stop.
 func (p *Process) recoverOrphans(ctx context.Context, c spec.Color, st Status) (Status, error) {
-	for _, pid := range pids() {
-		if strconv.Itoa(pid) == st.ID || !pidAlive(pid) || !p.owns(c, pid) {
+	all, _ := procfs.PIDs() // an unreadable /proc finds no orphans
+	for _, pid := range all {
+		if strconv.Itoa(pid) == st.ID || !procfs.Alive(pid) || !p.owns(c, pid) {
 			continue
 		}
 		if st.Running {
@@ -212,7 +214,7 @@ func (p *Process) recoverOrphans(ctx context.Context, c spec.Color, st Status) (
 			_ = syscall.Kill(pid, syscall.SIGTERM)
 			continue
 		}
-		rec := orphanRecord(c, pid, cmdline(pid))
+		rec := orphanRecord(c, pid, procfs.Cmdline(pid))
 		if err := p.writeRecord(rec); err != nil {
 			return st, err
 		}

@@ -2,21 +2,22 @@ package reconciler
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 )
 
-// The reconciler reads Linux's /proc directly: memory headroom, a
-// process's resident and proportional memory, whether a pid is alive, and
-// nginx's old workers. None of it needs a library.
+// The reconciler reads Linux's /proc directly for memory headroom and a
+// process's resident and proportional memory; the process table itself
+// (pids, states, arguments, threads) is internal/procfs.
 
 // procRoot is /proc; tests do not change it, but naming it keeps paths in one place.
-const procRoot = "/proc"
+const procRoot = procfs.Root
 
 // memAvailable returns MemAvailable from /proc/meminfo in bytes: the
 // kernel's estimate of what can be allocated without swapping.
@@ -97,70 +98,4 @@ func diskFree(path string) (int64, error) {
 		return 0, fmt.Errorf("disk space of %s: %w", path, err)
 	}
 	return int64(st.Bavail) * st.Bsize, nil
-}
-
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	state, _, ok := procStat(pid)
-	return ok && state != "Z" && state != "X"
-}
-
-// procStat returns the state letter and parent pid from /proc/PID/stat.
-func procStat(pid int) (state string, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", procRoot, pid))
-	if err != nil {
-		return "", 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return "", 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0], ppid, true
-}
-
-// cmdline returns a process's arguments.
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/cmdline", procRoot, pid))
-	if err != nil || len(b) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-}
-
-// pids lists every process id.
-func pids() []int {
-	entries, _ := os.ReadDir(procRoot)
-	out := make([]int, 0, len(entries))
-	for _, e := range entries {
-		if p, err := strconv.Atoi(e.Name()); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// threads lists the thread ids of pid (/proc/PID/task).
-func threads(pid int) ([]int, error) {
-	entries, err := os.ReadDir(fmt.Sprintf("%s/%d/task", procRoot, pid))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int, 0, len(entries))
-	for _, e := range entries {
-		if t, err := strconv.Atoi(e.Name()); err == nil {
-			out = append(out, t)
-		}
-	}
-	return out, nil
 }
