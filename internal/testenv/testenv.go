@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -50,13 +51,15 @@ var (
 	madeDone = map[string]bool{}
 )
 
-// Make runs `make -s target` in the repository once per test binary, under a
-// file lock shared by every test package, so parallel packages build once.
-func Make(t testing.TB, target string) {
+// Make runs `make -s target [VAR=value ...]` in the repository once per test
+// binary, under a file lock shared by every test package, so parallel
+// packages build once.
+func Make(t testing.TB, target string, vars ...string) {
 	t.Helper()
 	makeMu.Lock()
 	defer makeMu.Unlock()
-	if madeDone[target] {
+	key := strings.Join(append([]string{target}, vars...), " ")
+	if madeDone[key] {
 		return
 	}
 	r := RepoRoot(t)
@@ -72,11 +75,11 @@ func Make(t testing.TB, target string) {
 		t.Fatal(err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	cmd := exec.Command("make", "-s", "-C", r, target)
+	cmd := exec.Command("make", append([]string{"-s", "-C", r, target}, vars...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("testenv: make %s: %v\n%s", target, err, out)
+		t.Fatalf("testenv: make %s: %v\n%s", key, err, out)
 	}
-	madeDone[target] = true
+	madeDone[key] = true
 }
 
 // Binary returns the path of a freshly built bin/<name> (modelserver or zdml).
