@@ -110,7 +110,7 @@ func TestLiveDeploy(t *testing.T) {
 	})
 	t.Run("zdml monitor deploy without the reconciler API follows its metrics", func(t *testing.T) {
 		s.write(desired("v4"))
-		report := monitorDeploy(t, srv.URL(), freeAddr(t), s.repo) // as in compose: no API reachable
+		report := monitorDeploy(t, srv.URL(), testenv.FreeAddr(t), s.repo) // as in compose: no API reachable
 		for _, want := range []string{"| deploy | `deploy #4`: v2 → v4, **succeeded** |", "| active color | green (v2) → blue (v4) |",
 			"| deploys finished | succeeded | 1 |"} {
 			if !strings.Contains(report, want) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,18 +14,9 @@ import (
 // TestCommitTrigger: the trigger refuses a desired.yaml without changes
 // (it would deploy nothing) and commits one with changes, that file only.
 func TestCommitTrigger(t *testing.T) {
-	testenv.LookPath(t, "git", "git")
 	repo := t.TempDir()
-	git := func(args ...string) string {
-		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "-b", "main")
-	git("config", "user.email", "test@example.com")
-	git("config", "user.name", "test")
+	testenv.GitRepo(t, repo)
+	git := func(args ...string) string { return testenv.Git(t, repo, args...) }
 	write := func(name, text string) {
 		if err := os.WriteFile(filepath.Join(repo, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)

@@ -94,7 +94,7 @@ func startPrometheus(t *testing.T, c ScrapeConfig) (*Server, *Client) {
 	t.Helper()
 	c.ScrapeInterval, c.Stack = time.Second, "test"
 	srv := NewServer(t.TempDir(), WithBinary(testenv.LookPath(t, "prometheus", "prometheus")),
-		WithListen(freeAddr(t)), WithScrape(c), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		WithListen(testenv.FreeAddr(t)), WithScrape(c), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := srv.Start(ctx); err != nil {
@@ -188,12 +188,12 @@ func byColor(v model.Vector) map[string]float64 {
 // evaluates every model-server query of the dashboard: each must return
 // data with the labels its legend shows, and green must show as down.
 func TestLiveModelPanels(t *testing.T) {
-	blue, green := freeAddr(t), freeAddr(t)
+	blue, green := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	startModelServer(t, "blue", blue)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go sendTraffic(ctx, blue)
-	_, prom := startPrometheus(t, ScrapeConfig{Blue: blue, Green: green, Reconciler: freeAddr(t)})
+	_, prom := startPrometheus(t, ScrapeConfig{Blue: blue, Green: green, Reconciler: testenv.FreeAddr(t)})
 
 	// The 1 m recorded quantiles need a request inside the window and two
 	// scrapes that saw it; the rates need a few scrapes.

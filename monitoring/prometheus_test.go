@@ -23,7 +23,7 @@ func TestServerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for i := range 2 {
-		srv := NewServer(dir, WithBinary(bin), WithListen(freeAddr(t)), WithScrape(c))
+		srv := NewServer(dir, WithBinary(bin), WithListen(testenv.FreeAddr(t)), WithScrape(c))
 		if err := srv.Start(ctx); err != nil {
 			t.Fatalf("start %d: %v", i+1, err)
 		}
@@ -66,8 +66,8 @@ func TestServerStartErrors(t *testing.T) {
 		want string
 	}{
 		{"listen address in use", []Option{WithBinary(bin), WithListen(busy.Addr().String())}, "already in use"},
-		{"no such binary", []Option{WithBinary("/nonexistent/prometheus"), WithListen(freeAddr(t))}, "start /nonexistent/prometheus"},
-		{"bad scrape config", []Option{WithBinary(bin), WithListen(freeAddr(t)), WithScrape(ScrapeConfig{Blue: "nohost"})}, "blue address"},
+		{"no such binary", []Option{WithBinary("/nonexistent/prometheus"), WithListen(testenv.FreeAddr(t))}, "start /nonexistent/prometheus"},
+		{"bad scrape config", []Option{WithBinary(bin), WithListen(testenv.FreeAddr(t)), WithScrape(ScrapeConfig{Blue: "nohost"})}, "blue address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := NewServer(t.TempDir(), tc.opts...)

@@ -60,13 +60,8 @@ func newStack(t *testing.T) *stack {
 	testenv.LookPath(t, "nginx", "nginx")
 	dir := t.TempDir()
 	s := &stack{t: t, repo: filepath.Join(dir, "repo"), state: filepath.Join(dir, "state"),
-		public: freeAddr(t), admin: freeAddr(t), api: freeAddr(t), blue: freeAddr(t), green: freeAddr(t)}
-	if err := os.MkdirAll(s.repo, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s.git("init", "-q", "-b", "main")
-	s.git("config", "user.email", "test@example.com")
-	s.git("config", "user.name", "test")
+		public: testenv.FreeAddr(t), admin: testenv.FreeAddr(t), api: testenv.FreeAddr(t), blue: testenv.FreeAddr(t), green: testenv.FreeAddr(t)}
+	testenv.GitRepo(t, s.repo)
 	s.write(desired("v1"))
 	s.git("add", "desired.yaml")
 	s.git("commit", "-q", "-m", "v1")
@@ -75,11 +70,7 @@ func newStack(t *testing.T) *stack {
 
 func (s *stack) git(args ...string) string {
 	s.t.Helper()
-	out, err := exec.Command("git", append([]string{"-C", s.repo}, args...)...).CombinedOutput()
-	if err != nil {
-		s.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testenv.Git(s.t, s.repo, args...)
 }
 
 // write replaces desired.yaml in the work tree, uncommitted.

@@ -2,84 +2,27 @@ package nginx
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/spec"
-)
-
-// dockerClient connects to the real engine or fails loudly: make test runs
-// against it, and CI may not skip.
-func dockerClient(t testing.TB) *client.Client {
-	t.Helper()
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := c.Ping(ctx); err != nil {
-		t.Fatalf("the Docker Engine is unreachable (%v): these tests need it; start dockerd", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// testOwner is a unique owner label for one test; everything labelled with
-// it is removed when the test ends.
-func testOwner(t testing.TB, c *client.Client) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	owner := "zdmltest-" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		list, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", labelOwner+"="+owner))})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, ct := range list {
-			if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true}); err != nil {
-				t.Errorf("cleanup %s: %v", ct.ID, err)
-			}
-		}
-	})
-	return owner
-}
-
-var (
-	imagesOnce sync.Once
-	imagesOut  []byte
-	imagesErr  error
 )
 
 // nginxImage builds the local nginx image (cached by content: usually a
 // no-op) and returns its name.
 func nginxImage(t testing.TB) string {
 	t.Helper()
-	imagesOnce.Do(func() {
-		cmd := exec.Command("make", "-s", "-C", testenv.RepoRoot(t), "images", "IMAGES=nginx")
-		imagesOut, imagesErr = cmd.CombinedOutput()
-	})
-	if imagesErr != nil {
-		t.Fatalf("make images: %v\n%s", imagesErr, imagesOut)
-	}
+	dockertest.Images(t, "nginx")
 	if img := os.Getenv("ZDML_NGINX_IMAGE"); img != "" {
 		return img
 	}
@@ -90,15 +33,15 @@ func nginxImage(t testing.TB) string {
 // network.
 func newDockerProxy(t testing.TB, blue, green string) (*Proxy, *Docker, Config) {
 	t.Helper()
-	c := dockerClient(t)
-	owner := testOwner(t, c)
+	c := dockertest.Client(t)
+	owner := dockertest.Owner(t, c, labelOwner)
 	d, err := NewDocker(t.TempDir(), WithDockerClient(c), WithDockerOwner(owner),
 		WithDockerName(owner+"-nginx"), WithDockerImage(nginxImage(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopNginx(t, d) })
-	cfg := Config{PublicAddr: freeAddr(t), AdminAddr: freeAddr(t), Active: spec.Blue, Workers: 2,
+	cfg := Config{PublicAddr: testenv.FreeAddr(t), AdminAddr: testenv.FreeAddr(t), Active: spec.Blue, Workers: 2,
 		Upstreams: map[spec.Color]string{spec.Blue: blue}}
 	if green != "" {
 		cfg.Upstreams[spec.Green] = green
@@ -248,8 +191,8 @@ func TestDockerLifecycle(t *testing.T) {
 // made is never signalled, stopped or removed.
 func TestDockerNotOwned(t *testing.T) {
 	ctx := context.Background()
-	c := dockerClient(t)
-	stranger := testOwner(t, c)
+	c := dockertest.Client(t)
+	stranger := dockertest.Owner(t, c, labelOwner)
 	_, d, cfg := newDockerProxy(t, addrOf(t, spec.Blue), "")
 	other, err := NewDocker(d.Dir(), WithDockerClient(c), WithDockerOwner(stranger), WithDockerName(d.name), WithDockerImage(d.image))
 	if err != nil {
@@ -273,33 +216,19 @@ func TestDockerNotOwned(t *testing.T) {
 // after a few quick retries; one that accepts but never answers is cut off
 // by the per-call timeout. Neither hangs.
 func TestDockerDaemonUnreachable(t *testing.T) {
-	dir := t.TempDir()
-	hang, err := net.Listen("unix", filepath.Join(dir, "hang.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hang.Close()
-	go func() {
-		for {
-			conn, err := hang.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close() // hold it open, never answer
-		}
-	}()
+	down, hung := dockertest.DeadHosts(t)
 	for _, tc := range []struct {
 		name, host, want string
 	}{
-		{"down", "unix://" + filepath.Join(dir, "absent.sock"), "is dockerd running?"},
-		{"hung", "unix://" + filepath.Join(dir, "hang.sock"), "no answer within"},
+		{"down", down, "is dockerd running?"},
+		{"hung", hung, "no answer within"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := client.NewClientWithOpts(client.WithHost(tc.host), client.WithVersion("1.41"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := NewDocker(dir, WithDockerClient(c), WithDockerOwner("zdmltest-none"), WithDockerCallTimeout(300*time.Millisecond))
+			d, err := NewDocker(t.TempDir(), WithDockerClient(c), WithDockerOwner("zdmltest-none"), WithDockerCallTimeout(300*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}

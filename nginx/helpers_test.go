@@ -3,7 +3,6 @@ package nginx
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,17 +20,6 @@ func TestMain(m *testing.M) {
 		os.Exit(starterMain(raw))
 	}
 	os.Exit(m.Run())
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // backend is a stand-in model server: it answers every path with its color
@@ -63,8 +51,8 @@ func newTestProxy(t testing.TB, blue, green *httptest.Server) (*Proxy, *Local, C
 	}
 	t.Cleanup(func() { stopNginx(t, local) })
 	cfg := Config{
-		PublicAddr: freeAddr(t),
-		AdminAddr:  freeAddr(t),
+		PublicAddr: testenv.FreeAddr(t),
+		AdminAddr:  testenv.FreeAddr(t),
 		Upstreams:  map[spec.Color]string{},
 		Active:     spec.Blue,
 		Workers:    2,
