@@ -22,10 +22,7 @@ import (
 // header, reports what it serves, and drives it without restarting it.
 func TestAdoptRunningNginx(t *testing.T) {
 	ctx := context.Background()
-	p1, local1, cfg := newTestProxy(t, backend(t, spec.Blue, nil), backend(t, spec.Green, nil))
-	if _, err := p1.Ensure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	_, local1, cfg := startedProxy(t, backend(t, spec.Blue, nil), backend(t, spec.Green, nil))
 	st1, _ := local1.Status(ctx)
 	assertAdopts(t, local1.Dir(), st1.PID, cfg)
 }

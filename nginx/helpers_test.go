@@ -39,6 +39,16 @@ func backend(t testing.TB, color spec.Color, h http.HandlerFunc) *httptest.Serve
 	return srv
 }
 
+// startedProxy is newTestProxy with nginx started on the Config.
+func startedProxy(t testing.TB, blue, green *httptest.Server) (*Proxy, *Local, Config) {
+	t.Helper()
+	p, local, cfg := newTestProxy(t, blue, green)
+	if _, err := p.Ensure(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return p, local, cfg
+}
+
 // newTestProxy returns a Proxy on a real nginx in a temporary directory,
 // and a Config on free ports pointing at the given backends. The nginx is
 // stopped when the test ends.

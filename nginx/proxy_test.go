@@ -65,10 +65,7 @@ func TestEnsureStartSwapVerify(t *testing.T) {
 
 func TestEnsureIdempotent(t *testing.T) {
 	ctx := context.Background()
-	p, local, cfg := newTestProxy(t, backend(t, spec.Blue, nil), nil)
-	if _, err := p.Ensure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	p, local, cfg := startedProxy(t, backend(t, spec.Blue, nil), nil)
 	st1, _ := local.Status(ctx)
 	w1 := currentWorkers(t, local)
 	if len(w1) != cfg.Workers {
@@ -100,10 +97,7 @@ func TestEnsureIdempotent(t *testing.T) {
 // leaves the old config on disk and in nginx, and the error says why.
 func TestEnsureRejectedKeepsServing(t *testing.T) {
 	ctx := context.Background()
-	p, local, cfg := newTestProxy(t, backend(t, spec.Blue, nil), nil)
-	if _, err := p.Ensure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	p, local, cfg := startedProxy(t, backend(t, spec.Blue, nil), nil)
 	live := filepath.Join(local.Dir(), ConfFile)
 	before, _ := os.ReadFile(live)
 	w1 := currentWorkers(t, local)
@@ -140,10 +134,7 @@ func TestEnsureRejectedKeepsServing(t *testing.T) {
 // verification, reported with nginx's message, and rolled back on disk.
 func TestEnsureFailedReloadRestores(t *testing.T) {
 	ctx := context.Background()
-	p, local, cfg := newTestProxy(t, backend(t, spec.Blue, nil), nil)
-	if _, err := p.Ensure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	p, local, cfg := startedProxy(t, backend(t, spec.Blue, nil), nil)
 	before, _ := os.ReadFile(filepath.Join(local.Dir(), ConfFile))
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -169,11 +160,7 @@ func TestEnsureFailedReloadRestores(t *testing.T) {
 }
 
 func TestPublicRoutes(t *testing.T) {
-	ctx := context.Background()
-	p, _, cfg := newTestProxy(t, backend(t, spec.Blue, nil), nil)
-	if _, err := p.Ensure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	_, _, cfg := startedProxy(t, backend(t, spec.Blue, nil), nil)
 	tests := []struct {
 		path string
 		want int

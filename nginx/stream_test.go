@@ -88,10 +88,7 @@ func TestSSEUnbuffered(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := &streamer{release: make(chan struct{}), events: 3}
-	p, _, cfg := newTestProxy(t, backend(t, spec.Blue, s.handler), nil)
-	if _, err := p.Ensure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	_, _, cfg := startedProxy(t, backend(t, spec.Blue, s.handler), nil)
 	resp, r := openStream(t, ctx, cfg.PublicAddr)
 	if got := nextEvent(t, r); got != "0" {
 		t.Fatalf("first event %q, want 0 (before the stream ends)", got)
@@ -113,10 +110,7 @@ func TestStreamSurvivesReload(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s := &streamer{release: make(chan struct{}), events: 50}
-	p, local, cfg := newTestProxy(t, backend(t, spec.Blue, s.handler), backend(t, spec.Green, nil))
-	if _, err := p.Ensure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	p, local, cfg := startedProxy(t, backend(t, spec.Blue, s.handler), backend(t, spec.Green, nil))
 	oldWorkers := currentWorkers(t, local)
 	resp, r := openStream(t, ctx, cfg.PublicAddr)
 	if got := nextEvent(t, r); got != "0" {
