@@ -21,9 +21,7 @@ func TestDeployLog(t *testing.T) {
 	if out, errs, err := w.zdmlRun("deploy-log"); err != nil || out != "" || !strings.Contains(errs, "no events yet") {
 		t.Errorf("deploy-log before any deploy: %v %q %q; want nothing and a note", err, out, errs)
 	}
-	w.commit("v1")
-	w.startDaemon()
-	w.waitSynced("v1", time.Minute)
+	w.serveV1()
 
 	out, errs, err := w.zdmlRun("deploy-log", "-n", "3")
 	t.Logf("zdml deploy-log -n 3:\n%s", out)

@@ -17,25 +17,15 @@ import (
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 )
 
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestMonitorRun is `make monitor` on a free port: Prometheus comes up
 // with its files under <state-dir>/prometheus, answers the targets query
 // through `zdml monitor targets`, and a Ctrl-C (SIGINT) stops it cleanly.
 func TestMonitorRun(t *testing.T) {
 	testenv.LookPath(t, "prometheus", "prometheus")
 	zdml := testenv.Binary(t, "zdml")
-	state, listen := t.TempDir(), freeLoopback(t)
+	state, listen := t.TempDir(), testenv.FreeAddr(t)
 	cmd := exec.Command(zdml, "monitor", "run", "--listen", listen, "--state-dir", state, "--scrape-interval", "1s",
-		"--blue-addr", freeLoopback(t), "--green-addr", freeLoopback(t), "--api-addr", freeLoopback(t))
+		"--blue-addr", testenv.FreeAddr(t), "--green-addr", testenv.FreeAddr(t), "--api-addr", testenv.FreeAddr(t))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +76,7 @@ func TestMonitorRun(t *testing.T) {
 
 func TestMonitorRunRefusesBadEnv(t *testing.T) {
 	t.Setenv("ZDML_SCRAPE_INTERVAL", "often")
-	err := monitorRun(context.Background(), nil, []string{"--listen", freeLoopback(t)})
+	err := monitorRun(context.Background(), nil, []string{"--listen", testenv.FreeAddr(t)})
 	if err == nil || !strings.Contains(err.Error(), `ZDML_SCRAPE_INTERVAL="often"`) {
 		t.Fatalf("got %v, want the malformed ZDML_SCRAPE_INTERVAL named", err)
 	}
@@ -106,7 +96,7 @@ func TestWriteGrafana(t *testing.T) {
 		want      []string
 	}{
 		{"answering", grafana.URL, []string{"dashboard: " + grafana.URL + "/d/zdml-overview", "status: answering (Grafana 10.4.2)"}},
-		{"down", "http://" + freeLoopback(t), []string{"status: not answering", "make monitor", "ssh -L 3000:127.0.0.1:3000", `uid "zdml-prometheus"`, "http://127.0.0.1:9090/classic/graph?g0.expr="}},
+		{"down", "http://" + testenv.FreeAddr(t), []string{"status: not answering", "make monitor", "ssh -L 3000:127.0.0.1:3000", `uid "zdml-prometheus"`, "http://127.0.0.1:9090/classic/graph?g0.expr="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b strings.Builder

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,14 +61,4 @@ func TestPrewarmStatus(t *testing.T) {
 	if out, _, err := w.zdmlRun("prewarm-status"); err == nil || !strings.Contains(out, "ready:     no") {
 		t.Errorf("prewarm-status after deploy-fast: %v\n%s; want nothing prewarmed", err, out)
 	}
-}
-
-func (w *world) commitText(text, msg string) string {
-	w.t.Helper()
-	if err := os.WriteFile(filepath.Join(w.repo, "desired.yaml"), []byte(text), 0o644); err != nil {
-		w.t.Fatal(err)
-	}
-	w.git("add", "desired.yaml")
-	w.git("commit", "-q", "-m", msg)
-	return w.git("rev-parse", "HEAD")
 }

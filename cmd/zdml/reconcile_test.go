@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,16 +24,6 @@ import (
 // These tests run the real bin/zdml as a user would: a daemon on a git
 // repository, killed with SIGKILL and restarted, and the CLI beside it.
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type world struct {
 	t        *testing.T
 	dir      string
@@ -50,32 +39,22 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	testenv.LookPath(t, "nginx", "nginx")
-	testenv.LookPath(t, "git", "git")
 	dir := t.TempDir()
-	w := &world{t: t, dir: dir, repo: filepath.Join(dir, "repo"), state: filepath.Join(dir, "state"), public: freeAddr(t),
+	w := &world{t: t, dir: dir, repo: filepath.Join(dir, "repo"), state: filepath.Join(dir, "state"), public: testenv.FreeAddr(t),
 		zdml: testenv.Binary(t, "zdml")}
 	w.env = append(os.Environ(),
 		"ZDML_STATE_DIR="+w.state, "ZDML_MODELS_DIR="+testenv.ModelsDir(t), "ZDML_REPO="+w.repo, "ZDML_BRANCH=main",
-		"ZDML_FILE=desired.yaml", "ZDML_PUBLIC_ADDR="+w.public, "ZDML_ADMIN_ADDR="+freeAddr(t), "ZDML_API_ADDR="+freeAddr(t),
-		"ZDML_BLUE_ADDR="+freeAddr(t), "ZDML_GREEN_ADDR="+freeAddr(t), "ZDML_MODELSERVER="+testenv.Binary(t, "modelserver"),
+		"ZDML_FILE=desired.yaml", "ZDML_PUBLIC_ADDR="+w.public, "ZDML_ADMIN_ADDR="+testenv.FreeAddr(t), "ZDML_API_ADDR="+testenv.FreeAddr(t),
+		"ZDML_BLUE_ADDR="+testenv.FreeAddr(t), "ZDML_GREEN_ADDR="+testenv.FreeAddr(t), "ZDML_MODELSERVER="+testenv.Binary(t, "modelserver"),
 		"ZDML_RESYNC=200ms", "ZDML_POLL=1s")
-	os.MkdirAll(w.repo, 0o755)
-	w.git("init", "-q", "-b", "main")
-	w.git("config", "user.email", "t@example.com")
-	w.git("config", "user.name", "t")
+	testenv.GitRepo(t, w.repo)
 	t.Cleanup(w.cleanup)
 	return w
 }
 
 func (w *world) git(args ...string) string {
 	w.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = w.repo
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		w.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testenv.Git(w.t, w.repo, args...)
 }
 
 func desired(version string) string {
@@ -90,13 +69,20 @@ spec:
 `, version)
 }
 
+// commit commits desired(version) and returns the commit sha.
 func (w *world) commit(version string) string {
 	w.t.Helper()
-	if err := os.WriteFile(filepath.Join(w.repo, "desired.yaml"), []byte(desired(version)), 0o644); err != nil {
+	return w.commitText(desired(version), version)
+}
+
+// commitText commits text as desired.yaml and returns the commit sha.
+func (w *world) commitText(text, msg string) string {
+	w.t.Helper()
+	if err := os.WriteFile(filepath.Join(w.repo, "desired.yaml"), []byte(text), 0o644); err != nil {
 		w.t.Fatal(err)
 	}
 	w.git("add", "desired.yaml")
-	w.git("commit", "-q", "-m", version)
+	w.git("commit", "-q", "-m", msg)
 	return w.git("rev-parse", "HEAD")
 }
 
@@ -108,6 +94,14 @@ func (w *world) zdmlRun(args ...string) (string, string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	return out.String(), errb.String(), err
+}
+
+// serveV1 commits v1, starts the daemon and waits until v1 serves.
+func (w *world) serveV1() {
+	w.t.Helper()
+	w.commit("v1")
+	w.startDaemon()
+	w.waitSynced("v1", time.Minute)
 }
 
 func (w *world) startDaemon() {
@@ -281,13 +275,11 @@ func TestKillMidDeploy(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			w.commit("v1")
-			w.startDaemon()
-			w.waitSynced("v1", time.Minute)
+			w.serveV1()
 			c := startChat(w.public)
 			c2 := w.commit("v2")
 			ev := w.waitEvent(time.Minute, func(e reconciler.Event) bool {
-				return e.Version == "v2" && e.Step == step && e.Phase == reconciler.PhaseStart
+				return e.Commit == c2 && e.Step == step && e.Phase == reconciler.PhaseStart
 			})
 			w.kill9()
 			down := w.status() // observed without a daemon
