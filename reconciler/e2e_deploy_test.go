@@ -14,6 +14,7 @@ var allSteps = []string{StepPreflight, StepStart, StepReady, StepWarmup, StepSwa
 // through nginx: the version switches, no request fails, and history and
 // events record every step.
 func TestDeployUnderLoad(t *testing.T) {
+	color := func(c spec.Color, v string) string { return string(c) + " " + v }
 	t.Parallel()
 	e := newEnv(t)
 	c1 := e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
@@ -56,6 +57,13 @@ func TestDeployUnderLoad(t *testing.T) {
 	for _, ev := range e.events() {
 		if ev.DeployID == last.ID && ev.Phase == PhaseEnd {
 			ended[ev.Step] = true
+			want := color("green", "v2") // the new color, for the steps that act on it
+			if ev.Step == StepDrain || ev.Step == StepStop {
+				want = color("blue", "v1") // the old color, drained and stopped
+			}
+			if got := color(ev.Color, ev.Version); got != want {
+				t.Errorf("events.jsonl: step %s names %s, want %s", ev.Step, got, want)
+			}
 		}
 	}
 	for _, s := range allSteps {

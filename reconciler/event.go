@@ -23,10 +23,12 @@ const (
 // record of a deploy step starting, ending or failing, or of a self-heal. The
 // load harness reads these to draw the deploy timeline.
 type Event struct {
-	Time     time.Time     `json:"time"`
-	DeployID string        `json:"deploy_id,omitempty"`
-	Step     string        `json:"step"`
-	Phase    string        `json:"phase"`
+	Time     time.Time `json:"time"`
+	DeployID string    `json:"deploy_id,omitempty"`
+	Step     string    `json:"step"`
+	Phase    string    `json:"phase"`
+	// Color and Version are what the step acts on: the old color for
+	// drain and stop, the new one for the other steps of a deploy.
 	Color    spec.Color    `json:"color,omitempty"`
 	Version  string        `json:"version,omitempty"`
 	Commit   string        `json:"commit,omitempty"`

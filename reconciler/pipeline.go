@@ -62,8 +62,14 @@ func (d *deploy) progress(stepName string) *Progress {
 		Swapped: d.swapped, StartedAt: d.begun}
 }
 
+// event records a step of d. Its color and version are those the step acts
+// on: the old color for drain and stop, the new one for every other step.
 func (r *Reconciler) event(d *deploy, stepName, phase string, dur time.Duration, msg string) {
-	r.events.Emit(Event{DeployID: d.id, Step: stepName, Phase: phase, Color: d.to, Version: d.target.Version,
+	color, version := d.to, d.target.Version
+	if (stepName == StepDrain || stepName == StepStop) && d.from != "" {
+		color, version = d.from, d.fromVer
+	}
+	r.events.Emit(Event{DeployID: d.id, Step: stepName, Phase: phase, Color: color, Version: version,
 		Commit: d.target.Commit, Duration: dur, Message: msg})
 }
 
