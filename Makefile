@@ -119,7 +119,7 @@ chat: build ## send one chat request through nginx (MSG="...")
 	$(ZDML) chat "$(or $(MSG),Say hello)" $(ZDML_SRC)
 bench-deploy: build models ## deploy step timings on the tiny and demo models, and deploy-fast swap+drain, under client load
 	$(GO) test -run '^$$' -bench DeploySteps -benchtime 3x -timeout 20m ./reconciler
-bench-contention: build models ## active p99 while a standby loads and warms: nice 19 vs normal priority, side by side
+bench-contention: build models ## active p99 while a standby loads and warms: nice 19, nice 10 (the default) and normal priority, side by side
 	$(GO) test -run '^$$' -bench Contention -benchtime 1x -timeout 20m ./reconciler
 
 # Load tests on a temporary stack of their own (free ports, temp git repo):
