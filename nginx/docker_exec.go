@@ -3,7 +3,6 @@ package nginx
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,13 +14,13 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/zero-downtime-ml/zdml/internal/dockercall"
 )
 
 // ErrDockerUnavailable wraps errors that mean the Docker daemon could not be
-// reached or did not answer in time.
-var ErrDockerUnavailable = errors.New("docker daemon unavailable")
+// reached or did not answer in time (the reconciler's is the same value).
+var ErrDockerUnavailable = dockercall.ErrUnavailable
 
 // nginxArgs are nginx's flags for a config file in Dir, as in the image's
 // entrypoint: prefix Dir, foreground, workers as root (the state directory
@@ -190,29 +189,9 @@ func (d *Docker) call(ctx context.Context, op string, fn func(ctx context.Contex
 // callFor runs one Docker API call under its own timeout plus extra, and
 // retries a daemon that cannot be dialled (nothing was sent) a few times.
 func (d *Docker) callFor(ctx context.Context, op string, extra time.Duration, fn func(ctx context.Context) error) error {
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, d.callTimeout+extra)
-		err := fn(cctx)
-		timedOut := cctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		switch {
-		case err == nil:
-			return nil
-		case timedOut:
-			return fmt.Errorf("docker %s %s: no answer within %s: %w: %w", op, d.name, d.callTimeout+extra, ErrDockerUnavailable, err)
-		case !client.IsErrConnectionFailed(err):
-			return fmt.Errorf("docker %s %s: %w", op, d.name, err)
-		case attempt >= 3:
-			return fmt.Errorf("docker %s %s: %w (is dockerd running? DOCKER_HOST=%s): %w", op, d.name, ErrDockerUnavailable, d.api.DaemonHost(), err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("docker %s %s: %w", op, d.name, ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
+	p := dockercall.Policy{Timeout: d.callTimeout + extra, Tries: 3, Backoff: 200 * time.Millisecond,
+		Host: d.api.DaemonHost(), Log: d.log}
+	return p.Do(ctx, op+" "+d.name, fn)
 }
 
 func isRunning(c container.InspectResponse) bool {
