@@ -50,40 +50,54 @@ func runColorCmd(name string) func(context.Context, *slog.Logger, []string) erro
 		if err != nil {
 			return err
 		}
-		if err := requireNoDaemon(f); err != nil {
-			return err
-		}
-		cfg, err := f.config(log, name)
-		if err != nil {
-			return err
-		}
-		r, err := reconciler.New(cfg)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		var msg string
-		switch name {
-		case "start":
-			msg, err = r.StartColor(ctx, c)
-		case "stop":
-			msg, err = r.StopColor(ctx, c, force)
-		default:
-			msg, err = r.SwapTo(ctx, c)
-		}
-		if errors.Is(err, reconciler.ErrNothingToDo) {
-			fmt.Fprintln(stdout, strings.TrimPrefix(err.Error(), reconciler.ErrNothingToDo.Error()+": "))
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, msg)
-		return nil
+		return manual(log, f, name, func(r *reconciler.Reconciler) (string, error) {
+			switch name {
+			case "start":
+				return r.StartColor(ctx, c)
+			case "stop":
+				return r.StopColor(ctx, c, force)
+			default:
+				return r.SwapTo(ctx, c)
+			}
+		})
 	}
 }
 
-func viewer(log *slog.Logger, f *stateFlags) (*reconciler.Viewer, error) {
+// manual runs one manual control on the local stack and prints what it
+// did; refused while a daemon holds the state. Nothing to do is not an
+// error.
+func manual(log *slog.Logger, f *stateFlags, name string, do func(*reconciler.Reconciler) (string, error)) error {
+	if err := requireNoDaemon(f); err != nil {
+		return err
+	}
+	cfg, err := f.config(log, name)
+	if err != nil {
+		return err
+	}
+	r, err := reconciler.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	msg, err := do(r)
+	if errors.Is(err, reconciler.ErrNothingToDo) {
+		fmt.Fprintln(stdout, strings.TrimPrefix(err.Error(), reconciler.ErrNothingToDo.Error()+": "))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, msg)
+	return nil
+}
+
+// viewCmd parses a read-only command's flags and opens a viewer on the
+// state: what runs, observed, without taking the lock.
+func viewCmd(log *slog.Logger, name, usage string, args []string, bindMore func(*flag.FlagSet)) (*reconciler.Viewer, error) {
+	f, _, err := parseFlags(name, usage, args, bindMore)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := f.config(log, "view")
 	if err != nil {
 		return nil, err
@@ -92,11 +106,7 @@ func viewer(log *slog.Logger, f *stateFlags) (*reconciler.Viewer, error) {
 }
 
 func runWhichActive(ctx context.Context, log *slog.Logger, args []string) error {
-	f, _, err := parseFlags("which-active", "which-active [flags]", args, nil)
-	if err != nil {
-		return err
-	}
-	v, err := viewer(log, f)
+	v, err := viewCmd(log, "which-active", "which-active [flags]", args, nil)
 	if err != nil {
 		return err
 	}
@@ -110,13 +120,9 @@ func runWhichActive(ctx context.Context, log *slog.Logger, args []string) error 
 
 func runMem(ctx context.Context, log *slog.Logger, args []string) error {
 	var asJSON bool
-	f, _, err := parseFlags("mem", "mem [--json] [flags]", args, func(fs *flag.FlagSet) {
+	v, err := viewCmd(log, "mem", "mem [--json] [flags]", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
-	if err != nil {
-		return err
-	}
-	v, err := viewer(log, f)
 	if err != nil {
 		return err
 	}
@@ -149,11 +155,7 @@ func printMem(w io.Writer, rows []reconciler.MemRow) {
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func runHealth(ctx context.Context, log *slog.Logger, args []string) error {
-	f, _, err := parseFlags("health", "health [flags]", args, nil)
-	if err != nil {
-		return err
-	}
-	v, err := viewer(log, f)
+	v, err := viewCmd(log, "health", "health [flags]", args, nil)
 	if err != nil {
 		return err
 	}
@@ -226,22 +228,5 @@ func runDown(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := requireNoDaemon(f); err != nil {
-		return err
-	}
-	cfg, err := f.config(log, "down")
-	if err != nil {
-		return err
-	}
-	r, err := reconciler.New(cfg)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	msg, err := r.Down(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, msg)
-	return nil
+	return manual(log, f, "down", func(r *reconciler.Reconciler) (string, error) { return r.Down(ctx) })
 }

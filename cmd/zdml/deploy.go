@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 
@@ -27,8 +26,8 @@ func actionCmd(action string) func(context.Context, *slog.Logger, []string) erro
 		if err != nil {
 			return err
 		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		if err := noArgs(fs); err != nil {
+			return err
 		}
 		msg, err := doAction(ctx, log, f, action)
 		if err != nil {
@@ -88,5 +87,3 @@ func requireNoDaemon(f *stateFlags) error {
 	}
 	return nil
 }
-
-var stdout io.Writer = os.Stdout

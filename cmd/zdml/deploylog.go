@@ -36,8 +36,8 @@ func runDeployLog(ctx context.Context, _ *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	if n <= 0 {
 		return fmt.Errorf("-n %d: want a positive number", n)

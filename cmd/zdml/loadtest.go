@@ -37,6 +37,7 @@ type loadtestFlags struct {
 	duration                                     time.Duration
 	every                                        time.Duration
 	command                                      string
+	envErrs                                      []error
 }
 
 func (f *loadtestFlags) bind(fs *flag.FlagSet) {
@@ -53,23 +54,9 @@ func (f *loadtestFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.repo, "repo", envOr("ZDML_REPO", ""), "with --url: the repository its reconciler watches, for deploys (env ZDML_REPO)")
 	fs.StringVar(&f.api, "api", envOr("ZDML_LOADTEST_API", "http://127.0.0.1:9400"), "with --url: its reconciler's API (env ZDML_LOADTEST_API)")
 	fs.StringVar(&f.events, "events", envOr("ZDML_LOADTEST_EVENTS", ".zdml/events.jsonl"), "with --url: its events.jsonl (env ZDML_LOADTEST_EVENTS)")
-	fs.DurationVar(&f.duration, "duration", envDuration("ZDML_LOADTEST_DURATION", 0), "override every scenario's load.duration, the deploy moving with it (env ZDML_LOADTEST_DURATION)")
+	fs.DurationVar(&f.duration, "duration", envDuration("ZDML_LOADTEST_DURATION", 0, &f.envErrs), "override every scenario's load.duration, the deploy moving with it (env ZDML_LOADTEST_DURATION)")
 	fs.DurationVar(&f.every, "progress", 5*time.Second, "progress line interval on stderr")
 	fs.StringVar(&f.command, "command", envOr("ZDML_LOADTEST_COMMAND", ""), "the command to print in reports as the way to reproduce them (env ZDML_LOADTEST_COMMAND)")
-}
-
-// envDuration reads a duration variable; a malformed one is fatal.
-func envDuration(name string, def time.Duration) time.Duration {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		fmt.Fprintf(os.Stderr, "zdml: %s=%q: want a positive duration such as 90s\n", name, v)
-		os.Exit(2)
-	}
-	return d
 }
 
 func selfPath() string {
@@ -88,6 +75,9 @@ func runLoadtest(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (scenarios go in --scenario)", fs.Arg(0))
+	}
+	if err := errors.Join(f.envErrs...); err != nil {
+		return err
 	}
 	scs, err := f.selectScenarios()
 	if err != nil {

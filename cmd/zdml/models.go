@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -88,9 +87,7 @@ func modelsInspect(_ context.Context, _ *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(info)
+	return writeJSON(os.Stdout, info)
 }
 
 // modelsDownload fetches a model with resume, progress on stderr and sha256
@@ -118,12 +115,4 @@ func modelsDownload(ctx context.Context, log *slog.Logger, args []string) error 
 	log.Info("model ready", "file", *out, "architecture", info.Architecture,
 		"parameters", info.Parameters, "quantization", info.Quantization)
 	return nil
-}
-
-// envOr returns the environment variable key, or def when it is unset.
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
-	}
-	return def
 }

@@ -61,8 +61,8 @@ func (p *promFlags) bind(fs *flag.FlagSet, errs *[]error) {
 	fs.StringVar(&p.blue, "blue-addr", envOr("ZDML_BLUE_ADDR", monitoring.DefaultBlueAddr), "blue model server to scrape (env ZDML_BLUE_ADDR)")
 	fs.StringVar(&p.green, "green-addr", envOr("ZDML_GREEN_ADDR", monitoring.DefaultGreenAddr), "green model server to scrape (env ZDML_GREEN_ADDR)")
 	fs.StringVar(&p.reconciler, "api-addr", envOr("ZDML_API_ADDR", monitoring.DefaultReconcilerAddr), "reconciler API to scrape (env ZDML_API_ADDR)")
-	fs.DurationVar(&p.interval, "scrape-interval", envDur("ZDML_SCRAPE_INTERVAL", monitoring.DefaultScrapeInterval, errs), "scrape and rule evaluation interval (env ZDML_SCRAPE_INTERVAL)")
-	fs.DurationVar(&p.retention, "retention", envDur("ZDML_PROMETHEUS_RETENTION", 24*time.Hour, errs), "how long samples are kept (env ZDML_PROMETHEUS_RETENTION)")
+	fs.DurationVar(&p.interval, "scrape-interval", envDuration("ZDML_SCRAPE_INTERVAL", monitoring.DefaultScrapeInterval, errs), "scrape and rule evaluation interval (env ZDML_SCRAPE_INTERVAL)")
+	fs.DurationVar(&p.retention, "retention", envDuration("ZDML_PROMETHEUS_RETENTION", 24*time.Hour, errs), "how long samples are kept (env ZDML_PROMETHEUS_RETENTION)")
 }
 
 func (p *promFlags) server(log *slog.Logger) *monitoring.Server {
@@ -72,26 +72,12 @@ func (p *promFlags) server(log *slog.Logger) *monitoring.Server {
 		monitoring.WithListen(p.listen), monitoring.WithScrape(c), monitoring.WithRetention(p.retention), monitoring.WithLogger(log))
 }
 
-// envDur reads a duration from the environment; a malformed one is
-// collected as an error rather than silently defaulted.
-func envDur(key string, def time.Duration, errs *[]error) time.Duration {
-	v, ok := os.LookupEnv(key)
-	if !ok {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		*errs = append(*errs, fmt.Errorf("%s=%q: want a positive duration such as 5s", key, v))
-	}
-	return d
-}
-
 func parse(fs *flag.FlagSet, args []string, errs []error) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	return errors.Join(errs...)
 }
@@ -188,19 +174,12 @@ var seedPanels = []string{"Request rate", "Error rate (5xx)", "Request latency p
 	"Memory by color", "Which color is up", "Time to first token p50 / p95", "Tokens per second"}
 
 func grafanaHealth(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/health", nil)
+	resp, b, err := httpGet(ctx, url+"/api/health", 3*time.Second, 1<<20)
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
 	var h struct{ Database, Version string }
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &h) != nil {
 		return "", fmt.Errorf("GET /api/health: %s", resp.Status)
 	}
 	return h.Version, nil
@@ -292,17 +271,10 @@ func ensurePrometheus(ctx context.Context, log *slog.Logger, p *promFlags, url s
 
 // httpReady GETs a health URL and wants 200.
 func httpReady(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, _, err := httpGet(ctx, url, 2*time.Second, 0)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}

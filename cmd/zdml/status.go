@@ -37,8 +37,8 @@ func runPrewarmStatus(ctx context.Context, log *slog.Logger, args []string) erro
 	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	rep, err := readStatus(ctx, log, f)
 	if err != nil {
@@ -54,9 +54,7 @@ func runPrewarmStatus(ctx context.Context, log *slog.Logger, args []string) erro
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(p); err != nil {
+		if err := writeJSON(stdout, p); err != nil {
 			return err
 		}
 	} else {
@@ -95,18 +93,10 @@ func probeReady(ctx context.Context, addr string) error {
 	if addr == "" {
 		return errors.New("no address")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/ready", nil)
+	resp, b, err := httpGet(ctx, "http://"+addr+"/ready", 10*time.Second, 4096)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("/ready %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
@@ -126,9 +116,7 @@ func runStatus(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(stdout, rep)
 	}
 	printStatus(stdout, rep)
 	return nil
@@ -187,20 +175,6 @@ func printStatus(w io.Writer, r reconciler.StatusReport) {
 	for _, c := range r.Conditions {
 		fmt.Fprintf(w, "%-12s %-5s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)
 	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func short(s string) string {
-	if len(s) > 7 {
-		return s[:7]
-	}
-	return s
 }
 
 func runHistory(ctx context.Context, _ *slog.Logger, args []string) error {
