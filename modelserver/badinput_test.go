@@ -11,8 +11,7 @@ import (
 )
 
 func TestBadInput(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--max-body", "96Ki", "--max-tokens-limit", "100")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--max-body", "96Ki", "--max-tokens-limit", "100")
 	big := strings.Repeat("a", 65<<10)
 	tests := []struct {
 		name       string

@@ -32,8 +32,7 @@ func longChat(t *testing.T, s *server, maxTokens int) (context.CancelFunc, <-cha
 }
 
 func TestQueueFullGets503WithRetryAfter(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "demo-v1.gguf"), "--parallel", "1", "--queue", "1", "--ctx", "1024", "--max-tokens-limit", "900")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "demo-v1.gguf"), "--parallel", "1", "--queue", "1", "--ctx", "1024", "--max-tokens-limit", "900")
 	cancelA, _ := longChat(t, s, 900)
 	defer cancelA()
 	s.waitDeep(t, "one running", func(d deepHealth) bool { return d.Running == 1 })
@@ -58,8 +57,7 @@ func TestQueueFullGets503WithRetryAfter(t *testing.T) {
 }
 
 func TestClientDisconnectFreesSlot(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "demo-v1.gguf"), "--parallel", "1", "--queue", "0", "--ctx", "1024", "--max-tokens-limit", "900")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "demo-v1.gguf"), "--parallel", "1", "--queue", "0", "--ctx", "1024", "--max-tokens-limit", "900")
 	cancel, code := longChat(t, s, 900)
 	s.waitDeep(t, "the slot taken", func(d deepHealth) bool { return d.Running == 1 })
 	start := time.Now()
@@ -76,8 +74,7 @@ func TestClientDisconnectFreesSlot(t *testing.T) {
 }
 
 func TestSIGTERMDrainsInFlight(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "demo-v1.gguf"), "--parallel", "2", "--ctx", "512", "--shutdown-timeout", "60s")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "demo-v1.gguf"), "--parallel", "2", "--ctx", "512", "--shutdown-timeout", "60s")
 	const n = 3 // two running, one queued
 	var wg sync.WaitGroup
 	results := make([]chatReply, n)
@@ -120,8 +117,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 
 func TestHistoryPersistsAndNeverMixes(t *testing.T) {
 	model := testenv.Model(t, "tiny.gguf")
-	s := startServer(t, "--model", model)
-	s.waitReady(t)
+	s := readyServer(t, "--model", model)
 	s.chat(t, "/chat/alice", "alice says the password is swordfish", 5)
 	s.chat(t, "/chat/bob", "bob likes turnips", 5)
 	s.stop()
@@ -200,8 +196,7 @@ func TestGeneratedModelsLoad(t *testing.T) {
 		{"demo-v2.gguf", "v2", "Q8_0"},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
-			s := startServer(t, "--model", testenv.Model(t, tt.file), "--ctx", "256", "--parallel", "1")
-			s.waitReady(t)
+			s := readyServer(t, "--model", testenv.Model(t, tt.file), "--ctx", "256", "--parallel", "1")
 			checkJSONLog(t, s.Log())
 			d := s.deep(t)
 			if d.Model.Version != tt.version || d.Model.Quantization != tt.quant || d.Model.State != "loaded" {
@@ -280,8 +275,7 @@ func TestMemoryLimitAndGivenSHA256(t *testing.T) {
 // TestLongHistoryIsTrimmedToFit: a conversation longer than the context
 // keeps working; its oldest exchanges leave the prompt, never the database.
 func TestLongHistoryIsTrimmedToFit(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--ctx", "256")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--ctx", "256")
 	const turns = 12
 	var last chatReply
 	for i := range turns {

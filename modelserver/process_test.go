@@ -45,6 +45,14 @@ func startServer(t testing.TB, args ...string) *server {
 	return s.start(bin, full)
 }
 
+// readyServer is startServer, then waits until the server is ready.
+func readyServer(t testing.TB, args ...string) *server {
+	t.Helper()
+	s := startServer(t, args...)
+	s.waitReady(t)
+	return s
+}
+
 func (s *server) start(bin string, args []string) *server {
 	t := s.t
 	t.Helper()

@@ -15,8 +15,7 @@ import (
 )
 
 func TestEndpoints(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--color", "green", "--model-version", "v7")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--color", "green", "--model-version", "v7")
 
 	t.Run("healthz", func(t *testing.T) {
 		var got map[string]string
@@ -143,8 +142,7 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestConcurrentClients(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--parallel", "4", "--queue", "16")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--parallel", "4", "--queue", "16")
 	const clients = 12
 	var wg sync.WaitGroup
 	errs := make(chan string, clients)
@@ -175,8 +173,7 @@ func TestConcurrentClients(t *testing.T) {
 // TestBatchingKeepsGreedyOutput checks that continuous batching does not mix
 // sequences: a greedy reply is the same alone and among concurrent others.
 func TestBatchingKeepsGreedyOutput(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--parallel", "4")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--parallel", "4")
 	prompts := []string{"What is the capital of France?", "Count to ten.", "Tell me about the sea.", "Why is the sky blue?"}
 	ask := func(p string) string {
 		code, body, _ := s.post(t, context.Background(), "/chat", map[string]any{"message": p, "max_tokens": 24, "temperature": 0})
@@ -212,8 +209,7 @@ func TestBatchingKeepsGreedyOutput(t *testing.T) {
 }
 
 func TestStreamIsWellFormed(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"))
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"))
 	body := `{"messages":[{"role":"user","content":"Stream me something"}],"max_tokens":40,"stream":true,"stream_options":{"include_usage":true}}`
 	resp, err := http.Post(s.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -294,8 +290,7 @@ func TestStreamIsWellFormed(t *testing.T) {
 // context stops cleanly with finish_reason "length", and a prompt that
 // cannot fit at all is a 400, never a crash or a 500.
 func TestContextFullEndsWithLength(t *testing.T) {
-	s := startServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--ctx", "256", "--max-tokens-limit", "1000")
-	s.waitReady(t)
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--ctx", "256", "--max-tokens-limit", "1000")
 	code, body, _ := s.post(t, context.Background(), "/v1/chat/completions", map[string]any{
 		"messages": []map[string]string{{"role": "user", "content": "Go on forever."}}, "max_tokens": 1000, "temperature": 0})
 	var got struct {
