@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 )
 
 // compose runs docker-compose on the repository's docker-compose.yml with
@@ -186,41 +186,25 @@ func memBytes(v any) int64 {
 	return n * mult
 }
 
-var (
-	zdmlImageOnce sync.Once
-	zdmlImageOut  []byte
-	zdmlImageErr  error
-)
-
 // TestComposeStack runs the compose stack as a user would (make up), under
 // its own names, subnet and ports: the reconciler deploys v1 from a git
 // repository as containers, then v2 on a commit while clients chat
 // through the nginx container, with no failed request.
 func TestComposeStack(t *testing.T) {
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	testImages(t)
-	zdmlImageOnce.Do(func() {
-		zdmlImageOut, zdmlImageErr = exec.Command("make", "-s", "-C", testenv.RepoRoot(t), "images", "IMAGES=zdml").CombinedOutput()
-	})
-	if zdmlImageErr != nil {
-		t.Fatalf("make images: %v\n%s", zdmlImageErr, zdmlImageOut)
-	}
-	owner := newOwner(t, c)
+	dockertest.Images(t, "zdml")
+	owner := dockertest.Owner(t, c, LabelOwner)
 	subnet := freeSubnet(t, c)
 	e := &env{t: t, repo: filepath.Join(t.TempDir(), "repo")}
-	if err := os.MkdirAll(e.repo, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e.git("init", "-q", "-b", "main")
-	e.git("config", "user.email", "test@example.com")
-	e.git("config", "user.name", "test")
+	testenv.GitRepo(t, e.repo)
 	e.commit(desiredSpec{Version: "v1", ReadyTimeout: "120s"}.yaml(), "v1")
-	public := freePort(t)
+	public := testenv.FreeAddr(t)
 	_, port, _ := strings.Cut(public, ":")
 	first := subnet.Addr().Next()
 	env := map[string]string{
 		"ZDML_PREFIX": owner, "ZDML_OWNER": owner, "ZDML_REPO_DIR": e.repo, "ZDML_HOST_MODELS_DIR": testenv.ModelsDir(t),
-		"ZDML_PUBLIC_PORT": port, "ZDML_PROMETHEUS_PORT": strings.Split(freePort(t), ":")[1], "ZDML_SUBNET": subnet.String(),
+		"ZDML_PUBLIC_PORT": port, "ZDML_PROMETHEUS_PORT": strings.Split(testenv.FreeAddr(t), ":")[1], "ZDML_SUBNET": subnet.String(),
 		"ZDML_BLUE_IP": first.Next().Next().String(), "ZDML_GREEN_IP": first.Next().Next().Next().String(),
 	}
 	project := []string{"-p", owner}
@@ -228,7 +212,7 @@ func TestComposeStack(t *testing.T) {
 		// The colors are the reconciler's, not compose's: stop it, remove
 		// them (they hold the network), then take the stack down.
 		_, _ = compose(t, env, append(project, "stop", "reconciler")...)
-		removeOwned(t, c, owner)
+		dockertest.RemoveOwned(t, c, LabelOwner, owner)
 		if out, err := compose(t, env, append(project, "down", "-v")...); err != nil {
 			t.Errorf("docker-compose down: %v\n%s", err, out)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
+	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -34,9 +35,9 @@ type dockerEnv struct {
 
 func newDockerEnv(t testing.TB) *dockerEnv {
 	t.Helper()
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	image, nginxImage := testImages(t)
-	owner := newOwner(t, c) // its cleanup runs last, after the env's
+	owner := dockertest.Owner(t, c, LabelOwner) // its cleanup runs last, after the env's
 	t.Setenv("ZDML_DOCKER_OWNER", owner)
 	t.Setenv("ZDML_DOCKER_PREFIX", owner)
 	t.Setenv("ZDML_DOCKER_NETWORK", owner)
@@ -81,6 +82,16 @@ func (e *dockerEnv) only(color spec.Color, version string) string {
 	return list[0].ID
 }
 
+// serveBlueV1 commits v1 on runtime docker, starts the reconciler, waits
+// until v1 serves and returns the id of blue's container, the only one.
+func (e *dockerEnv) serveBlueV1() string {
+	e.t.Helper()
+	e.commit(e.spec("v1", e.image), "v1")
+	e.start()
+	e.waitSynced("v1", 3*time.Minute)
+	return e.only(spec.Blue, "v1")
+}
+
 func (e *dockerEnv) kill(color spec.Color) {
 	if err := e.c.ContainerKill(context.Background(), e.owner+"-"+string(color), "KILL"); err != nil {
 		e.t.Errorf("kill %s: %v", color, err)
@@ -93,10 +104,7 @@ func (e *dockerEnv) kill(color spec.Color) {
 // gone.
 func TestDockerDeployUnderLoad(t *testing.T) {
 	e := newDockerEnv(t)
-	e.commit(e.spec("v1", e.image), "v1")
-	e.start()
-	e.waitSynced("v1", 3*time.Minute)
-	e.only(spec.Blue, "v1")
+	e.serveBlueV1()
 	history := chatBeforeSwap(t, e.public)
 	loop := startClients(t, e.public, 4)
 	time.Sleep(300 * time.Millisecond)
@@ -134,10 +142,7 @@ func TestDockerDeployUnderLoad(t *testing.T) {
 // no client request failing.
 func TestDockerRollbacks(t *testing.T) {
 	e := newDockerEnv(t)
-	e.commit(e.spec("v1", e.image), "v1")
-	e.start()
-	e.waitSynced("v1", 3*time.Minute)
-	blue := e.only(spec.Blue, "v1")
+	blue := e.serveBlueV1()
 	for i, tc := range []struct {
 		name, desired, reason string
 		arm                   func()
@@ -180,10 +185,7 @@ func TestDockerRollbacks(t *testing.T) {
 // replaces it through the gates and serves again.
 func TestDockerSelfHealKilledActive(t *testing.T) {
 	e := newDockerEnv(t)
-	e.commit(e.spec("v1", e.image), "v1")
-	e.start()
-	e.waitSynced("v1", 3*time.Minute)
-	before := e.only(spec.Blue, "v1")
+	before := e.serveBlueV1()
 	killed := time.Now()
 	e.kill(spec.Blue)
 	e.healed(HealActiveDown, 2*time.Minute)
@@ -204,9 +206,7 @@ func TestDockerSelfHealKilledActive(t *testing.T) {
 // chatting throughout.
 func TestDockerRestartMidDeploy(t *testing.T) {
 	e := newDockerEnv(t)
-	e.commit(e.spec("v1", e.image), "v1")
-	e.start()
-	e.waitSynced("v1", 3*time.Minute)
+	e.serveBlueV1()
 	warming := make(chan struct{}, 1)
 	e.r.events.setSink(func(ev Event) {
 		if ev.Step == StepWarmup && ev.Phase == PhaseStart {

@@ -2,26 +2,19 @@ package reconciler
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -30,39 +23,11 @@ import (
 // network they make carries a per-test owner label and is removed by label
 // when the test ends.
 
-// dockerClient connects to the engine or fails loudly: CI may not skip.
-func dockerClient(t testing.TB) *client.Client {
-	t.Helper()
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := c.Ping(ctx); err != nil {
-		t.Fatalf("the Docker Engine is unreachable (%v): these tests need it; start dockerd", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-var (
-	imagesOnce sync.Once
-	imagesOut  []byte
-	imagesErr  error
-)
-
 // testImages builds the model-server and nginx images once per test binary
 // (a no-op when their content has not changed) and returns their names.
 func testImages(t testing.TB) (modelserver, nginxImage string) {
 	t.Helper()
-	imagesOnce.Do(func() {
-		cmd := exec.Command("make", "-s", "-C", testenv.RepoRoot(t), "images", "IMAGES=modelserver nginx")
-		imagesOut, imagesErr = cmd.CombinedOutput()
-	})
-	if imagesErr != nil {
-		t.Fatalf("make images: %v\n%s", imagesErr, imagesOut)
-	}
+	dockertest.Images(t, "modelserver nginx")
 	return envOr("ZDML_MODELSERVER_IMAGE", "zdml/modelserver:local"), envOr("ZDML_NGINX_IMAGE", "zdml/nginx:local")
 }
 
@@ -73,53 +38,11 @@ func envOr(k, def string) string {
 	return def
 }
 
-// newOwner returns a unique owner label and removes everything carrying it
-// when the test ends.
-func newOwner(t testing.TB, c *client.Client) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	owner := "zdmltest-" + hex.EncodeToString(b)
-	t.Cleanup(func() { removeOwned(t, c, owner) })
-	return owner
-}
-
-func removeOwned(t testing.TB, c *client.Client, owner string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	f := filters.NewArgs(filters.Arg("label", LabelOwner+"="+owner))
-	list, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-	}
-	for _, ct := range list {
-		if err := c.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true}); err != nil {
-			t.Errorf("cleanup container %s: %v", ct.Names, err)
-		}
-	}
-	vols, err := c.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err == nil {
-		for _, v := range vols.Volumes {
-			if err := c.VolumeRemove(ctx, v.Name, true); err != nil {
-				t.Errorf("cleanup volume %s: %v", v.Name, err)
-			}
-		}
-	}
-	nets, err := c.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err == nil {
-		for _, n := range nets {
-			if err := c.NetworkRemove(ctx, n.ID); err != nil {
-				t.Errorf("cleanup network %s: %v", n.Name, err)
-			}
-		}
-	}
-}
-
 // newTestDocker returns a driver whose containers, volumes and network are
 // named and labelled after a fresh owner, and its log.
 func newTestDocker(t testing.TB, c *client.Client, opts ...DockerOption) (*Docker, *bytes.Buffer) {
 	t.Helper()
-	owner := newOwner(t, c)
+	owner := dockertest.Owner(t, c, LabelOwner)
 	var logBuf syncBuffer
 	base := []DockerOption{WithDockerClient(c), WithDockerOwner(owner), WithDockerPrefix(owner),
 		WithDockerNetwork(owner), WithDockerModelsDir(testenv.ModelsDir(t)),
@@ -147,7 +70,7 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 func tinyInstance(t testing.TB, color spec.Color, version string) Instance {
 	t.Helper()
 	image, _ := testImages(t)
-	return Instance{Color: color, Addr: freePort(t), ModelName: "tiny", ModelVersion: version,
+	return Instance{Color: color, Addr: testenv.FreeAddr(t), ModelName: "tiny", ModelVersion: version,
 		ModelPath: testenv.Model(t, "tiny.gguf"), Image: image, Threads: 1, Parallel: 2, Ctx: 512,
 		Memory: 256 << 20, CPUs: 1, Priority: PriorityLow, ShutdownTimeout: 5 * time.Second, ConfigHash: "cfg-" + version}
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -24,7 +25,7 @@ import (
 // and the page cache is charged to one cgroup, never to both.
 func TestDockerSharedModelPages(t *testing.T) {
 	ctx := context.Background()
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	d, _ := newTestDocker(t, c)
 	model := testenv.Model(t, "demo-v1.gguf")
 	fi, err := os.Stat(model)

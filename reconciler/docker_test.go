@@ -3,8 +3,6 @@ package reconciler
 import (
 	"context"
 	"errors"
-	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -27,7 +26,7 @@ import (
 // SIGTERM (exit 0) and removes it.
 func TestDockerStartInspectStop(t *testing.T) {
 	ctx := context.Background()
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	d, logs := newTestDocker(t, c)
 	inst := tinyInstance(t, spec.Blue, "v1")
 	st, err := d.Start(ctx, inst)
@@ -108,7 +107,7 @@ func TestDockerStartInspectStop(t *testing.T) {
 // restarting it; a different config replaces it.
 func TestDockerAdoptAndReplace(t *testing.T) {
 	ctx := context.Background()
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	d, _ := newTestDocker(t, c)
 	inst := tinyInstance(t, spec.Green, "v1")
 	first, err := d.Start(ctx, inst)
@@ -144,7 +143,7 @@ func TestDockerAdoptAndReplace(t *testing.T) {
 // of another owner, even one carrying zdml labels.
 func TestDockerRecoverRemovesOrphans(t *testing.T) {
 	ctx := context.Background()
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	d, _ := newTestDocker(t, c)
 	live, err := d.Start(ctx, tinyInstance(t, spec.Blue, "v1"))
 	if err != nil {
@@ -158,7 +157,7 @@ func TestDockerRecoverRemovesOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	stray := labelledContainer(t, c, d.prefix+"-stray", map[string]string{LabelOwner: d.owner, LabelRole: "modelserver", LabelColor: "blue"})
-	other := newOwner(t, c)
+	other := dockertest.Owner(t, c, LabelOwner)
 	stranger := labelledContainer(t, c, other+"-blue", map[string]string{LabelOwner: other, LabelRole: "modelserver", LabelColor: "blue"})
 	got, err := d.Recover(ctx)
 	if err != nil {
@@ -193,9 +192,9 @@ func labelledContainer(t testing.TB, c *client.Client, name string, labels map[s
 // made is neither replaced, stopped nor inspected as ours.
 func TestDockerNotOwned(t *testing.T) {
 	ctx := context.Background()
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	d, _ := newTestDocker(t, c)
-	other := newOwner(t, c)
+	other := dockertest.Owner(t, c, LabelOwner)
 	id := labelledContainer(t, c, d.ContainerName(spec.Blue), map[string]string{LabelOwner: other})
 	_, startErr := d.Start(ctx, tinyInstance(t, spec.Blue, "v1"))
 	_, inspectErr := d.Inspect(ctx, spec.Blue)
@@ -217,7 +216,7 @@ func TestDockerNotOwned(t *testing.T) {
 // failed start leaves no container behind.
 func TestDockerStartFailures(t *testing.T) {
 	ctx := context.Background()
-	c := dockerClient(t)
+	c := dockertest.Client(t)
 	d, _ := newTestDocker(t, c)
 
 	missing := tinyInstance(t, spec.Blue, "v1")
@@ -256,28 +255,10 @@ func TestDockerStartFailures(t *testing.T) {
 // after quick retries; one that accepts but never answers is cut off by
 // the per-call timeout. Neither hangs.
 func TestDockerDaemonUnreachable(t *testing.T) {
-	dir := t.TempDir()
-	hang, err := net.Listen("unix", filepath.Join(dir, "hang.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hang.Close()
-	go func() {
-		var conns []net.Conn // held open, never answered
-		for {
-			conn, err := hang.Accept()
-			if err != nil {
-				for _, c := range conns {
-					c.Close()
-				}
-				return
-			}
-			conns = append(conns, conn)
-		}
-	}()
+	down, hung := dockertest.DeadHosts(t)
 	for _, tc := range []struct{ name, host, want string }{
-		{"down", "unix://" + filepath.Join(dir, "absent.sock"), "is dockerd running?"},
-		{"hung", "unix://" + filepath.Join(dir, "hang.sock"), "no answer within"},
+		{"down", down, "is dockerd running?"},
+		{"hung", hung, "no answer within"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := client.NewClientWithOpts(client.WithHost(tc.host), client.WithVersion("1.41"))
