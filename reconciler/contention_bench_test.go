@@ -37,7 +37,7 @@ func BenchmarkContention(b *testing.B) {
 	}
 	ctx := context.Background()
 	inst := func(c spec.Color, p Priority) Instance {
-		return Instance{Color: c, Addr: freePort(b), ModelName: "demo", ModelVersion: "v1", ModelPath: model,
+		return Instance{Color: c, Addr: testenv.FreeAddr(b), ModelName: "demo", ModelVersion: "v1", ModelPath: model,
 			Threads: 2, Parallel: 2, Ctx: 1024, Priority: p, ConfigHash: "bench", ShutdownTimeout: 10 * time.Second}
 	}
 	active := inst(spec.Blue, PriorityNormal)

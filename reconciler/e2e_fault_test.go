@@ -129,9 +129,7 @@ func TestFaults(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			e.runner = &badTestRunner{Runner: e.runner}
-			e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
-			e.start()
-			e.waitSynced("v1", time.Minute)
+			e.serveV1()
 			if f.arm != nil {
 				f.arm(t, e)
 			}

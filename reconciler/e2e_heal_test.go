@@ -34,9 +34,7 @@ func (e *env) healed(reason string, timeout time.Duration) {
 func TestSelfHealNginxConfigEdited(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
-	e.start()
-	e.waitSynced("v1", time.Minute)
+	e.serveV1()
 	loop := startClients(t, e.public, 2)
 	conf := filepath.Join(e.stateDir, "nginx", nginx.ConfFile)
 	orig, err := os.ReadFile(conf)
@@ -79,9 +77,7 @@ func TestSelfHealNginxConfigEdited(t *testing.T) {
 func TestSelfHealNginxStopped(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
-	e.start()
-	e.waitSynced("v1", time.Minute)
+	e.serveV1()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.runner.Stop(ctx); err != nil {
@@ -100,9 +96,7 @@ func TestSelfHealNginxStopped(t *testing.T) {
 func TestSelfHealActiveKilled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
-	e.start()
-	e.waitSynced("v1", time.Minute)
+	e.serveV1()
 	loop := startClients(t, e.public, 2)
 	time.Sleep(200 * time.Millisecond)
 	killed := time.Now()

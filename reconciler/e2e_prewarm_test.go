@@ -133,9 +133,7 @@ func TestPrewarmDeployFast(t *testing.T) {
 func TestRollbackAfterAutoPromote(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
-	e.start()
-	e.waitSynced("v1", time.Minute)
+	e.serveV1()
 	loop := startClients(t, e.public, 4)
 	e.commit(desiredSpec{Version: "v2", Strategy: "prewarm", AutoPromote: "true"}.yaml(), "v2")
 	e.waitSynced("v2", time.Minute)

@@ -19,28 +19,39 @@ import (
 func TestRestartAdopts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
-	e.start()
-	before := e.waitSynced("v1", time.Minute)
-	loop := startClients(t, e.public, 2)
-	e.stop()
-	time.Sleep(300 * time.Millisecond) // serving with no reconciler at all
-	e.start()
-	after := e.waitSynced("v1", time.Minute)
-	time.Sleep(5 * e.resync)
-	loop.check(t)
-	if colorPID(t, before, spec.Blue) != colorPID(t, after, spec.Blue) {
-		t.Errorf("blue pid changed across the restart: %d -> %d", colorPID(t, before, spec.Blue), colorPID(t, after, spec.Blue))
-	}
+	before, after := restartServing(t, e, func() {
+		time.Sleep(300 * time.Millisecond) // serving with no reconciler at all
+	})
 	if before.Colors[0].InstanceID == "" || before.Colors[0].InstanceID != after.Colors[0].InstanceID {
 		t.Errorf("instance id %q -> %q, want the same, known one", before.Colors[0].InstanceID, after.Colors[0].InstanceID)
 	}
 	if before.Nginx.ID != after.Nginx.ID {
 		t.Errorf("nginx %s -> %s, want it adopted", before.Nginx.ID, after.Nginx.ID)
 	}
-	if recs, _ := ReadHistory(e.stateDir, 0); len(recs) != 1 {
-		t.Errorf("%d deploys, want 1: the restart deployed again", len(recs))
+}
+
+// restartServing serves v1 with clients chatting, stops the reconciler,
+// runs between, starts a new one on the same state directory and waits
+// until it is synced again. No request may fail, the running blue must be
+// adopted (same pid) and nothing deployed again. It returns the status
+// before and after the restart.
+func restartServing(t *testing.T, e *env, between func()) (before, after StatusReport) {
+	t.Helper()
+	before = e.serveV1()
+	loop := startClients(t, e.public, 2)
+	e.stop()
+	between()
+	e.start()
+	after = e.waitSynced("v1", time.Minute)
+	time.Sleep(5 * e.resync)
+	loop.check(t)
+	if colorPID(t, before, spec.Blue) != colorPID(t, after, spec.Blue) {
+		t.Errorf("blue pid %d -> %d; want the running blue adopted", colorPID(t, before, spec.Blue), colorPID(t, after, spec.Blue))
 	}
+	if recs, _ := ReadHistory(e.stateDir, 0); len(recs) != 1 {
+		t.Errorf("%d deploys in history; want 1: the restart deployed again", len(recs))
+	}
+	return before, after
 }
 
 // TestSecondReconcilerRefused starts a second reconciler on a state
@@ -78,26 +89,13 @@ func TestSecondReconcilerRefused(t *testing.T) {
 func TestRestartWithoutState(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
-	e.start()
-	before := e.waitSynced("v1", time.Minute)
-	loop := startClients(t, e.public, 2)
-	e.stop()
-	if err := os.Remove(filepath.Join(e.stateDir, StateFile)); err != nil {
-		t.Fatal(err)
-	}
-	e.start()
-	after := e.waitSynced("v1", time.Minute)
-	time.Sleep(5 * e.resync)
-	loop.check(t)
-	if colorPID(t, before, spec.Blue) != colorPID(t, after, spec.Blue) {
-		t.Errorf("blue pid %d -> %d; want the running blue adopted", colorPID(t, before, spec.Blue), colorPID(t, after, spec.Blue))
-	}
+	restartServing(t, e, func() {
+		if err := os.Remove(filepath.Join(e.stateDir, StateFile)); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if n := len(e.strays()); n != 1 {
 		t.Errorf("%d model servers run; want the one blue", n)
-	}
-	if recs, _ := ReadHistory(e.stateDir, 0); len(recs) != 1 {
-		t.Errorf("%d deploys in history; want 1: the restart deployed again", len(recs))
 	}
 	st, err := LoadState(e.stateDir)
 	if err != nil {

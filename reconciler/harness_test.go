@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,17 +28,6 @@ import (
 // with the git CLI, and the reconciler in-process (or as the zdml binary,
 // in cmd/zdml). Each test has its own state directory and free ports, so
 // they run in parallel.
-
-// freePort returns a loopback address nobody listens on now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // desiredSpec is the knobs tests turn in desired.yaml.
 type desiredSpec struct {
@@ -100,19 +87,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	testenv.LookPath(t, "git", "git")
 	testenv.LookPath(t, "nginx", "nginx")
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, repo: filepath.Join(dir, "repo"), stateDir: filepath.Join(dir, "state"),
-		modelsDir: testenv.ModelsDir(t), public: freePort(t), admin: freePort(t),
-		colors: map[spec.Color]string{spec.Blue: freePort(t), spec.Green: freePort(t)}, resync: 200 * time.Millisecond}
+		modelsDir: testenv.ModelsDir(t), public: testenv.FreeAddr(t), admin: testenv.FreeAddr(t),
+		colors: map[spec.Color]string{spec.Blue: testenv.FreeAddr(t), spec.Green: testenv.FreeAddr(t)}, resync: 200 * time.Millisecond}
 	testenv.Binary(t, "modelserver")
-	if err := os.MkdirAll(e.repo, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e.git("init", "-q", "-b", "main")
-	e.git("config", "user.email", "test@example.com")
-	e.git("config", "user.name", "test")
+	testenv.GitRepo(t, e.repo)
 	local, err := nginx.NewLocal(filepath.Join(e.stateDir, "nginx"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,13 +105,7 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) git(args ...string) string {
 	e.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = e.repo
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testenv.Git(e.t, e.repo, args...)
 }
 
 // commit writes desired.yaml and commits it, returning the commit sha.
@@ -244,6 +219,15 @@ func (e *env) waitSynced(version string, timeout time.Duration) StatusReport {
 		return st.SyncState == SyncSynced && st.ActiveVersion == version && st.Step == "" && st.Nginx.Active == st.ActiveColor
 	})
 	return st
+}
+
+// serveV1 commits desired.yaml at v1, starts the reconciler and waits
+// until v1 serves: where most end-to-end tests begin.
+func (e *env) serveV1() StatusReport {
+	e.t.Helper()
+	e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
+	e.start()
+	return e.waitSynced("v1", time.Minute)
 }
 
 // waitDeploys waits until history holds n records and returns them.

@@ -75,10 +75,7 @@ func TestFileSource(t *testing.T) {
 
 func TestGitSource(t *testing.T) {
 	e := &env{t: t, repo: t.TempDir()}
-	testenv.LookPath(t, "git", "git")
-	e.git("init", "-q", "-b", "main")
-	e.git("config", "user.email", "t@example.com")
-	e.git("config", "user.name", "t")
+	testenv.GitRepo(t, e.repo)
 	c1 := e.commit(desiredSpec{Version: "v1"}.yaml(), "v1")
 	s, err := NewGitSource(e.repo, "main", "desired.yaml", time.Hour)
 	if err != nil {
