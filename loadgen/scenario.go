@@ -122,7 +122,7 @@ func LoadScenario(path string) (*Scenario, error) {
 // Every error names the file, the line and the field.
 func ParseScenario(filename string, data []byte) (*Scenario, error) {
 	s := &Scenario{}
-	lines, err := decodeStrict(filename, data, s)
+	lines, err := spec.Decode(filename, data, s)
 	if err != nil {
 		return nil, err
 	}

@@ -90,13 +90,13 @@ func TestParseScenarioErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown field", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 1/s\n  duraton: 5s\n",
-			[]string{"bad.yaml:6: load.duraton: unknown field (known: concurrency, duration, maxTokens, mix, prompts, rate, timeout, users)"}},
+			[]string{"bad.yaml:6: load.duraton: unknown field (want one of rate, concurrency, duration, timeout, maxTokens, users, prompts, mix)"}},
 		{"bad rate", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: fast\n  duration: 5s\n",
 			[]string{`bad.yaml:5: load.rate: want a rate such as "4/s", got "fast"`}},
 		{"rate and concurrency", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 1/s\n  concurrency: 2\n  duration: 5s\n",
 			[]string{"bad.yaml:6: load.concurrency: set rate or concurrency, not both"}},
 		{"wrong type", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 1/s\n  duration: 5s\n  maxTokens: many\n",
-			[]string{`bad.yaml:7: load.maxTokens: want a whole number, got "many"`}},
+			[]string{`bad.yaml:7: load.maxTokens: want an integer, got "many"`}},
 		{"bare duration", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 1/s\n  duration: 5\n",
 			[]string{`bad.yaml:6: load.duration: want a duration such as "30s", got "5"`}},
 		{"missing model", "name: x\nload:\n  rate: 1/s\n  duration: 5s\n",

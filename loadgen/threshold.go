@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/spec"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -156,7 +157,8 @@ func (t Threshold) Compare(got, bound float64) bool {
 }
 
 // UnmarshalYAML reads a mapping of metric keys to one expression or a list
-// of them (k6 style). Each error names the line of the bad expression.
+// of them (k6 style). Each error is a spec.FieldError naming the line of the
+// bad expression, which spec.Decode keeps.
 func (ts *Thresholds) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("want a mapping of metric to expression")
@@ -169,11 +171,11 @@ func (ts *Thresholds) UnmarshalYAML(n *yaml.Node) error {
 		}
 		for _, e := range exprs {
 			if e.Kind != yaml.ScalarNode {
-				return &lineError{line: e.Line, field: "thresholds." + k.Value, msg: "want an expression string"}
+				return &spec.FieldError{Line: e.Line, Field: "thresholds." + k.Value, Msg: "want an expression string"}
 			}
 			t, err := ParseThreshold(k.Value, e.Value)
 			if err != nil {
-				return &lineError{line: e.Line, field: "thresholds." + k.Value, msg: err.Error()}
+				return &spec.FieldError{Line: e.Line, Field: "thresholds." + k.Value, Msg: err.Error()}
 			}
 			t.Line = e.Line
 			*ts = append(*ts, t)
@@ -181,13 +183,3 @@ func (ts *Thresholds) UnmarshalYAML(n *yaml.Node) error {
 	}
 	return nil
 }
-
-// lineError locates an error found inside a custom decoder more precisely
-// than the node it was given.
-type lineError struct {
-	line  int
-	field string
-	msg   string
-}
-
-func (e *lineError) Error() string { return e.msg }

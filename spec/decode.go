@@ -42,16 +42,11 @@ func Load(path string) (*Document, error) {
 // validates the result. filename only labels errors. On failure it returns
 // Errors with every problem found, each naming file, line and field.
 func Parse(filename string, data []byte) (*Document, error) {
-	d := &decoder{file: filename, lines: map[string]int{}, bad: map[string]bool{}}
+	d := newDecoder(filename)
 	doc := &Document{file: filename, lines: d.lines}
-	if len(data) > MaxFileSize {
-		return nil, Errors{d.errorf(0, "", "file is larger than %d bytes", MaxFileSize)}
+	if !d.document(data, reflect.ValueOf(doc).Elem()) {
+		return nil, d.errs
 	}
-	root, err := parseNode(data)
-	if err != nil {
-		return nil, Errors{d.yamlError(err)}
-	}
-	d.value("", root, reflect.ValueOf(doc).Elem())
 	doc.bad = d.bad
 	doc.SetDefaults()
 	errs := d.errs
@@ -59,13 +54,24 @@ func Parse(filename string, data []byte) (*Document, error) {
 		errs = append(errs, err.(Errors)...)
 	}
 	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		if more := d.dropped + len(errs) - MaxErrors; more > 0 {
-			errs = append(errs[:MaxErrors:MaxErrors], d.errorf(0, "", "and %d more errors", more))
-		}
-		return nil, errs
+		return nil, d.finish(errs)
 	}
 	return doc, nil
+}
+
+// Decode decodes one YAML document into v, a pointer to a struct, with the
+// rules of Parse: fields by their yaml tags, unknown fields, wrong types,
+// duplicate keys, anchors and several documents are errors. A field type
+// may implement yaml.Unmarshaler; an error it returns that is a
+// *FieldError keeps its own line and field. Decode returns the line of
+// every field written, by dotted path (loadgen's scenarios use it to
+// locate their own validation errors), or Errors.
+func Decode(filename string, data []byte, v any) (map[string]int, error) {
+	d := newDecoder(filename)
+	if d.document(data, reflect.ValueOf(v).Elem()); len(d.errs) > 0 {
+		return nil, d.finish(d.errs)
+	}
+	return d.lines, nil
 }
 
 // parseNode parses exactly one YAML document into its root node.
@@ -101,17 +107,50 @@ type decoder struct {
 	dropped int
 }
 
+func newDecoder(file string) *decoder {
+	return &decoder{file: file, lines: map[string]int{}, bad: map[string]bool{}}
+}
+
+// document decodes data into v; false means data is not one YAML document
+// of a sane size, and nothing was decoded.
+func (d *decoder) document(data []byte, v reflect.Value) bool {
+	if len(data) > MaxFileSize {
+		d.errs = Errors{d.errorf(0, "", "file is larger than %d bytes", MaxFileSize)}
+		return false
+	}
+	root, err := parseNode(data)
+	if err != nil {
+		d.errs = Errors{d.yamlError(err)}
+		return false
+	}
+	d.value("", root, v)
+	return true
+}
+
+// finish sorts errs by line and caps them at MaxErrors.
+func (d *decoder) finish(errs Errors) Errors {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	if more := d.dropped + len(errs) - MaxErrors; more > 0 {
+		errs = append(errs[:MaxErrors:MaxErrors], d.errorf(0, "", "and %d more errors", more))
+	}
+	return errs
+}
+
 func (d *decoder) errorf(line int, field, format string, args ...any) *FieldError {
 	return &FieldError{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
+	d.failAt(n.Line, field, format, args...)
+}
+
+func (d *decoder) failAt(line int, field, format string, args ...any) {
 	d.bad[field] = true
 	if len(d.errs) >= MaxErrors {
 		d.dropped++
 		return
 	}
-	d.errs = append(d.errs, d.errorf(n.Line, field, format, args...))
+	d.errs = append(d.errs, d.errorf(line, field, format, args...))
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
@@ -162,7 +201,12 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) bool {
 
 func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	if v.Addr().Type().Implements(unmarshalerType) {
-		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
+		err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n)
+		var fe *FieldError
+		switch {
+		case errors.As(err, &fe): // located more precisely than n
+			d.failAt(fe.Line, fe.Field, "%s", fe.Msg)
+		case err != nil:
 			d.fail(n, path, "%s", err.Error())
 		}
 		return

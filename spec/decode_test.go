@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // good is a complete, valid desired.yaml; bad cases below edit it.
@@ -189,5 +191,59 @@ func TestParseCapsErrors(t *testing.T) {
 	// 100 unknown x, then apiVersion, kind, metadata.name, model name, version, path: 106; 20 shown.
 	if got, want := errs[MaxErrors].Error(), "f.yaml: and 86 more errors"; got != want {
 		t.Errorf("last error %q, want %q", got, want)
+	}
+}
+
+// located is a field type whose decoder reports errors below its own node.
+type located []string
+
+func (l *located) UnmarshalYAML(n *yaml.Node) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if v := n.Content[i+1]; v.Value == "" {
+			return &FieldError{Line: v.Line, Field: "checks." + n.Content[i].Value, Msg: "want a check"}
+		}
+		*l = append(*l, n.Content[i].Value)
+	}
+	return nil
+}
+
+// Decode gives another package's struct (loadgen's scenarios) the rules of
+// Parse, and keeps the line and field of a FieldError from a custom decoder.
+func TestDecode(t *testing.T) {
+	type target struct {
+		Name   string   `yaml:"name"`
+		Limits Warmup   `yaml:"limits"`
+		Checks located  `yaml:"checks"`
+		Tags   []string `yaml:"tags"`
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{name: "good", yaml: "name: a\nlimits:\n  maxTokens: 4\nchecks: {x: y}\ntags: [p]\n"},
+		{name: "unknown field", yaml: "name: a\nlimit: {}\n", want: "t.yaml:2: limit: unknown field (want one of name, limits, checks, tags)"},
+		{name: "wrong type", yaml: "limits:\n  maxTokens: many\n", want: `t.yaml:2: limits.maxTokens: want an integer, got "many"`},
+		{name: "custom decoder locates", yaml: "name: a\nchecks:\n  x: y\n  z: \"\"\n", want: "t.yaml:4: checks.z: want a check"},
+		{name: "two documents", yaml: "name: a\n---\nname: b\n", want: "t.yaml: invalid YAML: more than one YAML document in the file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got target
+			lines, err := Decode("t.yaml", []byte(tt.yaml), &got)
+			if tt.want != "" {
+				if err == nil || err.Error() != tt.want {
+					t.Fatalf("Decode = %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Name != "a" || got.Limits.MaxTokens != 4 || len(got.Checks) != 1 || len(got.Tags) != 1 {
+				t.Errorf("decoded %+v", got)
+			}
+			if lines["limits"] != 2 || lines["limits.maxTokens"] != 3 || lines["tags[0]"] != 5 {
+				t.Errorf("lines = %v; want limits at 2, limits.maxTokens at 3, tags[0] at 5", lines)
+			}
+		})
 	}
 }
