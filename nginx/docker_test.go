@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
@@ -216,19 +215,9 @@ func TestDockerNotOwned(t *testing.T) {
 // after a few quick retries; one that accepts but never answers is cut off
 // by the per-call timeout. Neither hangs.
 func TestDockerDaemonUnreachable(t *testing.T) {
-	down, hung := dockertest.DeadHosts(t)
-	for _, tc := range []struct {
-		name, host, want string
-	}{
-		{"down", down, "is dockerd running?"},
-		{"hung", hung, "no answer within"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := client.NewClientWithOpts(client.WithHost(tc.host), client.WithVersion("1.41"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := NewDocker(t.TempDir(), WithDockerClient(c), WithDockerOwner("zdmltest-none"), WithDockerCallTimeout(300*time.Millisecond))
+	for _, tc := range dockertest.DeadDaemons(t) {
+		t.Run(tc.Name, func(t *testing.T) {
+			d, err := NewDocker(t.TempDir(), WithDockerClient(tc.Client), WithDockerOwner("zdmltest-none"), WithDockerCallTimeout(300*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -236,8 +225,8 @@ func TestDockerDaemonUnreachable(t *testing.T) {
 			defer cancel()
 			for name, err := range map[string]error{"Status": func() error { _, err := d.Status(ctx); return err }(),
 				"Reload": d.Reload(ctx), "Start": d.Start(ctx)} {
-				if !errors.Is(err, ErrDockerUnavailable) || !strings.Contains(err.Error(), tc.want) {
-					t.Errorf("%s = %v; want ErrDockerUnavailable saying %q", name, err, tc.want)
+				if !errors.Is(err, ErrDockerUnavailable) || !strings.Contains(err.Error(), tc.Want) {
+					t.Errorf("%s = %v; want ErrDockerUnavailable saying %q", name, err, tc.Want)
 				}
 			}
 			if ctx.Err() != nil {

@@ -92,10 +92,20 @@ func Images(t testing.TB, names string) {
 	testenv.Make(t, "images", "IMAGES="+names)
 }
 
-// DeadHosts returns two Docker hosts for the error paths: down, a socket
-// nobody listens on, and hung, one that accepts connections and never
-// answers. The hung listener closes when the test ends.
-func DeadHosts(t testing.TB) (down, hung string) {
+// DeadDaemon is a client of a Docker Engine that cannot serve, and what
+// an error about it must say.
+type DeadDaemon struct {
+	Name   string
+	Client *client.Client
+	Want   string
+}
+
+// DeadDaemons returns clients of two daemons for the error paths: "down",
+// a socket nobody listens on (the error must ask whether dockerd runs),
+// and "hung", one that accepts connections and never answers (the error
+// must say no answer came in time). The hung listener closes when the
+// test ends.
+func DeadDaemons(t testing.TB) []DeadDaemon {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("unix", filepath.Join(dir, "hang.sock"))
@@ -116,5 +126,17 @@ func DeadHosts(t testing.TB) (down, hung string) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
-	return "unix://" + filepath.Join(dir, "absent.sock"), "unix://" + filepath.Join(dir, "hang.sock")
+	var out []DeadDaemon
+	for _, d := range []struct{ name, sock, want string }{
+		{"down", "absent.sock", "is dockerd running?"},
+		{"hung", "hang.sock", "no answer within"},
+	} {
+		c, err := client.NewClientWithOpts(client.WithHost("unix://"+filepath.Join(dir, d.sock)), client.WithVersion("1.41"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		out = append(out, DeadDaemon{Name: d.name, Client: c, Want: d.want})
+	}
+	return out
 }
