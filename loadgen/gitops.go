@@ -3,14 +3,14 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/reconciler"
 )
 
 // Deployer makes a scenario's deploy happen and waits for its outcome.
@@ -43,7 +43,6 @@ type GitOps struct {
 	File    string // desired.yaml, relative to Repo
 	APIURL  string // the reconciler's API, e.g. http://127.0.0.1:9400
 	Runtime string // spec.runtime to write ("" keeps the file's)
-	Client  *http.Client
 }
 
 var _ Deployer = (*GitOps)(nil)
@@ -100,11 +99,12 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 func (g *GitOps) Wait(ctx context.Context, commit, version string, since time.Time) (Outcome, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	c := reconciler.NewClient(g.APIURL)
 	var last error
 	for {
-		st, err := FetchStatus(ctx, g.client(), g.APIURL)
+		st, err := c.Status(ctx)
 		if err == nil {
-			if o, done := st.outcome(commit, version, since); done {
+			if o, done := deployOutcome(st, commit, version, since); done {
 				return o, nil
 			}
 		}
@@ -120,56 +120,10 @@ func (g *GitOps) Wait(ctx context.Context, commit, version string, since time.Ti
 	}
 }
 
-func (g *GitOps) client() *http.Client {
-	if g.Client != nil {
-		return g.Client
-	}
-	return &http.Client{Timeout: 5 * time.Second}
-}
-
-// Status is the part of the reconciler's GET /status (zdml status --json)
-// the harness reads; see docs/architecture.md.
-type Status struct {
-	SyncState      string      `json:"sync_state"`
-	ActiveColor    string      `json:"active_color"`
-	ActiveVersion  string      `json:"active_version"`
-	DeployedCommit string      `json:"deployed_commit"`
-	DesiredVersion string      `json:"desired_version"`
-	DesiredCommit  string      `json:"desired_commit"`
-	Step           string      `json:"step"`
-	LastDeploy     *LastDeploy `json:"last_deploy"`
-}
-
-// LastDeploy is status.last_deploy.
-type LastDeploy struct {
-	ID          string    `json:"id"`
-	Outcome     string    `json:"outcome"`
-	Reason      string    `json:"reason"`
-	FromVersion string    `json:"from_version"`
-	ToVersion   string    `json:"to_version"`
-	StartedAt   time.Time `json:"started_at"`
-	FinishedAt  time.Time `json:"finished_at"`
-}
-
-// FetchStatus reads GET {api}/status.
-func FetchStatus(ctx context.Context, c *http.Client, api string) (Status, error) {
-	var st Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(api, "/")+"/status", nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("status: %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
-}
-
-func (st Status) outcome(commit, version string, since time.Time) (Outcome, bool) {
+// deployOutcome is how the deploy of commit, made at since, ended according
+// to st, once it has: the reconciler is not progressing, its last deploy
+// finished after since, and version serves unless that deploy failed.
+func deployOutcome(st reconciler.StatusReport, commit, version string, since time.Time) (Outcome, bool) {
 	ld := st.LastDeploy
 	if st.SyncState == "progressing" || ld == nil || ld.FinishedAt.Before(since) {
 		return Outcome{}, false
@@ -183,7 +137,7 @@ func (st Status) outcome(commit, version string, since time.Time) (Outcome, bool
 	return Outcome{
 		Result: ld.Outcome, Reason: ld.Reason, FromVersion: ld.FromVersion, ToVersion: ld.ToVersion,
 		StartedAt: ld.StartedAt, FinishedAt: ld.FinishedAt, SyncState: st.SyncState,
-		ActiveColor: st.ActiveColor, Active: st.ActiveVersion,
+		ActiveColor: string(st.ActiveColor), Active: st.ActiveVersion,
 	}, true
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,10 +153,10 @@ func (s *Stack) startDaemon() error {
 func (s *Stack) waitSynced(ctx context.Context, version string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
-	c := &http.Client{Timeout: 2 * time.Second}
-	var last Status
+	c := reconciler.NewClient(s.API)
+	var last reconciler.StatusReport
 	for {
-		st, err := FetchStatus(ctx, c, s.APIURL())
+		st, err := c.Status(ctx)
 		if err == nil {
 			last = st
 			if st.SyncState == "synced" && st.ActiveVersion == version {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,15 +91,22 @@ func (r *Reconciler) ServeAPI(ctx context.Context, ln net.Listener, gatherer pro
 	return nil
 }
 
-// Client talks to a running daemon's API.
+// Client talks to a running daemon's API; `zdml status` and the load
+// harness (loadgen) read GET /status through it.
 type Client struct {
-	addr string
+	addr string // as given, for errors
+	base string // http://host:port
 	http *http.Client
 }
 
-// NewClient returns a client for the API at addr (host:port).
+// NewClient returns a client for the API at addr: host:port, or a base URL
+// such as http://127.0.0.1:9400.
 func NewClient(addr string) *Client {
-	return &Client{addr: addr, http: &http.Client{Transport: &http.Transport{Proxy: nil}}}
+	base := strings.TrimRight(addr, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return &Client{addr: addr, base: base, http: &http.Client{Transport: &http.Transport{Proxy: nil}}}
 }
 
 // Status fetches GET /status.
@@ -120,7 +128,7 @@ func (c *Client) History(ctx context.Context, n int) ([]DeployRecord, error) {
 }
 
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return err
 	}
@@ -138,7 +146,7 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 
 // Do asks the daemon to take an action and waits for the outcome.
 func (c *Client) Do(ctx context.Context, action string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.addr+"/"+action, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+action, nil)
 	if err != nil {
 		return "", err
 	}
