@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/buildinfo"
 )
 
 // Environment is the machine and software a run was measured on; it goes
@@ -105,23 +107,7 @@ func buildVersions() (zdml, vegeta string) {
 	if !ok {
 		return "", ""
 	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "+dirty"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		zdml = rev + dirty
-	}
+	zdml = buildinfo.Revision(bi)
 	for _, d := range bi.Deps {
 		if d.Path == "github.com/tsenart/vegeta/v12" {
 			vegeta = d.Version

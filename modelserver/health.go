@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime/debug"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/buildinfo"
 )
 
 // handleHealthz is liveness: 200 while the process can answer at all.
@@ -155,19 +157,8 @@ func buildVersion() string {
 		return "unknown"
 	}
 	v := bi.Main.Version
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "+dirty"
-			}
-		}
-	}
-	if rev != "" && (v == "" || v == "(devel)") {
-		return rev[:min(12, len(rev))] + dirty
+	if rev := buildinfo.Revision(bi); rev != "" && (v == "" || v == "(devel)") {
+		return rev
 	}
 	if v == "" {
 		return "unknown"
