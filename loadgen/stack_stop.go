@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler"
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -83,23 +84,11 @@ func (s *Stack) killRecorded() {
 		if err != nil {
 			continue
 		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 && processAlive(pid) {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 && procfs.Alive(pid) {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-}
-
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie (state Z) has exited and only waits for its parent.
-	if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) {
-		return b[i+2] != 'Z'
-	}
-	return true
 }
 
 // checkQuiet fails when anything still listens on one of the stack's
