@@ -27,6 +27,7 @@ var _ modelserver.Engine = (*Engine)(nil)
 type Engine struct {
 	model  *llama.Model
 	lc     *llama.Context
+	pool   *threadpool // nil when it could not be attached
 	cfg    modelserver.EngineConfig
 	info   modelserver.EngineInfo
 	log    *slog.Logger
@@ -78,9 +79,14 @@ func load(cfg modelserver.EngineConfig, log *slog.Logger) (*Engine, error) {
 		llama.FreeModel(model)
 		return nil, err
 	}
+	pool, err := attachThreadpool(lc, cfg.Threads, cfg.Ctx*cfg.Parallel)
+	if err != nil {
+		log.Warn("no persistent decode threads: ggml starts its workers for every decode, slower when every core decodes", "err", err)
+	}
 	return &Engine{
 		model: model,
 		lc:    lc,
+		pool:  pool,
 		cfg:   cfg,
 		log:   log,
 		slots: newSlots(cfg.Parallel),
