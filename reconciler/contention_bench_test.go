@@ -18,15 +18,14 @@ import (
 // BenchmarkContention measures what CPU-contention-aware loading buys,
 // and what it costs: while clients keep the active color busy (two
 // clients, each pausing 100 ms between requests), a standby loads and
-// warms the demo model, either as deploys do (loaded at a low nice, thread
-// and autogroup, then raised to normal priority for the warm-up gate), at
+// warms the demo model, either as deploys do (loaded and warmed at a low
+// nice, thread and autogroup, raised to normal priority by the swap), at
 // nice 19 or at nice 10, or at normal priority throughout, in alternating
 // cycles within one run. It reports the active color's p50/p99 latency
 // while the standby loads (start to ready) and while it warms up, beside
-// idle windows with no standby; the median load time (the deploy's ready
-// step) of each mode; and ratios: the load-window p99 of nice 10 and of
-// normal priority to that of nice 19, and the load time at nice 19 to
-// that at nice 10.
+// idle windows with no standby; the median load and warm-up times of each
+// mode; and ratios: the p99 of nice 10 and of normal priority to that of
+// nice 19 in each window, and the load time at nice 19 to that at nice 10.
 //
 //	make bench-contention
 func BenchmarkContention(b *testing.B) {
@@ -88,6 +87,8 @@ func BenchmarkContention(b *testing.B) {
 			}
 			if phase == "load" {
 				ready[mode] = pct(spans, 50)
+			} else {
+				b.ReportMetric(pct(spans, 50).Seconds(), "warm-s-"+mode)
 			}
 			b.Logf("%-14s %4d requests: p50 %6s p90 %6s p99 %6s; window median %6s (min %6s, max %6s)", name, len(ls),
 				p50.Round(time.Millisecond), pct(ls, 90).Round(time.Millisecond), p99m.Round(time.Millisecond), pct(spans, 50).Round(time.Millisecond),
@@ -102,6 +103,9 @@ func BenchmarkContention(b *testing.B) {
 		b.ReportMetric(float64(p99["nice0/load"])/float64(p99["nice19/load"]), "load-p99-nice0/nice19")
 		b.ReportMetric(float64(p99["nice10/load"])/float64(p99["nice19/load"]), "load-p99-nice10/nice19")
 	}
+	if p99["nice10/warmup"] > 0 {
+		b.ReportMetric(float64(p99["nice0/warmup"])/float64(p99["nice10/warmup"]), "warmup-p99-nice0/nice10")
+	}
 	if ready["nice10"] > 0 {
 		b.ReportMetric(ready["nice19"].Seconds()/ready["nice10"].Seconds(), "ready-nice19/nice10")
 	}
@@ -111,9 +115,9 @@ type window struct{ start, end time.Time }
 
 // cycleStandby starts green at the mode's priority (nice19 and nice10:
 // PriorityLow at that nice; nice0: normal) and waits until it is ready (the
-// load window), raises it to normal and warms it with two 16-token prompts
-// (the warm-up window), and stops it. "idle" waits a second with no
-// standby, for the baseline.
+// load window), warms it with two 16-token prompts at that priority (the
+// warm-up window), raises it to normal as the swap does, and stops it.
+// "idle" waits a second with no standby, for the baseline.
 func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, Priority) Instance, mode string) (load, warm window) {
 	ctx := context.Background()
 	if mode == "idle" {
@@ -138,9 +142,6 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 	}
 	waitReady(b, c, standby.Addr)
 	load.end = time.Now()
-	if err := drv.SetPriority(ctx, spec.Green, PriorityNormal); err != nil {
-		b.Fatal(err)
-	}
 	warm.start = time.Now()
 	for i := 0; i < 2; i++ {
 		if _, _, err := c.Completion(ctx, standby.Addr, fmt.Sprintf("Warm up number %d, tell me a story", i), 16); err != nil {
@@ -148,6 +149,10 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 		}
 	}
 	warm.end = time.Now()
+	// As the swap does: raised to normal after the warm-up.
+	if err := drv.SetPriority(ctx, spec.Green, PriorityNormal); err != nil {
+		b.Fatal(err)
+	}
 	if err := drv.Stop(ctx, spec.Green, 10*time.Second); err != nil {
 		b.Fatal(err)
 	}

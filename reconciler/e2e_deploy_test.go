@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,13 @@ func TestDeployUnderLoad(t *testing.T) {
 		names = append(names, s.Name)
 		if s.Outcome != "ok" {
 			t.Errorf("step %s: %s %s", s.Name, s.Outcome, s.Message)
+		}
+		// The standby warms up at low priority; the swap raises it.
+		if s.Name == StepWarmup && !strings.HasPrefix(s.Message, "at low priority") {
+			t.Errorf("warmup: %q, want it to start at low priority", s.Message)
+		}
+		if s.Name == StepSwap && !strings.Contains(s.Message, "priority normal") {
+			t.Errorf("swap: %q, want the new color raised to priority normal", s.Message)
 		}
 	}
 	if !slices.Equal(names, allSteps) {

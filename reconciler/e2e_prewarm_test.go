@@ -48,9 +48,10 @@ func wantNice(t *testing.T, pid, want int) {
 
 // TestPrewarmDeployFast is the seed's prewarm then deploy-fast, as
 // strategy prewarm with autoPromote false: the commit only warms the
-// standby (loading at DefaultLowNice on every thread and its autogroup, warming
-// at normal priority); `deploy-fast` (POST /promote) swaps and drains it
-// in; no request fails.
+// standby (loading and warming at DefaultLowNice on every thread and its
+// autogroup, where it stays while it waits); `deploy-fast` (POST /promote)
+// swaps it in, raised to normal priority, and drains the old color; no
+// request fails.
 func TestPrewarmDeployFast(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -99,7 +100,7 @@ func TestPrewarmDeployFast(t *testing.T) {
 		t.Error("the standby's priority was not observed while it loaded")
 	}
 	green := colorPID(t, st, spec.Green)
-	wantNice(t, green, 0) // raised for the warm-up gate
+	wantNice(t, green, DefaultLowNice) // warmed and waiting at low priority: the swap raises it
 	msg, err := e.r.Do(context.Background(), ActionPromote)
 	if err != nil {
 		t.Fatalf("promote: %v", err)
