@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler"
 )
 
@@ -139,10 +140,18 @@ func (w *world) stopDaemon() {
 	w.daemon = nil
 }
 
-// cleanup stops the daemon, every model server of this state directory
-// and nginx.
+// cleanup stops the daemon, nginx (master and workers: a SIGKILLed master
+// leaves its workers running) and every model server of this state
+// directory.
 func (w *world) cleanup() {
 	w.stopDaemon()
+	if n, err := nginx.NewLocal(filepath.Join(w.state, "nginx")); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := n.Stop(ctx); err != nil {
+			w.t.Logf("stop nginx: %v", err)
+		}
+		cancel()
+	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
