@@ -134,3 +134,45 @@ func starterMain(raw string) int {
 	time.Sleep(time.Minute) // until killed
 	return 0
 }
+
+// TestRestartAfterMasterKilled: a master killed with SIGKILL (by an
+// operator or the OOM killer) leaves its workers running, still holding
+// the listening sockets and serving the old config. Ensure, as self-heal
+// calls it, must remove them and start a fresh nginx that serves.
+func TestRestartAfterMasterKilled(t *testing.T) {
+	ctx := context.Background()
+	p, local, cfg := startedProxy(t, backend(t, spec.Blue, nil), backend(t, spec.Green, nil))
+	st, err := local.Status(ctx)
+	if err != nil || !st.Running {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	old := currentWorkers(t, local)
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for procfs.Alive(st.PID) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	orphans := 0
+	for _, w := range old {
+		if procfs.Alive(w) {
+			orphans++
+		}
+	}
+	t.Logf("master %d killed; %d of its %d workers still run", st.PID, orphans, len(old))
+	if _, err := p.Ensure(ctx, cfg); err != nil {
+		t.Fatalf("Ensure after the master was killed: %v", err)
+	}
+	st2, err := local.Status(ctx)
+	if err != nil || !st2.Running || st2.PID == st.PID {
+		t.Fatalf("status after Ensure %+v, %v; want a new master", st2, err)
+	}
+	for _, w := range old {
+		if procfs.Alive(w) {
+			t.Errorf("orphaned worker %d of the killed master still runs", w)
+		}
+	}
+	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -89,6 +89,30 @@ func TestSelfHealNginxStopped(t *testing.T) {
 	}
 }
 
+// TestSelfHealNginxMasterKilled SIGKILLs nginx's master, as the OOM
+// killer would: its workers live on, holding the public port, and the
+// reconciler must clear them to start nginx again with the active color.
+func TestSelfHealNginxMasterKilled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.serveV1()
+	st, err := e.runner.Status(context.Background())
+	if err != nil || !st.Running {
+		t.Fatalf("nginx status %+v, %v", st, err)
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.healed("nginx_down", 30*time.Second)
+	if color, version := publicVersion(t, e.public); color != "blue" || version != "v1" {
+		t.Errorf("public route answers %s %s, want blue v1", color, version)
+	}
+	st2, err := e.runner.Status(context.Background())
+	if err != nil || !st2.Running || st2.PID == st.PID {
+		t.Errorf("nginx after the heal %+v, %v; want a new master", st2, err)
+	}
+}
+
 // TestSelfHealActiveKilled SIGKILLs the active color: nothing serves
 // until the reconciler restarts it (gated: ready, warm-up), records a
 // self_heal and serves again. Requests in flight at the kill fail; that
