@@ -2,9 +2,7 @@ package nginx
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,14 +42,9 @@ func isMaster(pid int) bool {
 
 // holdsFileUnder reports whether pid has a file below dir open.
 func holdsFileUnder(pid int, dir string) bool {
-	fds := filepath.Join("/proc", strconv.Itoa(pid), "fd")
-	ents, err := os.ReadDir(fds)
-	if err != nil {
-		return false
-	}
 	prefix := filepath.Clean(dir) + string(filepath.Separator)
-	for _, e := range ents {
-		if target, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && strings.HasPrefix(target, prefix) {
+	for _, f := range procfs.OpenFiles(pid) {
+		if strings.HasPrefix(f, prefix) {
 			return true
 		}
 	}

@@ -67,6 +67,23 @@ func Threads(pid int) ([]int, error) {
 	return numbered(fmt.Sprintf("%s/%d/task", Root, pid))
 }
 
+// OpenFiles lists the paths of the files pid holds open (/proc/PID/fd);
+// nil when it is gone or not ours to read.
+func OpenFiles(pid int) []string {
+	dir := fmt.Sprintf("%s/%d/fd", Root, pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if target, err := os.Readlink(dir + "/" + e.Name()); err == nil {
+			out = append(out, target)
+		}
+	}
+	return out
+}
+
 // numbered lists the entries of dir whose names are numbers.
 func numbered(dir string) ([]int, error) {
 	entries, err := os.ReadDir(dir)

@@ -3,6 +3,7 @@ package procfs
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -27,6 +28,14 @@ func TestSelf(t *testing.T) {
 	tids, err := Threads(self)
 	if err != nil || !slices.Contains(tids, self) || len(tids) < 2 {
 		t.Errorf("Threads(self) = %v, %v; want the main thread and the runtime's others", tids, err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if files := OpenFiles(self); !slices.Contains(files, f.Name()) {
+		t.Errorf("OpenFiles(self) = %q, want %s among them", files, f.Name())
 	}
 }
 
