@@ -173,7 +173,7 @@ clean: ## make reset, and remove zdml's images and the image build cache
 bench-docker: build models images ## the same deploy with the process and the Docker driver, step by step side by side, and the swap time
 	$(GO) test -run '^$$' -bench DockerVsProcess -benchtime 3x -timeout 30m ./reconciler
 
-lint: ## gofmt check and go vet
+lint: deps ## gofmt check and go vet (vet compiles the cgo package, so the build headers come first)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
