@@ -83,7 +83,11 @@ func TestDockerEnsureStartSwapVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := current(topWorkers(top, st.PID))
+	fromTop, err := topWorkers(top, st.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := current(fromTop)
 	slices.Sort(got)
 	slices.Sort(w2)
 	if !slices.Equal(got, w2) {
@@ -248,9 +252,41 @@ func TestTopWorkers(t *testing.T) {
 			{"104", "1", "nginx: worker process"},
 		},
 	}
-	got := topWorkers(top, 100)
+	got, err := topWorkers(top, 100)
 	want := []Worker{{PID: 101}, {PID: 102, Retiring: true}}
-	if !slices.Equal(got, want) {
-		t.Errorf("topWorkers = %v; want %v", got, want)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("topWorkers = %v, %v; want %v", got, err, want)
+	}
+}
+
+// TestTopWorkersUnreadable: a listing topWorkers cannot read is an error,
+// never an empty list, which a drain or reload check would take for "no old
+// workers left" while old workers still route to the old color.
+func TestTopWorkersUnreadable(t *testing.T) {
+	master := []string{"100", "90", "nginx: master process"}
+	worker := []string{"101", "100", "nginx: worker process is shutting down"}
+	tests := []struct {
+		name string
+		top  container.TopResponse
+		want string
+	}{
+		{"other columns", container.TopResponse{Titles: []string{"UID", "PID", "C", "STIME", "CMD"},
+			Processes: [][]string{{"root", "100", "0", "10:00", "nginx: master process"}}}, "want PID, PPID and COMMAND"},
+		{"no titles", container.TopResponse{Processes: [][]string{master, worker}}, "want PID, PPID and COMMAND"},
+		{"short row", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"},
+			Processes: [][]string{master, {"101", "100"}}}, "want 3 columns"},
+		{"pid not a number", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"},
+			Processes: [][]string{master, {"x101", "100", "nginx: worker process"}}}, "not a number"},
+		{"master missing", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"},
+			Processes: [][]string{worker}}, "the master (pid 100) is not in the listing"},
+		{"empty listing", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"}}, "the master (pid 100) is not in the listing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := topWorkers(tt.top, 100)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("topWorkers = %v, %v; want an error saying %q", got, err, tt.want)
+			}
+		})
 	}
 }
