@@ -3,6 +3,7 @@ package nginx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -288,5 +289,53 @@ func TestTopWorkersUnreadable(t *testing.T) {
 				t.Errorf("topWorkers = %v, %v; want an error saying %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDockerCanarySplit: the split and maintenance run the same in the
+// nginx image (core modules only: mirror and split_clients): weighted
+// shares, a sticky body "user", pins, and the admin report.
+func TestDockerCanarySplit(t *testing.T) {
+	ctx := context.Background()
+	blue, green := countedBackend(t, spec.Blue, nil), countedBackend(t, spec.Green, nil)
+	p, _, cfg := newDockerProxy(t, blue.srv.Listener.Addr().String(), green.srv.Listener.Addr().String())
+	cfg.Canary = &Canary{Color: spec.Green, Weight: 50}
+	if _, err := p.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := share(t, cfg.PublicAddr, spec.Green, 2000, chatCall(""))
+	t.Logf("docker, weight 50%%: canary share %.2f%% of 2000 requests", 100*got)
+	if got < 0.45 || got > 0.55 {
+		t.Errorf("canary share %.2f%% at weight 50%%", 100*got)
+	}
+	client := keepAliveClient(t, 1)
+	seen := map[spec.Color]bool{}
+	for i := range 20 {
+		u := fmt.Sprint("docker_", i)
+		want := mustColor(t, client, cfg.PublicAddr, idCall("header", u))
+		for range 3 {
+			if c := mustColor(t, client, cfg.PublicAddr, idCall("body", u)); c != want {
+				t.Fatalf("user %s: body %s, header %s", u, c, want)
+			}
+		}
+		seen[want] = true
+	}
+	if !seen[spec.Blue] || !seen[spec.Green] {
+		t.Errorf("20 users at 50%% all on one color: %v", seen)
+	}
+	if err := p.VerifyCanary(ctx, spec.Green); err != nil {
+		t.Error(err)
+	}
+	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+		t.Error(err)
+	}
+	cfg.Maintenance = &Maintenance{Message: `docker "maintenance" $1`}
+	if _, err := p.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	checkMaintenance(t, cfg.PublicAddr, chatCall("u"), `docker "maintenance" $1`, "30")
+	obs, err := p.Observe(ctx)
+	if err != nil || obs.Canary == nil || *obs.Canary != *cfg.Canary || obs.Maintenance == nil {
+		t.Errorf("Observe = %+v, %v", obs, err)
 	}
 }
