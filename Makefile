@@ -51,6 +51,10 @@ bench-models-large: models-large ## load time, memory and tokens/s of 16- and 30
 bench-nginx: deps ## keep-alive race: failed POSTs across 60 reloads, public keepalive_timeout 0 vs 65s
 	$(GO) test -run '^$$' -bench KeepaliveRace -benchtime 60x ./nginx
 
+.PHONY: bench-nginx-split
+bench-nginx-split: deps ## canary split vs plain config, interleaved: p50/p99 of an OpenAI POST (1 KiB to 900 KiB bodies) and their ratios
+	$(GO) test -run '^$$' -bench SplitLatency -benchtime 1000x ./nginx
+
 .PHONY: bench-modelserver
 bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, interleaved: tokens/s ratio (goal >= 0.95), TTFT, 4-client batching gain
 	$(GO) test -run '^$$' -bench ModelServer -benchtime 1x -count 1 -timeout 30m ./modelserver/llm

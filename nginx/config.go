@@ -26,10 +26,19 @@ const (
 	DefaultProxySendTimeout      = 60 * time.Second
 	DefaultUpstreamKeepalive     = 32
 	DefaultUpstreamKeepaliveTime = 60 * time.Second // below the model server's 120 s idle timeout
-	// DefaultWorkerShutdownTimeout is the default drainTimeout (30 s) plus 30 s:
-	// an old worker keeps a stream alive across a reload for this long.
-	DefaultWorkerShutdownTimeout = spec.DefaultDrainTimeout + 30*time.Second
+	// WorkerShutdownMargin is what WorkerShutdownTimeoutFor adds to a drain
+	// timeout: the drain gives up first, and reports what is left, before
+	// nginx cuts the streams an old worker still carries.
+	WorkerShutdownMargin = 30 * time.Second
+	// DefaultWorkerShutdownTimeout is WorkerShutdownTimeoutFor the default
+	// drainTimeout (30 s): an old worker keeps a stream alive across a
+	// reload for 60 s.
+	DefaultWorkerShutdownTimeout = spec.DefaultDrainTimeout + WorkerShutdownMargin
 )
+
+// WorkerShutdownTimeoutFor is the Config.WorkerShutdownTimeout for a spec's
+// drainTimeout: drain + WorkerShutdownMargin.
+func WorkerShutdownTimeoutFor(drain time.Duration) time.Duration { return drain + WorkerShutdownMargin }
 
 // Config is everything the rendered nginx.conf depends on. The zero value of
 // a field means its default (see WithDefaults), except PublicKeepalive whose
@@ -45,13 +54,22 @@ type Config struct {
 	// Upstreams maps each color to the model server's host:port. Active must
 	// be present; the other color may be absent.
 	Upstreams map[spec.Color]string
-	// Active is the color the public listener proxies to.
+	// Active is the color the public listener proxies to: during a canary,
+	// the stable color.
 	Active spec.Color
+	// Canary, when set, splits user traffic between Active and the canary
+	// color (see Canary); nil sends everything to Active.
+	Canary *Canary
+	// Maintenance, when set, answers user routes with 503 (see
+	// Maintenance); nil serves them.
+	Maintenance *Maintenance
 
 	Workers           int // worker_processes
 	WorkerConnections int
-	// WorkerShutdownTimeout bounds how long an old worker keeps in-flight
-	// streams after a reload. Make it longer than the drain timeout.
+	// WorkerShutdownTimeout (worker_shutdown_timeout) bounds how long an old
+	// worker keeps in-flight streams after a reload; then nginx closes them.
+	// The caller sets drainTimeout + margin (WorkerShutdownTimeoutFor), so
+	// a stream the drain waits for is never cut first. Default 60 s.
 	WorkerShutdownTimeout time.Duration
 
 	MaxBodySize         int64 // client_max_body_size in bytes; larger bodies get 413
@@ -89,6 +107,7 @@ func (c Config) WithDefaults() Config {
 	dur(&c.ProxyReadTimeout, DefaultProxyReadTimeout)
 	dur(&c.ProxySendTimeout, DefaultProxySendTimeout)
 	dur(&c.UpstreamKeepaliveTime, DefaultUpstreamKeepaliveTime)
+	c.Maintenance = c.Maintenance.withDefaults()
 	return c
 }
 
@@ -148,20 +167,32 @@ func (c Config) Validate() error {
 		}
 	}
 	add(c.validateTimeouts())
+	add(c.Canary.validate(c))
+	add(c.Maintenance.validate())
 	return errors.Join(errs...)
 }
 
 func (c Config) validateTimeouts() error {
-	for _, d := range []time.Duration{c.WorkerShutdownTimeout, c.ClientHeaderTimeout, c.ClientBodyTimeout,
-		c.SendTimeout, c.ProxyConnectTimeout, c.ProxyReadTimeout, c.ProxySendTimeout, c.UpstreamKeepaliveTime} {
-		if d < time.Millisecond {
-			return fmt.Errorf("timeout %s: want at least 1ms", d)
+	var errs []error
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"worker shutdown timeout", c.WorkerShutdownTimeout}, {"client header timeout", c.ClientHeaderTimeout},
+		{"client body timeout", c.ClientBodyTimeout}, {"send timeout", c.SendTimeout},
+		{"proxy connect timeout", c.ProxyConnectTimeout}, {"proxy read timeout", c.ProxyReadTimeout},
+		{"proxy send timeout", c.ProxySendTimeout}, {"upstream keepalive time", c.UpstreamKeepaliveTime},
+	} {
+		// nginx's time syntax has no unit below ms: a finer value would be
+		// rendered rounded (nginxDuration), not as given.
+		if t.d < time.Millisecond || t.d%time.Millisecond != 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want whole milliseconds, at least 1ms", t.name, t.d))
 		}
 	}
-	if c.PublicKeepalive < 0 {
-		return fmt.Errorf("public keepalive %s: negative", c.PublicKeepalive)
+	if c.PublicKeepalive < 0 || c.PublicKeepalive%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("public keepalive %s: want 0 or whole milliseconds", c.PublicKeepalive))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func checkAddr(what, addr string) error {

@@ -10,6 +10,12 @@
 // worker of the old config accepts connections). Proxy.WaitRetired tells
 // when every request accepted under the old config has finished.
 //
+// A Config may split user traffic between the active (stable) color and a
+// canary color by weight, sticky by user id (Canary), and may answer user
+// routes with a 503 while health routes stay proxied (Maintenance). Both
+// are parts of the rendered config, so each change is a verified reload,
+// and the admin listener reports them (Observe).
+//
 // The public listener closes every connection after its response
 // (keepalive_timeout 0): with client keep-alive, a reload races clients that
 // reuse idle connections the old workers are closing, and POSTs fail.

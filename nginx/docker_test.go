@@ -3,6 +3,7 @@ package nginx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,7 +84,11 @@ func TestDockerEnsureStartSwapVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := current(topWorkers(top, st.PID))
+	fromTop, err := topWorkers(top, st.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := current(fromTop)
 	slices.Sort(got)
 	slices.Sort(w2)
 	if !slices.Equal(got, w2) {
@@ -248,9 +253,89 @@ func TestTopWorkers(t *testing.T) {
 			{"104", "1", "nginx: worker process"},
 		},
 	}
-	got := topWorkers(top, 100)
+	got, err := topWorkers(top, 100)
 	want := []Worker{{PID: 101}, {PID: 102, Retiring: true}}
-	if !slices.Equal(got, want) {
-		t.Errorf("topWorkers = %v; want %v", got, want)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("topWorkers = %v, %v; want %v", got, err, want)
+	}
+}
+
+// TestTopWorkersUnreadable: a listing topWorkers cannot read is an error,
+// never an empty list, which a drain or reload check would take for "no old
+// workers left" while old workers still route to the old color.
+func TestTopWorkersUnreadable(t *testing.T) {
+	master := []string{"100", "90", "nginx: master process"}
+	worker := []string{"101", "100", "nginx: worker process is shutting down"}
+	tests := []struct {
+		name string
+		top  container.TopResponse
+		want string
+	}{
+		{"other columns", container.TopResponse{Titles: []string{"UID", "PID", "C", "STIME", "CMD"},
+			Processes: [][]string{{"root", "100", "0", "10:00", "nginx: master process"}}}, "want PID, PPID and COMMAND"},
+		{"no titles", container.TopResponse{Processes: [][]string{master, worker}}, "want PID, PPID and COMMAND"},
+		{"short row", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"},
+			Processes: [][]string{master, {"101", "100"}}}, "want 3 columns"},
+		{"pid not a number", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"},
+			Processes: [][]string{master, {"x101", "100", "nginx: worker process"}}}, "not a number"},
+		{"master missing", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"},
+			Processes: [][]string{worker}}, "the master (pid 100) is not in the listing"},
+		{"empty listing", container.TopResponse{Titles: []string{"PID", "PPID", "COMMAND"}}, "the master (pid 100) is not in the listing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := topWorkers(tt.top, 100)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("topWorkers = %v, %v; want an error saying %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDockerCanarySplit: the split and maintenance run the same in the
+// nginx image (core modules only: mirror and split_clients): weighted
+// shares, a sticky body "user", pins, and the admin report.
+func TestDockerCanarySplit(t *testing.T) {
+	ctx := context.Background()
+	blue, green := countedBackend(t, spec.Blue, nil), countedBackend(t, spec.Green, nil)
+	p, _, cfg := newDockerProxy(t, blue.srv.Listener.Addr().String(), green.srv.Listener.Addr().String())
+	cfg.Canary = &Canary{Color: spec.Green, Weight: 50}
+	if _, err := p.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := share(t, cfg.PublicAddr, spec.Green, 2000, chatCall(""))
+	t.Logf("docker, weight 50%%: canary share %.2f%% of 2000 requests", 100*got)
+	if got < 0.45 || got > 0.55 {
+		t.Errorf("canary share %.2f%% at weight 50%%", 100*got)
+	}
+	client := keepAliveClient(t, 1)
+	seen := map[spec.Color]bool{}
+	for i := range 20 {
+		u := fmt.Sprint("docker_", i)
+		want := mustColor(t, client, cfg.PublicAddr, idCall("header", u))
+		for range 3 {
+			if c := mustColor(t, client, cfg.PublicAddr, idCall("body", u)); c != want {
+				t.Fatalf("user %s: body %s, header %s", u, c, want)
+			}
+		}
+		seen[want] = true
+	}
+	if !seen[spec.Blue] || !seen[spec.Green] {
+		t.Errorf("20 users at 50%% all on one color: %v", seen)
+	}
+	if err := p.VerifyCanary(ctx, spec.Green); err != nil {
+		t.Error(err)
+	}
+	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+		t.Error(err)
+	}
+	cfg.Maintenance = &Maintenance{Message: `docker "maintenance" $1`}
+	if _, err := p.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	checkMaintenance(t, cfg.PublicAddr, chatCall("u"), `docker "maintenance" $1`, "30")
+	obs, err := p.Observe(ctx)
+	if err != nil || obs.Canary == nil || *obs.Canary != *cfg.Canary || obs.Maintenance == nil {
+		t.Errorf("Observe = %+v, %v", obs, err)
 	}
 }

@@ -32,12 +32,15 @@ func (d *Docker) Workers(ctx context.Context) ([]Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nginx workers: %w", err)
 	}
-	return topWorkers(top, c.State.Pid), nil
+	return topWorkers(top, c.State.Pid)
 }
 
 // topWorkers picks the children of master from a `ps -o pid,ppid,args`
-// listing.
-func topWorkers(top container.TopResponse, master int) []Worker {
+// listing. A listing it cannot read is an error, never "no workers": a
+// drain or a reload check that saw no old worker would pass while old
+// workers still route to the old color. The master itself must be in the
+// listing, which proves the pids are the ones State.Pid is counted in.
+func topWorkers(top container.TopResponse, master int) ([]Worker, error) {
 	col := map[string]int{}
 	for i, t := range top.Titles {
 		col[strings.ToUpper(t)] = i
@@ -49,20 +52,28 @@ func topWorkers(top container.TopResponse, master int) []Worker {
 		argsCol, ok3 = col["ARGS"]
 	}
 	if !ok1 || !ok2 || !ok3 {
-		return nil
+		return nil, fmt.Errorf("docker top: columns %q: want PID, PPID and COMMAND", top.Titles)
 	}
 	var out []Worker
+	sawMaster := false
 	for _, p := range top.Processes {
 		if len(p) <= max(pidCol, ppidCol, argsCol) {
-			continue
+			return nil, fmt.Errorf("docker top: row %q: want %d columns", p, len(top.Titles))
 		}
 		pid, err1 := strconv.Atoi(p[pidCol])
 		ppid, err2 := strconv.Atoi(p[ppidCol])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("docker top: row %q: pid or ppid is not a number", p)
+		}
+		sawMaster = sawMaster || pid == master
 		args := p[argsCol]
-		if err1 != nil || err2 != nil || ppid != master || !strings.Contains(args, "nginx: ") || strings.Contains(args, "cache") {
+		if ppid != master || !strings.Contains(args, "nginx: ") || strings.Contains(args, "cache") {
 			continue
 		}
 		out = append(out, Worker{PID: pid, Retiring: strings.Contains(args, "shutting down")})
 	}
-	return out
+	if !sawMaster {
+		return nil, fmt.Errorf("docker top: the master (pid %d) is not in the listing", master)
+	}
+	return out, nil
 }

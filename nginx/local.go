@@ -129,7 +129,9 @@ func (l *Local) Start(ctx context.Context) error {
 	if err := l.prepare(); err != nil {
 		return err
 	}
-	l.killOrphans(ctx)
+	if err := l.killOrphans(ctx); err != nil {
+		return fmt.Errorf("start nginx: %w", err)
+	}
 	_ = os.Remove(l.pidFile()) // stale: its process is gone
 	out, err := os.OpenFile(filepath.Join(l.dir, "logs", "nginx.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -2,6 +2,7 @@ package nginx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,13 +18,18 @@ import (
 type Observed struct {
 	Status
 	Hash   string     // config hash the admin listener reports; "" when not running
-	Active spec.Color // color the public listener proxies to
+	Active spec.Color // color the public listener proxies to (the stable one during a canary)
 	Public string     // public listener address
 	Admin  string     // admin listener address
+	// Canary is the traffic split the admin listener reports; nil when there
+	// is none (or the config predates canaries).
+	Canary *Canary
+	// Maintenance is set while user routes answer 503; nil when off.
+	Maintenance *Maintenance
 }
 
-// Observe reports the running nginx's config hash and active color, asking
-// its admin listener. The admin address is the one last ensured, or read
+// Observe reports the running nginx's config hash, active color, canary
+// split and maintenance mode, asking its admin listener. The admin address is the one last ensured, or read
 // from the header of the live config on disk (so a new Proxy can adopt an
 // nginx started by an earlier zdml).
 func (p *Proxy) Observe(ctx context.Context) (Observed, error) {
@@ -46,8 +52,29 @@ func (p *Proxy) Observe(ctx context.Context) (Observed, error) {
 	if obs.Active, err = spec.ParseColor(active); err != nil {
 		return obs, fmt.Errorf("nginx admin active: %w", err)
 	}
-	return obs, nil
+	if obs.Canary, err = adminOptional(ctx, p, h.Admin, "/zdml/canary", parseCanary); err != nil {
+		return obs, err
+	}
+	obs.Maintenance, err = adminOptional(ctx, p, h.Admin, "/zdml/maintenance", parseMaintenance)
+	return obs, err
 }
+
+// adminOptional reads an admin route that a config rendered by an earlier
+// zdml lacks: its 404 means "none", so an upgraded reconciler adopts an
+// nginx it started before.
+func adminOptional[T any](ctx context.Context, p *Proxy, admin, path string, parse func(string) (*T, error)) (*T, error) {
+	s, err := p.adminGet(ctx, admin, path)
+	if errors.Is(err, errAdminNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parse(s)
+}
+
+// errAdminNotFound is an admin route the running config does not have.
+var errAdminNotFound = errors.New("not found")
 
 // addrs returns the listener addresses of the config last ensured, or of
 // the live config file.
@@ -92,9 +119,12 @@ func (p *Proxy) adminGet(ctx context.Context, admin, path string) (string, error
 		return "", fmt.Errorf("nginx admin: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
 	if err != nil {
 		return "", fmt.Errorf("nginx admin: %w", err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return "", fmt.Errorf("nginx admin %s: %w", path, errAdminNotFound)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("nginx admin %s: %s", path, resp.Status)

@@ -2,6 +2,7 @@ package nginx
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,10 +16,11 @@ import (
 // workers to exit: they keep running, holding the listening sockets and
 // serving the old config, and a new master cannot bind its ports. They are
 // recognised by their title and by a file of dir they hold open (the logs).
-func orphans(dir string) []int {
+// A /proc that cannot be listed is an error, not "no orphans".
+func orphans(dir string) ([]int, error) {
 	pids, err := procfs.PIDs()
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("nginx orphans: %w", err)
 	}
 	var out []int
 	for _, pid := range pids {
@@ -33,7 +35,7 @@ func orphans(dir string) []int {
 			out = append(out, pid)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func isMaster(pid int) bool {
@@ -53,10 +55,10 @@ func holdsFileUnder(pid int, dir string) bool {
 
 // killOrphans kills the orphaned workers of dir and waits until they are
 // gone, so that their sockets are free for a new master.
-func (l *Local) killOrphans(ctx context.Context) {
-	pids := orphans(l.dir)
-	if len(pids) == 0 {
-		return
+func (l *Local) killOrphans(ctx context.Context) error {
+	pids, err := orphans(l.dir)
+	if err != nil || len(pids) == 0 {
+		return err
 	}
 	l.log.Warn("killing nginx workers left by a master that died", "pids", pids, "dir", l.dir)
 	for _, pid := range pids {
@@ -68,4 +70,5 @@ func (l *Local) killOrphans(ctx context.Context) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	return nil
 }

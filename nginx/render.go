@@ -64,10 +64,34 @@ type view struct {
 	Hash      string
 	Header    string
 	Upstreams []upstream
+
+	UserTarget   string // proxy_pass target of the user routes
+	HealthTarget string // proxy_pass target of /healthz and /ready
+	Weighted     bool   // a canary with 0 < weight < 100: the split needs a key
+	Unpinned     string // the side of an unpinned request: a split variable or a fixed side
+
+	CanaryReport      string // what /zdml/canary answers
+	MaintenanceReport string // what /zdml/maintenance answers
+	MaintenanceBody   string // the 503 body of a user route in maintenance
 }
 
 func execute(cfg Config, hash string) ([]byte, error) {
-	v := view{Config: cfg, Hash: hash}
+	v := view{Config: cfg, Hash: hash, UserTarget: "zdml_" + string(cfg.Active), HealthTarget: "zdml_" + string(cfg.Active),
+		CanaryReport: cfg.Canary.report(), MaintenanceReport: cfg.Maintenance.report()}
+	if s := cfg.Canary; s != nil {
+		v.UserTarget, v.HealthTarget, v.Weighted = "$zdml_route", "$zdml_health", s.weighted()
+		switch {
+		case v.Weighted:
+			v.Unpinned = "$zdml_split"
+		case s.Weight == 0:
+			v.Unpinned = "stable"
+		default:
+			v.Unpinned = "canary"
+		}
+	}
+	if cfg.Maintenance != nil {
+		v.MaintenanceBody = cfg.Maintenance.body()
+	}
 	for _, c := range spec.Colors {
 		if addr, ok := cfg.Upstreams[c]; ok {
 			v.Upstreams = append(v.Upstreams, upstream{Color: c, Addr: addr})
