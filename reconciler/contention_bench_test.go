@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -30,16 +31,16 @@ import (
 //	make bench-contention
 func BenchmarkContention(b *testing.B) {
 	model := testenv.Model(b, "demo-v1.gguf")
-	drv, err := NewProcess(DriverConfig{StateDir: b.TempDir(), Modelserver: testenv.Binary(b, "modelserver")})
+	drv, err := NewProcess(driver.Config{StateDir: b.TempDir(), Modelserver: testenv.Binary(b, "modelserver")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	inst := func(c spec.Color, p Priority) Instance {
-		return Instance{Color: c, Addr: testenv.FreeAddr(b), ModelName: "demo", ModelVersion: "v1", ModelPath: model,
+	inst := func(c spec.Color, p driver.Priority) driver.Instance {
+		return driver.Instance{Color: c, Addr: testenv.FreeAddr(b), ModelName: "demo", ModelVersion: "v1", ModelPath: model,
 			Threads: 2, Parallel: 2, Ctx: 1024, Priority: p, ConfigHash: "bench", ShutdownTimeout: 10 * time.Second}
 	}
-	active := inst(spec.Blue, PriorityNormal)
+	active := inst(spec.Blue, driver.PriorityNormal)
 	if _, err := drv.Start(ctx, active); err != nil {
 		b.Fatal(err)
 	}
@@ -118,7 +119,7 @@ type window struct{ start, end time.Time }
 // load window), warms it with two 16-token prompts at that priority (the
 // warm-up window), raises it to normal as the swap does, and stops it.
 // "idle" waits a second with no standby, for the baseline.
-func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, Priority) Instance, mode string) (load, warm window) {
+func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, driver.Priority) driver.Instance, mode string) (load, warm window) {
 	ctx := context.Background()
 	if mode == "idle" {
 		load.start = time.Now()
@@ -126,10 +127,10 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 		load.end = time.Now()
 		return load, window{load.end, load.end}
 	}
-	p := PriorityLow
+	p := driver.PriorityLow
 	switch mode {
 	case "nice0":
-		p = PriorityNormal
+		p = driver.PriorityNormal
 	case "nice10":
 		drv.lowNice = 10
 	case "nice19":
@@ -150,7 +151,7 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 	}
 	warm.end = time.Now()
 	// As the swap does: raised to normal after the warm-up.
-	if err := drv.SetPriority(ctx, spec.Green, PriorityNormal); err != nil {
+	if err := drv.SetPriority(ctx, spec.Green, driver.PriorityNormal); err != nil {
 		b.Fatal(err)
 	}
 	if err := drv.Stop(ctx, spec.Green, 10*time.Second); err != nil {

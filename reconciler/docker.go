@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -16,10 +15,11 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
-var _ Driver = (*Docker)(nil)
+var _ driver.Driver = (*Docker)(nil)
 
 // Labels put on every container, volume and network the Docker driver
 // creates. Ownership is by label (Nomad's reconcile_dangling): the driver
@@ -212,10 +212,6 @@ func (d *Docker) ContainerName(c spec.Color) string { return d.prefix + "-" + st
 // Close releases the client's connections.
 func (d *Docker) Close() error { return d.api.Close() }
 
-func init() {
-	RegisterDriver(spec.RuntimeDocker, func(cfg DriverConfig) (Driver, error) { return NewDockerFromEnv(cfg, os.Getenv) })
-}
-
 // NewDockerFromEnv builds the Docker driver the reconciler uses for
 // runtime docker. The owner derives from the state directory and the
 // models directory is cfg.ModelsDir (each model file's own directory when
@@ -229,7 +225,7 @@ func init() {
 //	ZDML_DOCKER_SELF           the container zdml runs in (found from its bind mounts otherwise)
 //	ZDML_DOCKER_CALL_TIMEOUT   bound of one API call (15s)
 //	DOCKER_HOST and friends    the daemon to talk to
-func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, error) {
+func NewDockerFromEnv(cfg driver.Config, getenv func(string) string) (*Docker, error) {
 	owner := getenv("ZDML_DOCKER_OWNER")
 	if owner == "" {
 		owner = DockerOwner(cfg.StateDir)

@@ -15,6 +15,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -92,7 +93,7 @@ func TestBuildContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := Instance{Color: spec.Green, Addr: "127.0.0.1:18001", ModelName: "demo", ModelVersion: "v2",
+	inst := driver.Instance{Color: spec.Green, Addr: "127.0.0.1:18001", ModelName: "demo", ModelVersion: "v2",
 		ModelPath: "/m/demo-v2.gguf", ModelSHA256: "abc", Image: "zdml/modelserver:local", Threads: 1, Parallel: 2,
 		Ctx: 2048, Memory: 2 << 30, CPUs: 1.5, ShutdownTimeout: 30 * time.Second, ConfigHash: "h"}
 	cs, err := d.buildContainer(inst, "/m", "/host/m", nil)
@@ -122,14 +123,14 @@ func TestBuildContainer(t *testing.T) {
 	key := cs.config.Labels[LabelShape]
 	for _, tc := range []struct {
 		name    string
-		change  func(*Instance)
+		change  func(*driver.Instance)
 		changed bool
 	}{
-		{"priority", func(i *Instance) { i.Priority = PriorityLow }, false},
-		{"image", func(i *Instance) { i.Image = "other" }, true},
-		{"memory", func(i *Instance) { i.Memory = 1 << 30 }, true},
-		{"version", func(i *Instance) { i.ModelVersion = "v3" }, true},
-		{"address", func(i *Instance) { i.Addr = "127.0.0.1:18002" }, true},
+		{"priority", func(i *driver.Instance) { i.Priority = driver.PriorityLow }, false},
+		{"image", func(i *driver.Instance) { i.Image = "other" }, true},
+		{"memory", func(i *driver.Instance) { i.Memory = 1 << 30 }, true},
+		{"version", func(i *driver.Instance) { i.ModelVersion = "v3" }, true},
+		{"address", func(i *driver.Instance) { i.Addr = "127.0.0.1:18002" }, true},
 	} {
 		i := inst
 		tc.change(&i)
@@ -146,7 +147,7 @@ func TestBuildContainer(t *testing.T) {
 func TestNewDockerFromEnv(t *testing.T) {
 	env := map[string]string{"ZDML_DOCKER_PREFIX": "p", "ZDML_DOCKER_NETWORK": "n", "ZDML_DOCKER_CALL_TIMEOUT": "3s"}
 	env["ZDML_MODELS_DIR"] = "/from/env" // the CLI's fallback for --models-dir; the driver takes cfg.ModelsDir
-	d, err := NewDockerFromEnv(DriverConfig{StateDir: "/s", ModelsDir: "/m"}, func(k string) string { return env[k] })
+	d, err := NewDockerFromEnv(driver.Config{StateDir: "/s", ModelsDir: "/m"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestNewDockerFromEnv(t *testing.T) {
 		t.Error("two state directories share an owner")
 	}
 	env["ZDML_DOCKER_CALL_TIMEOUT"] = "soon"
-	if _, err := NewDockerFromEnv(DriverConfig{StateDir: "/s"}, func(k string) string { return env[k] }); err == nil ||
+	if _, err := NewDockerFromEnv(driver.Config{StateDir: "/s"}, func(k string) string { return env[k] }); err == nil ||
 		!strings.Contains(err.Error(), "ZDML_DOCKER_CALL_TIMEOUT") {
 		t.Errorf("malformed timeout: err = %v; want a clear error", err)
 	}

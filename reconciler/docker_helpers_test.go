@@ -15,6 +15,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -67,12 +68,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 }
 
 // tinyInstance is a color serving the tiny generated model on a free port.
-func tinyInstance(t testing.TB, color spec.Color, version string) Instance {
+func tinyInstance(t testing.TB, color spec.Color, version string) driver.Instance {
 	t.Helper()
 	image, _ := testImages(t)
-	return Instance{Color: color, Addr: testenv.FreeAddr(t), ModelName: "tiny", ModelVersion: version,
+	return driver.Instance{Color: color, Addr: testenv.FreeAddr(t), ModelName: "tiny", ModelVersion: version,
 		ModelPath: testenv.Model(t, "tiny.gguf"), Image: image, Threads: 1, Parallel: 2, Ctx: 512,
-		Memory: 256 << 20, CPUs: 1, Priority: PriorityLow, ShutdownTimeout: 5 * time.Second, ConfigHash: "cfg-" + version}
+		Memory: 256 << 20, CPUs: 1, Priority: driver.PriorityLow, ShutdownTimeout: 5 * time.Second, ConfigHash: "cfg-" + version}
 }
 
 // awaitReady polls the color's /ready until it answers 200.

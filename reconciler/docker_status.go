@@ -14,19 +14,20 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // Inspect observes one color's container without changing it. No container
 // is a color that does not run, not an error.
-func (d *Docker) Inspect(ctx context.Context, color spec.Color) (Status, error) {
+func (d *Docker) Inspect(ctx context.Context, color spec.Color) (driver.Status, error) {
 	name := d.ContainerName(color)
 	cur, found, err := d.inspect(ctx, name)
 	if err != nil || !found {
-		return Status{Color: color}, err
+		return driver.Status{Color: color}, err
 	}
 	if cur.Config.Labels[LabelOwner] != d.owner {
-		return Status{Color: color}, fmt.Errorf("docker inspect %s: owner %q: %w", name, cur.Config.Labels[LabelOwner], ErrNotOwned)
+		return driver.Status{Color: color}, fmt.Errorf("docker inspect %s: owner %q: %w", name, cur.Config.Labels[LabelOwner], ErrNotOwned)
 	}
 	st := d.status(cur)
 	st.Color = color
@@ -41,18 +42,18 @@ func (d *Docker) Inspect(ctx context.Context, color spec.Color) (Status, error) 
 }
 
 // status reads a Status from a container's inspect data.
-func (d *Docker) status(c container.InspectResponse) Status {
-	st := Status{
+func (d *Docker) status(c container.InspectResponse) driver.Status {
+	st := driver.Status{
 		Color:        spec.Color(c.Config.Labels[LabelColor]),
 		Running:      running(c),
 		ID:           c.ID,
 		Addr:         c.Config.Labels[LabelAddr],
 		ModelVersion: c.Config.Labels[LabelVersion],
 		ConfigHash:   c.Config.Labels[LabelConfig],
-		Priority:     PriorityNormal,
+		Priority:     driver.PriorityNormal,
 	}
 	if c.HostConfig != nil && c.HostConfig.CPUShares != 0 && c.HostConfig.CPUShares < NormalCPUShares {
-		st.Priority = PriorityLow
+		st.Priority = driver.PriorityLow
 	}
 	if c.State != nil {
 		st.StartedAt, _ = time.Parse(time.RFC3339Nano, c.State.StartedAt)

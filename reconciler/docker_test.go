@@ -16,6 +16,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -33,7 +34,7 @@ func TestDockerStartInspectStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Running || st.Addr != inst.Addr || st.ModelVersion != "v1" || st.ConfigHash != "cfg-v1" || st.Priority != PriorityLow {
+	if !st.Running || st.Addr != inst.Addr || st.ModelVersion != "v1" || st.ConfigHash != "cfg-v1" || st.Priority != driver.PriorityLow {
 		t.Fatalf("Start = %+v", st)
 	}
 	awaitReady(t, inst.Addr, 60*time.Second)
@@ -68,13 +69,13 @@ func TestDockerStartInspectStop(t *testing.T) {
 		t.Errorf("models mount = %+v; want %s bound read-only", ci.Mounts, testenv.ModelsDir(t))
 	}
 
-	if err := d.SetPriority(ctx, spec.Blue, PriorityNormal); err != nil {
+	if err := d.SetPriority(ctx, spec.Blue, driver.PriorityNormal); err != nil {
 		t.Fatal(err)
 	}
 	if got := cgroupFile(t, "cpu", ci.ID, "cpu.shares"); got != strconv.Itoa(NormalCPUShares) {
 		t.Errorf("cpu.shares after SetPriority(normal) = %s; want %d", got, NormalCPUShares)
 	}
-	if st, _ := d.Inspect(ctx, spec.Blue); st.Priority != PriorityNormal || st.InstanceID == "" {
+	if st, _ := d.Inspect(ctx, spec.Blue); st.Priority != driver.PriorityNormal || st.InstanceID == "" {
 		t.Errorf("Inspect after SetPriority = %+v; want normal priority and the server's instance id", st)
 	}
 	if ci, _ := c.ContainerInspect(ctx, ci.ID); ci.HostConfig.RestartPolicy.Name != container.RestartPolicyUnlessStopped {
@@ -200,7 +201,7 @@ func TestDockerNotOwned(t *testing.T) {
 	_, inspectErr := d.Inspect(ctx, spec.Blue)
 	for name, err := range map[string]error{
 		"Start": startErr, "Stop": d.Stop(ctx, spec.Blue, time.Second),
-		"SetPriority": d.SetPriority(ctx, spec.Blue, PriorityNormal), "Inspect": inspectErr,
+		"SetPriority": d.SetPriority(ctx, spec.Blue, driver.PriorityNormal), "Inspect": inspectErr,
 	} {
 		if !errors.Is(err, ErrNotOwned) {
 			t.Errorf("%s = %v; want ErrNotOwned", name, err)
@@ -235,7 +236,7 @@ func TestDockerStartFailures(t *testing.T) {
 	if _, err := d.Start(ctx, starved); err != nil {
 		t.Fatal(err)
 	}
-	var st Status
+	var st driver.Status
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		var err error
 		if st, err = d.Inspect(ctx, spec.Green); err != nil {
@@ -263,12 +264,12 @@ func TestDockerDaemonUnreachable(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			inst := Instance{Color: spec.Blue, Addr: "127.0.0.1:1", ModelPath: "/models/x.gguf", Image: "x"}
+			inst := driver.Instance{Color: spec.Blue, Addr: "127.0.0.1:1", ModelPath: "/models/x.gguf", Image: "x"}
 			_, startErr := d.Start(ctx, inst)
 			_, inspectErr := d.Inspect(ctx, spec.Blue)
 			_, recoverErr := d.Recover(ctx)
 			for name, err := range map[string]error{"Start": startErr, "Inspect": inspectErr, "Recover": recoverErr,
-				"Stop": d.Stop(ctx, spec.Blue, time.Second), "SetPriority": d.SetPriority(ctx, spec.Blue, PriorityNormal)} {
+				"Stop": d.Stop(ctx, spec.Blue, time.Second), "SetPriority": d.SetPriority(ctx, spec.Blue, driver.PriorityNormal)} {
 				if !errors.Is(err, ErrDockerUnavailable) || !strings.Contains(err.Error(), tc.Want) {
 					t.Errorf("%s = %v; want ErrDockerUnavailable saying %q", name, err, tc.Want)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -152,12 +153,12 @@ func (r *Reconciler) prewarmed(o observation, c spec.Color, want Revision) bool 
 
 func (r *Reconciler) newDeploy(kind string, target Revision, from, to spec.Color, o observation) *deploy {
 	d := &deploy{id: newDeployID(), kind: kind, strategy: target.Spec.Strategy.Type, target: target,
-		from: from, to: to, priority: PriorityLow}
+		from: from, to: to, priority: driver.PriorityLow}
 	if from != "" {
 		d.fromVer = o.colors[from].ModelVersion
 	}
 	if kind == KindRollback || kind == KindSelfHeal {
-		d.priority = PriorityNormal
+		d.priority = driver.PriorityNormal
 	}
 	return d
 }
@@ -170,7 +171,7 @@ func (r *Reconciler) newDeploy(kind string, target Revision, from, to spec.Color
 func (r *Reconciler) resume(ctx context.Context, o observation) error {
 	p := r.state.InProgress
 	d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
-		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: PriorityLow}
+		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: driver.PriorityLow}
 	if p.Target.Spec == nil {
 		r.state.InProgress = nil
 		r.saveState()
@@ -181,7 +182,7 @@ func (r *Reconciler) resume(ctx context.Context, o observation) error {
 		d.fromVer = cs.Version
 	}
 	if d.kind == KindRollback || d.kind == KindSelfHeal {
-		d.priority = PriorityNormal
+		d.priority = driver.PriorityNormal
 	}
 	r.events.Emit(Event{DeployID: d.id, Step: p.Step, Phase: PhaseInfo, Color: d.to, Version: d.target.Version,
 		Message: fmt.Sprintf("reconciler restarted during %s %s at step %s (swapped: %v)", p.Kind, p.DeployID, p.Step, d.swapped)})

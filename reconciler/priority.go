@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 )
 
 // DefaultLowNice is the nice value of a low-priority color (a standby
@@ -28,19 +29,15 @@ import (
 const DefaultLowNice = 10
 
 // niceValue is the nice of priority pr, with low at lowNice.
-func niceValue(pr Priority, lowNice int) int {
-	if pr == PriorityLow {
+func niceValue(pr driver.Priority, lowNice int) int {
+	if pr == driver.PriorityLow {
 		return lowNice
 	}
 	return 0
 }
 
-// ErrPriorityNotPermitted means the kernel refused to raise a priority:
-// that needs root, CAP_SYS_NICE or a RLIMIT_NICE allowance.
-var ErrPriorityNotPermitted = errors.New("raising CPU priority is not permitted (needs root, CAP_SYS_NICE or RLIMIT_NICE)")
-
 // setProcessPriority renices every thread of pid and its autogroup. It
-// returns ErrPriorityNotPermitted (wrapped) when raising is refused; the
+// returns driver.ErrPriorityNotPermitted (wrapped) when raising is refused; the
 // process then keeps running at its lower priority.
 func setProcessPriority(pid, nice int) error {
 	tids, err := procfs.Threads(pid)
@@ -63,7 +60,7 @@ func setProcessPriority(pid, nice int) error {
 		denied = true
 	}
 	if denied {
-		return fmt.Errorf("pid %d to nice %d: %w", pid, nice, ErrPriorityNotPermitted)
+		return fmt.Errorf("pid %d to nice %d: %w", pid, nice, driver.ErrPriorityNotPermitted)
 	}
 	return nil
 }

@@ -18,14 +18,11 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
-var _ Driver = (*Process)(nil)
-
-func init() {
-	RegisterDriver(spec.RuntimeProcess, func(cfg DriverConfig) (Driver, error) { return NewProcess(cfg) })
-}
+var _ driver.Driver = (*Process)(nil)
 
 // Files of one color under <state>/colors/<color>/.
 const (
@@ -33,11 +30,6 @@ const (
 	instanceFileName = "instance.json"
 	logFileName      = "modelserver.log"
 )
-
-// ChatDBFile is the chat history database both colors share, in the state
-// directory: a user's conversation follows a deploy from one color to the
-// other (SQLite in WAL mode, written by both while they overlap).
-const ChatDBFile = "chat.db"
 
 // Process is the embedded default driver: each color is a local model
 // server process on its own port, in its own session (setsid), so it
@@ -67,23 +59,23 @@ type child struct {
 
 // instanceRecord is instance.json: what a color was started with.
 type instanceRecord struct {
-	Color      spec.Color `json:"color"`
-	PID        int        `json:"pid"`
-	Addr       string     `json:"addr"`
-	ModelName  string     `json:"model_name"`
-	Version    string     `json:"model_version"`
-	ModelPath  string     `json:"model_path"`
-	ConfigHash string     `json:"config_hash"`
-	InstanceID string     `json:"instance_id,omitempty"`
-	Priority   Priority   `json:"priority"`
-	StartedAt  time.Time  `json:"started_at"`
-	LogOffset  int64      `json:"log_offset"` // where this run's output starts
-	Args       []string   `json:"args"`
+	Color      spec.Color      `json:"color"`
+	PID        int             `json:"pid"`
+	Addr       string          `json:"addr"`
+	ModelName  string          `json:"model_name"`
+	Version    string          `json:"model_version"`
+	ModelPath  string          `json:"model_path"`
+	ConfigHash string          `json:"config_hash"`
+	InstanceID string          `json:"instance_id,omitempty"`
+	Priority   driver.Priority `json:"priority"`
+	StartedAt  time.Time       `json:"started_at"`
+	LogOffset  int64           `json:"log_offset"` // where this run's output starts
+	Args       []string        `json:"args"`
 }
 
 // NewProcess returns the process driver. cfg.Modelserver is the model
 // server binary.
-func NewProcess(cfg DriverConfig) (*Process, error) {
+func NewProcess(cfg driver.Config) (*Process, error) {
 	if cfg.Modelserver == "" {
 		return nil, errors.New("process driver: no model server binary (--modelserver)")
 	}
@@ -110,14 +102,14 @@ func (p *Process) Name() string { return spec.RuntimeProcess }
 func (p *Process) dir(c spec.Color) string { return filepath.Join(p.stateDir, "colors", string(c)) }
 
 // dbPath is the chat history both colors share.
-func (p *Process) dbPath() string { return filepath.Join(p.stateDir, ChatDBFile) }
+func (p *Process) dbPath() string { return filepath.Join(p.stateDir, driver.ChatDBFile) }
 
 // Start runs inst as a model server process, or adopts the one running
 // the same config on the same address. A color running anything else is
 // an error: the caller stops it first.
-func (p *Process) Start(ctx context.Context, inst Instance) (Status, error) {
+func (p *Process) Start(ctx context.Context, inst driver.Instance) (driver.Status, error) {
 	if !inst.Color.Valid() {
-		return Status{}, fmt.Errorf("start: bad color %q", inst.Color)
+		return driver.Status{}, fmt.Errorf("start: bad color %q", inst.Color)
 	}
 	st, err := p.Inspect(ctx, inst.Color)
 	if err != nil {
@@ -131,7 +123,7 @@ func (p *Process) Start(ctx context.Context, inst Instance) (Status, error) {
 		return st, fmt.Errorf("start %s: it already runs version %s (pid %s); stop it first", inst.Color, st.ModelVersion, st.ID)
 	}
 	if err := portFree(inst.Addr); err != nil {
-		return Status{Color: inst.Color}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{Color: inst.Color}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	return p.spawn(inst)
 }
@@ -153,7 +145,7 @@ func portFree(addr string) error {
 	return ln.Close()
 }
 
-func (p *Process) args(inst Instance) []string {
+func (p *Process) args(inst driver.Instance) []string {
 	a := []string{
 		"--model", inst.ModelPath, "--addr", inst.Addr, "--color", string(inst.Color),
 		"--model-name", inst.ModelName, "--model-version", inst.ModelVersion,
@@ -175,23 +167,23 @@ func (p *Process) args(inst Instance) []string {
 // spawn starts the process. A low-priority start execs through nice(1),
 // so every thread the server ever creates inherits the low nice from the
 // start.
-func (p *Process) spawn(inst Instance) (Status, error) {
+func (p *Process) spawn(inst driver.Instance) (driver.Status, error) {
 	if _, err := os.Stat(p.binary); err != nil {
-		return Status{}, fmt.Errorf("start %s: model server binary: %w (run make build, or set --modelserver)", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: model server binary: %w (run make build, or set --modelserver)", inst.Color, err)
 	}
 	dir := p.dir(inst.Color)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, logFileName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	defer logf.Close()
 	offset, _ := logf.Seek(0, 2)
 	args := p.args(inst)
 	name, argv := p.binary, args
-	if inst.Priority == PriorityLow && p.nice != "" {
+	if inst.Priority == driver.PriorityLow && p.nice != "" {
 		name, argv = p.nice, append([]string{"-n", strconv.Itoa(p.lowNice), p.binary}, args...)
 	}
 	// Not CommandContext: the server must outlive ctx and this process.
@@ -199,7 +191,7 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 	cmd.Dir, cmd.Stdout, cmd.Stderr, cmd.Env = dir, logf, logf, childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	c := &child{pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() { c.err = cmd.Wait(); close(c.done) }()
@@ -211,9 +203,9 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 		LogOffset: offset, Args: args}
 	if err := p.writeRecord(rec); err != nil {
 		_ = syscall.Kill(c.pid, syscall.SIGKILL)
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
-	if inst.Priority == PriorityLow {
+	if inst.Priority == driver.PriorityLow {
 		// nice(1) covered the threads; the session's autogroup, which
 		// orders this color against the other, is set here. Without a
 		// nice(1) binary the threads are reniced too.
@@ -236,8 +228,8 @@ func childEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "ZDML_") })
 }
 
-func (r instanceRecord) status() Status {
-	return Status{Color: r.Color, Running: true, ID: strconv.Itoa(r.PID), Addr: r.Addr, InstanceID: r.InstanceID,
+func (r instanceRecord) status() driver.Status {
+	return driver.Status{Color: r.Color, Running: true, ID: strconv.Itoa(r.PID), Addr: r.Addr, InstanceID: r.InstanceID,
 		ModelVersion: r.Version, StartedAt: r.StartedAt, Priority: r.Priority, ConfigHash: r.ConfigHash}
 }
 

@@ -11,18 +11,19 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // Inspect observes one color: its record, whether its process lives (and
 // is ours, not a stranger that reused the pid), and the server's identity.
-func (p *Process) Inspect(ctx context.Context, c spec.Color) (Status, error) {
+func (p *Process) Inspect(ctx context.Context, c spec.Color) (driver.Status, error) {
 	rec, ok, err := p.readRecord(c)
 	if err != nil || !ok {
-		return Status{Color: c}, err
+		return driver.Status{Color: c}, err
 	}
 	if exited, why := p.exited(c, rec); exited {
-		return Status{Color: c, ID: strconv.Itoa(rec.PID), Addr: rec.Addr, ModelVersion: rec.Version,
+		return driver.Status{Color: c, ID: strconv.Itoa(rec.PID), Addr: rec.Addr, ModelVersion: rec.Version,
 			ConfigHash: rec.ConfigHash, ExitErr: why}, nil
 	}
 	st := rec.status()
@@ -78,7 +79,7 @@ func (p *Process) ownsArgs(c spec.Color, args []string) bool {
 			color = args[i+1]
 		}
 	}
-	return (db == p.dbPath() && color == string(c)) || db == filepath.Join(p.dir(c), ChatDBFile)
+	return (db == p.dbPath() && color == string(c)) || db == filepath.Join(p.dir(c), driver.ChatDBFile)
 }
 
 // explain adds the tail of this run's log to why a color stopped.
@@ -159,7 +160,7 @@ func (p *Process) waitExit(ctx context.Context, c spec.Color, rec instanceRecord
 }
 
 // SetPriority renices every thread of a running color (and its autogroup).
-func (p *Process) SetPriority(ctx context.Context, c spec.Color, pr Priority) error {
+func (p *Process) SetPriority(ctx context.Context, c spec.Color, pr driver.Priority) error {
 	rec, ok, err := p.readRecord(c)
 	if err != nil {
 		return err
@@ -181,8 +182,8 @@ func (p *Process) SetPriority(ctx context.Context, c spec.Color, pr Priority) er
 // forgets records of processes that are gone, and adopts or stops model
 // servers of this state directory that have no record (a reconciler
 // killed between starting one and writing its pid file).
-func (p *Process) Recover(ctx context.Context) ([]Status, error) {
-	var out []Status
+func (p *Process) Recover(ctx context.Context) ([]driver.Status, error) {
+	var out []driver.Status
 	for _, c := range spec.Colors {
 		st, err := p.Inspect(ctx, c)
 		if err != nil {
@@ -203,7 +204,7 @@ func (p *Process) Recover(ctx context.Context) ([]Status, error) {
 // recoverOrphans finds this color's unrecorded model servers; with no
 // recorded live one, the first orphan is adopted (its config unknown, so
 // the reconciler replaces it unless it is what nginx serves); others stop.
-func (p *Process) recoverOrphans(ctx context.Context, c spec.Color, st Status) (Status, error) {
+func (p *Process) recoverOrphans(ctx context.Context, c spec.Color, st driver.Status) (driver.Status, error) {
 	all, _ := procfs.PIDs() // an unreadable /proc finds no orphans
 	for _, pid := range all {
 		if strconv.Itoa(pid) == st.ID || !procfs.Alive(pid) || !p.owns(c, pid) {

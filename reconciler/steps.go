@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/models"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -246,7 +247,7 @@ func (r *Reconciler) hopeless(ctx context.Context, d *deploy, notReady error) er
 // the prompts are judged again, and only a failure there fails the gate.
 // It changes the standby's caches, and possibly its priority.
 func (r *Reconciler) stepWarmup(ctx context.Context, d *deploy) error {
-	low := d.inst.Priority == PriorityLow
+	low := d.inst.Priority == driver.PriorityLow
 	took, err := r.warmup(ctx, d)
 	var slow slowWarmup
 	if err != nil && low && errors.As(err, &slow) {

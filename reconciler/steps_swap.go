@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -48,8 +49,8 @@ func (r *Reconciler) raisePriority(ctx context.Context, c spec.Color) string {
 	if err != nil {
 		return err.Error()
 	}
-	if err := drv.SetPriority(ctx, c, PriorityNormal); err != nil {
-		if errors.Is(err, ErrPriorityNotPermitted) {
+	if err := drv.SetPriority(ctx, c, driver.PriorityNormal); err != nil {
+		if errors.Is(err, driver.ErrPriorityNotPermitted) {
 			r.log.Warn("cannot raise the new color's CPU priority; it keeps serving at low priority", "color", c, "err", err)
 			return "priority not raised: " + err.Error()
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -39,7 +40,7 @@ func NewViewer(cfg Config) (*Viewer, error) {
 		}
 	}
 	r := &Reconciler{cfg: cfg, log: cfg.Log, state: st, proxy: nginx.NewProxy(runner), client: newModelClient(),
-		sums: newSumCache(), metrics: newMetrics(nil), drivers: map[string]Driver{}}
+		sums: newSumCache(), metrics: newMetrics(nil), drivers: map[string]driver.Driver{}}
 	return &Viewer{r: r}, nil
 }
 
