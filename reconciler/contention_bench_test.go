@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -48,7 +49,7 @@ func BenchmarkContention(b *testing.B) {
 		_ = drv.Stop(ctx, spec.Blue, 10*time.Second)
 		_ = drv.Stop(ctx, spec.Green, 10*time.Second)
 	})
-	c := newModelClient()
+	c := modelclient.New()
 	waitReady(b, c, active.Addr)
 	rec := &latencies{}
 	stop := make(chan struct{})
@@ -119,7 +120,7 @@ type window struct{ start, end time.Time }
 // load window), warms it with two 16-token prompts at that priority (the
 // warm-up window), raises it to normal as the swap does, and stops it.
 // "idle" waits a second with no standby, for the baseline.
-func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, driver.Priority) driver.Instance, mode string) (load, warm window) {
+func cycleStandby(b *testing.B, drv *Process, c *modelclient.Client, inst func(spec.Color, driver.Priority) driver.Instance, mode string) (load, warm window) {
 	ctx := context.Background()
 	if mode == "idle" {
 		load.start = time.Now()
@@ -160,7 +161,7 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 	return load, warm
 }
 
-func waitReady(b *testing.B, c *modelClient, addr string) {
+func waitReady(b *testing.B, c *modelclient.Client, addr string) {
 	b.Helper()
 	err := poll(context.Background(), 50*time.Millisecond, 2*time.Minute, func(ctx context.Context) (bool, string, error) {
 		_, err := c.Ready(ctx, addr)

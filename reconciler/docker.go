@@ -1,7 +1,6 @@
 package reconciler
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -78,7 +78,7 @@ type Docker struct {
 	retries     int
 	restart     container.RestartPolicyMode
 	log         *slog.Logger
-	probe       func(ctx context.Context, addr string) (string, error)
+	client      *modelclient.Client // reads a running color's instance id from /health/deep
 
 	selfName  string // this process's container, when it runs in one (ZDML_DOCKER_SELF)
 	selfMu    sync.Mutex
@@ -137,12 +137,6 @@ func WithDockerRestartPolicy(p string) DockerOption {
 // WithDockerLogger sets the logger.
 func WithDockerLogger(l *slog.Logger) DockerOption { return func(d *Docker) { d.log = l } }
 
-// WithDockerProbe replaces how the driver reads a running color's
-// instance id (by default GET /health/deep).
-func WithDockerProbe(p func(ctx context.Context, addr string) (string, error)) DockerOption {
-	return func(d *Docker) { d.probe = p }
-}
-
 // NewDocker returns a Docker driver. Without WithDockerClient it connects
 // with the environment's settings and API version negotiation (the engine
 // may be older than the client, e.g. 20.10 speaks API 1.41).
@@ -152,7 +146,7 @@ func NewDocker(opts ...DockerOption) (*Docker, error) {
 		retries:     3,
 		restart:     container.RestartPolicyUnlessStopped,
 		log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		probe:       probeInstanceID,
+		client:      modelclient.New(),
 	}
 	for _, o := range opts {
 		o(d)

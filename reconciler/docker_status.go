@@ -3,10 +3,8 @@ package reconciler
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -32,9 +30,9 @@ func (d *Docker) Inspect(ctx context.Context, color spec.Color) (driver.Status, 
 	st := d.status(cur)
 	st.Color = color
 	if st.Running {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st.InstanceID, _ = d.probe(pctx, st.Addr)
-		cancel()
+		if deep, err := d.client.Deep(ctx, st.Addr); err == nil {
+			st.InstanceID = deep.InstanceID
+		}
 	} else {
 		st.ExitErr = d.exitReason(ctx, cur)
 	}
@@ -123,26 +121,6 @@ func (d *Docker) inspect(ctx context.Context, name string) (c container.InspectR
 		return c, false, fmt.Errorf("docker inspect %s: incomplete answer from the daemon", name)
 	}
 	return c, err == nil, err
-}
-
-// probeInstanceID reads the model server's instance id from /health/deep.
-func probeInstanceID(ctx context.Context, addr string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health/deep", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var deep struct {
-		InstanceID string `json:"instance_id"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&deep); err != nil {
-		return "", fmt.Errorf("health/deep %s: %w", addr, err)
-	}
-	return deep.InstanceID, nil
 }
 
 func short(id string) string {

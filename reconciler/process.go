@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
+	"github.com/zero-downtime-ml/zdml/internal/portcheck"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -43,7 +44,7 @@ type Process struct {
 	nice     string // the nice(1) binary, "" when absent
 	lowNice  int    // nice of PriorityLow (DefaultLowNice)
 	log      *slog.Logger
-	client   *modelClient
+	client   *modelclient.Client
 
 	mu    sync.Mutex
 	procs map[spec.Color]*child // processes this driver started and reaps
@@ -93,7 +94,7 @@ func NewProcess(cfg driver.Config) (*Process, error) {
 	}
 	nice, _ := exec.LookPath("nice")
 	return &Process{stateDir: dir, binary: bin, nice: nice, lowNice: DefaultLowNice, log: log.With("driver", "process"),
-		client: newModelClient(), procs: map[spec.Color]*child{}}, nil
+		client: modelclient.New(), procs: map[spec.Color]*child{}}, nil
 }
 
 // Name returns "process".
@@ -122,27 +123,10 @@ func (p *Process) Start(ctx context.Context, inst driver.Instance) (driver.Statu
 		}
 		return st, fmt.Errorf("start %s: it already runs version %s (pid %s); stop it first", inst.Color, st.ModelVersion, st.ID)
 	}
-	if err := portFree(inst.Addr); err != nil {
+	if err := portcheck.Free(inst.Addr); err != nil {
 		return driver.Status{Color: inst.Color}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	return p.spawn(inst)
-}
-
-// portFree fails when something already listens on addr: a model server
-// started there would die at once, or worse, a stranger would answer our
-// health checks.
-func portFree(addr string) error {
-	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" && host != "localhost" && net.ParseIP(host) == nil {
-		return nil // a name (a container's alias on a Docker network): nothing to bind here
-	}
-	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return nil // not an address of this host: a container's own address on a Docker network
-	}
-	if err != nil {
-		return fmt.Errorf("port %s is already in use: %w", addr, err)
-	}
-	return ln.Close()
 }
 
 func (p *Process) args(inst driver.Instance) []string {

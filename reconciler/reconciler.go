@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -111,7 +112,7 @@ type Reconciler struct {
 	history *History
 	events  *EventLog
 	proxy   *nginx.Proxy
-	client  *modelClient
+	client  *modelclient.Client
 	sums    *sumCache
 	metrics *metrics
 
@@ -174,7 +175,7 @@ func newLocked(cfg Config, lock *Lock) (*Reconciler, error) {
 		return nil, err
 	}
 	r := &Reconciler{cfg: cfg, log: log, lock: lock, state: st, history: NewHistory(cfg.StateDir), events: events,
-		proxy: nginx.NewProxy(runner, nginx.WithLogger(log.With("component", "nginx"))), client: newModelClient(),
+		proxy: nginx.NewProxy(runner, nginx.WithLogger(log.With("component", "nginx"))), client: modelclient.New(),
 		sums: newSumCache(), metrics: newMetrics(cfg.Registry), drivers: map[string]driver.Driver{},
 		requests: make(chan request), wake: make(chan struct{}, 1),
 		healBackoff: map[string]time.Time{}, healFails: map[string]int{}}

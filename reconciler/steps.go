@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/portcheck"
 	"github.com/zero-downtime-ml/zdml/models"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -63,7 +65,7 @@ func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 	}
 	d.inst = r.instance(d.target, d.to, path, sum, d.priority)
 	if !o.running(d.to) {
-		if err := portFree(d.inst.Addr); err != nil {
+		if err := portcheck.Free(d.inst.Addr); err != nil {
 			return fmt.Errorf("standby %s: %w", d.to, err)
 		}
 	}
@@ -316,21 +318,21 @@ func (r *Reconciler) verifyPublic(ctx context.Context, want spec.Color, version 
 	})
 }
 
-func (r *Reconciler) publicHealth(ctx context.Context) (Served, error) {
+func (r *Reconciler) publicHealth(ctx context.Context) (modelclient.Served, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.cfg.PublicAddr+"/healthz", nil)
 	if err != nil {
-		return Served{}, err
+		return modelclient.Served{}, err
 	}
-	resp, err := r.client.http.Do(req)
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
 	if err != nil {
-		return Served{}, err
+		return modelclient.Served{}, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Served{}, fmt.Errorf("public /healthz: %s", resp.Status)
+		return modelclient.Served{}, fmt.Errorf("public /healthz: %s", resp.Status)
 	}
-	return servedBy(resp.Header), nil
+	return modelclient.ServedBy(resp.Header), nil
 }

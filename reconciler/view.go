@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -39,7 +40,7 @@ func NewViewer(cfg Config) (*Viewer, error) {
 			return nil, err
 		}
 	}
-	r := &Reconciler{cfg: cfg, log: cfg.Log, state: st, proxy: nginx.NewProxy(runner), client: newModelClient(),
+	r := &Reconciler{cfg: cfg, log: cfg.Log, state: st, proxy: nginx.NewProxy(runner), client: modelclient.New(),
 		sums: newSumCache(), metrics: newMetrics(nil), drivers: map[string]driver.Driver{}}
 	return &Viewer{r: r}, nil
 }
@@ -125,10 +126,10 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 
 // Health is one component's health in `zdml health`.
 type Health struct {
-	Name   string      `json:"name"`
-	OK     bool        `json:"ok"`
-	Detail string      `json:"detail"`
-	Deep   *DeepHealth `json:"deep,omitempty"`
+	Name   string                  `json:"name"`
+	OK     bool                    `json:"ok"`
+	Detail string                  `json:"detail"`
+	Deep   *modelclient.DeepHealth `json:"deep,omitempty"`
 }
 
 // Health checks each running color (/ready, /health/deep), nginx and the
