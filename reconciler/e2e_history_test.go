@@ -84,7 +84,7 @@ func TestChatHistoryFollowsSwap(t *testing.T) {
 	ok := overlapWrites(t, map[spec.Color]string{spec.Blue: e.public, spec.Green: e.colors[spec.Green]}, 3*time.Second)
 	checkStoredTurns(t, filepath.Join(e.stateDir, driver.ChatDBFile), ok)
 	for _, c := range spec.Colors {
-		b, _ := os.ReadFile(filepath.Join(e.stateDir, "colors", string(c), logFileName))
+		b, _ := os.ReadFile(filepath.Join(e.stateDir, "colors", string(c), "modelserver.log"))
 		if n := strings.Count(string(b), "database is locked"); n > 0 {
 			t.Errorf("%s's log says %d times that the database is locked", c, n)
 		}

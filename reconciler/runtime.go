@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/process"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -22,7 +23,7 @@ func NewDriver(runtime string, cfg driver.Config) (driver.Driver, error) {
 	}
 	switch runtime {
 	case spec.RuntimeProcess:
-		return NewProcess(cfg)
+		return process.New(cfg)
 	case spec.RuntimeDocker:
 		return NewDockerFromEnv(cfg, os.Getenv)
 	}

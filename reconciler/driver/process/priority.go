@@ -1,4 +1,4 @@
-package reconciler
+package process
 
 import (
 	"errors"
@@ -68,7 +68,7 @@ func setProcessPriority(pid, nice int) error {
 // setAutogroupNice writes the nice of pid's autogroup; kernels without
 // autogroups have no such file, which is fine.
 func setAutogroupNice(pid, nice int) error {
-	path := fmt.Sprintf("%s/%d/autogroup", procRoot, pid)
+	path := fmt.Sprintf("%s/%d/autogroup", procfs.Root, pid)
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -81,9 +81,9 @@ func setAutogroupNice(pid, nice int) error {
 	return err
 }
 
-// autogroupNice returns the nice of pid's autogroup (0 without autogroups).
-func autogroupNice(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/autogroup", procRoot, pid))
+// AutogroupNice returns the nice of pid's autogroup (0 without autogroups).
+func AutogroupNice(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/autogroup", procfs.Root, pid))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -98,9 +98,9 @@ func autogroupNice(pid int) (int, error) {
 	return nice, nil
 }
 
-// threadNice returns the nice value of every thread of pid, for tests and
-// `zdml mem`.
-func threadNice(pid int) (map[int]int, error) {
+// ThreadNice returns the nice value of every thread of pid; the tests check
+// a standby's priority with it and AutogroupNice.
+func ThreadNice(pid int) (map[int]int, error) {
 	tids, err := procfs.Threads(pid)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package reconciler
+package process
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 //	make bench-contention
 func BenchmarkContention(b *testing.B) {
 	model := testenv.Model(b, "demo-v1.gguf")
-	drv, err := NewProcess(driver.Config{StateDir: b.TempDir(), Modelserver: testenv.Binary(b, "modelserver")})
+	drv, err := New(driver.Config{StateDir: b.TempDir(), Modelserver: testenv.Binary(b, "modelserver")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -163,13 +163,13 @@ func cycleStandby(b *testing.B, drv *Process, c *modelclient.Client, inst func(s
 
 func waitReady(b *testing.B, c *modelclient.Client, addr string) {
 	b.Helper()
-	err := poll(context.Background(), 50*time.Millisecond, 2*time.Minute, func(ctx context.Context) (bool, string, error) {
-		_, err := c.Ready(ctx, addr)
-		return err == nil, fmt.Sprint(err), nil
-	})
-	if err != nil {
-		b.Fatal(err)
+	var err error
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err = c.Ready(context.Background(), addr); err == nil {
+			return
+		}
 	}
+	b.Fatalf("%s not ready within 2m: %v", addr, err)
 }
 
 // latencies records every request's start and duration.

@@ -1,4 +1,4 @@
-package reconciler
+package process
 
 import (
 	"context"
@@ -74,9 +74,9 @@ type instanceRecord struct {
 	Args       []string        `json:"args"`
 }
 
-// NewProcess returns the process driver. cfg.Modelserver is the model
+// New returns the process driver. cfg.Modelserver is the model
 // server binary.
-func NewProcess(cfg driver.Config) (*Process, error) {
+func New(cfg driver.Config) (*Process, error) {
 	if cfg.Modelserver == "" {
 		return nil, errors.New("process driver: no model server binary (--modelserver)")
 	}
