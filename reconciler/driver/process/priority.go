@@ -1,6 +1,7 @@
 package process
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
+	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // DefaultLowNice is the nice value of a low-priority color (a standby
@@ -27,6 +29,25 @@ import (
 // only the active color: ready took 9.9-47 s at nice 19 against 4.9-15 s at
 // nice 10 (on a quiet machine, both ~0.5 s).
 const DefaultLowNice = 10
+
+// SetPriority renices every thread of a running color (and its autogroup).
+func (p *Process) SetPriority(ctx context.Context, c spec.Color, pr driver.Priority) error {
+	rec, ok, err := p.readRecord(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("priority of %s: not running", c)
+	}
+	if exited, _ := p.exited(c, rec); exited {
+		return fmt.Errorf("priority of %s: not running", c)
+	}
+	if err := setProcessPriority(rec.PID, niceValue(pr, p.lowNice)); err != nil {
+		return err
+	}
+	rec.Priority = pr
+	return p.writeRecord(rec)
+}
 
 // niceValue is the nice of priority pr, with low at lowNice.
 func niceValue(pr driver.Priority, lowNice int) int {

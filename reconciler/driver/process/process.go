@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 	"github.com/zero-downtime-ml/zdml/internal/portcheck"
 	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
@@ -56,22 +54,6 @@ type child struct {
 	pid  int
 	done chan struct{}
 	err  error // set before done is closed
-}
-
-// instanceRecord is instance.json: what a color was started with.
-type instanceRecord struct {
-	Color      spec.Color      `json:"color"`
-	PID        int             `json:"pid"`
-	Addr       string          `json:"addr"`
-	ModelName  string          `json:"model_name"`
-	Version    string          `json:"model_version"`
-	ModelPath  string          `json:"model_path"`
-	ConfigHash string          `json:"config_hash"`
-	InstanceID string          `json:"instance_id,omitempty"`
-	Priority   driver.Priority `json:"priority"`
-	StartedAt  time.Time       `json:"started_at"`
-	LogOffset  int64           `json:"log_offset"` // where this run's output starts
-	Args       []string        `json:"args"`
 }
 
 // New returns the process driver. cfg.Modelserver is the model
@@ -210,38 +192,4 @@ func (p *Process) spawn(inst driver.Instance) (driver.Status, error) {
 // not leak into it.
 func childEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "ZDML_") })
-}
-
-func (r instanceRecord) status() driver.Status {
-	return driver.Status{Color: r.Color, Running: true, ID: strconv.Itoa(r.PID), Addr: r.Addr, InstanceID: r.InstanceID,
-		ModelVersion: r.Version, StartedAt: r.StartedAt, Priority: r.Priority, ConfigHash: r.ConfigHash}
-}
-
-func (p *Process) writeRecord(rec instanceRecord) error {
-	dir := p.dir(rec.Color)
-	b, _ := json.MarshalIndent(rec, "", "  ")
-	if err := atomicfile.WriteFile(filepath.Join(dir, instanceFileName), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(rec.PID)+"\n"), 0o644)
-}
-
-func (p *Process) readRecord(c spec.Color) (instanceRecord, bool, error) {
-	var rec instanceRecord
-	b, err := os.ReadFile(filepath.Join(p.dir(c), instanceFileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return rec, false, nil
-	}
-	if err != nil {
-		return rec, false, fmt.Errorf("%s instance: %w", c, err)
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return rec, false, fmt.Errorf("%s instance: %w", c, err)
-	}
-	return rec, true, nil
-}
-
-func (p *Process) removeRecord(c spec.Color) {
-	_ = os.Remove(filepath.Join(p.dir(c), pidFileName))
-	_ = os.Remove(filepath.Join(p.dir(c), instanceFileName))
 }
