@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/docker"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver/process"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -16,7 +17,7 @@ var Runtimes = []string{spec.RuntimeProcess, spec.RuntimeDocker}
 
 // NewDriver builds the driver of a runtime named as desired.yaml names it
 // (spec.runtime): the process driver, or the Docker driver configured from
-// cfg and the environment (see NewDockerFromEnv).
+// cfg and the environment (see docker.NewFromEnv).
 func NewDriver(runtime string, cfg driver.Config) (driver.Driver, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -25,7 +26,9 @@ func NewDriver(runtime string, cfg driver.Config) (driver.Driver, error) {
 	case spec.RuntimeProcess:
 		return process.New(cfg)
 	case spec.RuntimeDocker:
-		return NewDockerFromEnv(cfg, os.Getenv)
+		return docker.NewFromEnv(cfg, os.Getenv)
 	}
 	return nil, fmt.Errorf("runtime %q: no such driver (want %s or %s)", runtime, spec.RuntimeProcess, spec.RuntimeDocker)
 }
+
+var _ reachable = (*docker.Docker)(nil)

@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func (d *Docker) Inspect(ctx context.Context, color spec.Color) (driver.Status, 
 	st := d.status(cur)
 	st.Color = color
 	if st.Running {
-		if deep, err := d.client.Deep(ctx, st.Addr); err == nil {
+		if deep, err := d.server.Deep(ctx, st.Addr); err == nil {
 			st.InstanceID = deep.InstanceID
 		}
 	} else {

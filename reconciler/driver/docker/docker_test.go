@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"context"
@@ -115,8 +115,8 @@ func TestDockerAdoptAndReplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := NewDocker(WithDockerClient(c), WithDockerOwner(d.owner), WithDockerPrefix(d.prefix),
-		WithDockerNetwork(d.network), WithDockerModelsDir(d.modelsDir))
+	again, err := New(WithClient(c), WithOwner(d.owner), WithPrefix(d.prefix),
+		WithNetwork(d.network), WithModelsDir(d.modelsDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,9 +157,9 @@ func TestDockerRecoverRemovesOrphans(t *testing.T) {
 	if err := c.ContainerKill(ctx, dead.ID, "KILL"); err != nil { // a crash the daemon does not restart
 		t.Fatal(err)
 	}
-	stray := labelledContainer(t, c, d.prefix+"-stray", map[string]string{LabelOwner: d.owner, LabelRole: "modelserver", LabelColor: "blue"})
+	stray := dockertest.LabelledContainer(t, c, d.prefix+"-stray", map[string]string{LabelOwner: d.owner, LabelRole: "modelserver", LabelColor: "blue"})
 	other := dockertest.Owner(t, c, LabelOwner)
-	stranger := labelledContainer(t, c, other+"-blue", map[string]string{LabelOwner: other, LabelRole: "modelserver", LabelColor: "blue"})
+	stranger := dockertest.LabelledContainer(t, c, other+"-blue", map[string]string{LabelOwner: other, LabelRole: "modelserver", LabelColor: "blue"})
 	got, err := d.Recover(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -177,18 +177,6 @@ func TestDockerRecoverRemovesOrphans(t *testing.T) {
 	}
 }
 
-// labelledContainer creates (without starting) a container of the model
-// server image with the given name and labels.
-func labelledContainer(t testing.TB, c *client.Client, name string, labels map[string]string) string {
-	t.Helper()
-	image, _ := testImages(t)
-	resp, err := c.ContainerCreate(context.Background(), &container.Config{Image: image, Labels: labels}, nil, nil, nil, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.ID
-}
-
 // TestDockerNotOwned: a container by a color's name that another owner
 // made is neither replaced, stopped nor inspected as ours.
 func TestDockerNotOwned(t *testing.T) {
@@ -196,7 +184,7 @@ func TestDockerNotOwned(t *testing.T) {
 	c := dockertest.Client(t)
 	d, _ := newTestDocker(t, c)
 	other := dockertest.Owner(t, c, LabelOwner)
-	id := labelledContainer(t, c, d.ContainerName(spec.Blue), map[string]string{LabelOwner: other})
+	id := dockertest.LabelledContainer(t, c, d.ContainerName(spec.Blue), map[string]string{LabelOwner: other})
 	_, startErr := d.Start(ctx, tinyInstance(t, spec.Blue, "v1"))
 	_, inspectErr := d.Inspect(ctx, spec.Blue)
 	for name, err := range map[string]error{
@@ -258,7 +246,7 @@ func TestDockerStartFailures(t *testing.T) {
 func TestDockerDaemonUnreachable(t *testing.T) {
 	for _, tc := range dockertest.DeadDaemons(t) {
 		t.Run(tc.Name, func(t *testing.T) {
-			d, err := NewDocker(WithDockerClient(tc.Client), WithDockerOwner("zdmltest-none"), WithDockerCallTimeout(300*time.Millisecond))
+			d, err := New(WithClient(tc.Client), WithOwner("zdmltest-none"), WithCallTimeout(300*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,8 +258,8 @@ func TestDockerDaemonUnreachable(t *testing.T) {
 			_, recoverErr := d.Recover(ctx)
 			for name, err := range map[string]error{"Start": startErr, "Inspect": inspectErr, "Recover": recoverErr,
 				"Stop": d.Stop(ctx, spec.Blue, time.Second), "SetPriority": d.SetPriority(ctx, spec.Blue, driver.PriorityNormal)} {
-				if !errors.Is(err, ErrDockerUnavailable) || !strings.Contains(err.Error(), tc.Want) {
-					t.Errorf("%s = %v; want ErrDockerUnavailable saying %q", name, err, tc.Want)
+				if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), tc.Want) {
+					t.Errorf("%s = %v; want ErrUnavailable saying %q", name, err, tc.Want)
 				}
 			}
 			if ctx.Err() != nil {
