@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/portcheck"
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/models"
 	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
@@ -99,7 +100,7 @@ func (r *Reconciler) checkActive(ctx context.Context, o observation, d *deploy) 
 // needs at most spec.resources.memory, and no more than the active color
 // uses now (the model file's pages are shared through the page cache).
 func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deploy) error {
-	free, err := diskFree(r.cfg.StateDir)
+	free, err := procfs.DiskFree(r.cfg.StateDir)
 	if err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deplo
 			need = min(need, deep.RSSBytes)
 		}
 	}
-	avail, err := memAvailable()
+	avail, err := procfs.MemAvailable()
 	if err != nil {
 		return err
 	}

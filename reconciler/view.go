@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
@@ -75,10 +76,10 @@ func (v *Viewer) Active(ctx context.Context) (spec.Color, error) {
 
 // MemRow is one process group in `zdml mem`.
 type MemRow struct {
-	Name    string   `json:"name"` // blue, green, nginx
-	Version string   `json:"version,omitempty"`
-	Usage   MemUsage `json:"usage"`
-	Procs   int      `json:"processes"`
+	Name    string          `json:"name"` // blue, green, nginx
+	Version string          `json:"version,omitempty"`
+	Usage   procfs.MemUsage `json:"usage"`
+	Procs   int             `json:"processes"`
 }
 
 // Memory measures the colors and nginx from /proc (smaps_rollup): RSS,
@@ -98,10 +99,10 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 			if derr != nil {
 				continue
 			}
-			rows = append(rows, MemRow{Name: string(c), Version: st.ModelVersion, Procs: 1, Usage: MemUsage{Rss: d.RSSBytes, Pss: d.PSSBytes}})
+			rows = append(rows, MemRow{Name: string(c), Version: st.ModelVersion, Procs: 1, Usage: procfs.MemUsage{Rss: d.RSSBytes, Pss: d.PSSBytes}})
 			continue
 		}
-		u, err := memUsage(pid)
+		u, err := procfs.Memory(pid)
 		if err != nil {
 			return rows, err
 		}
@@ -109,12 +110,12 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 	}
 	if o.nginx.Running && o.nginx.PID > 0 {
 		row := MemRow{Name: "nginx"}
-		if u, err := memUsage(o.nginx.PID); err == nil {
+		if u, err := procfs.Memory(o.nginx.PID); err == nil {
 			row.Usage, row.Procs = u, 1
 		}
 		if ws, err := v.r.proxy.Runner().Workers(ctx); err == nil {
 			for _, w := range ws {
-				if u, err := memUsage(w.PID); err == nil {
+				if u, err := procfs.Memory(w.PID); err == nil {
 					row.Usage, row.Procs = row.Usage.Add(u), row.Procs+1
 				}
 			}
