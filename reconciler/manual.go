@@ -91,7 +91,7 @@ func (r *Reconciler) SwapTo(ctx context.Context, c spec.Color) (string, error) {
 	if _, err := r.proxy.Ensure(ctx, r.nginxConfig(c)); err != nil {
 		return "", err
 	}
-	if err := r.proxy.VerifyRoute(ctx, c); err != nil {
+	if err := r.proxy.VerifyRoute(ctx, c, served.Version); err != nil {
 		return "", err
 	}
 	old := r.state.ActiveColor

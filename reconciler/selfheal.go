@@ -86,7 +86,7 @@ func (r *Reconciler) healNginx(ctx context.Context, o observation, active spec.C
 			return err
 		}
 	}
-	return r.proxy.VerifyRoute(ctx, active)
+	return r.proxy.VerifyRoute(ctx, active, o.colors[active].ModelVersion)
 }
 
 // reloadVerified reloads nginx and waits until its workers were replaced.

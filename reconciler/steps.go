@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/portcheck"
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/models"
-	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -299,41 +296,4 @@ func (r *Reconciler) warmup(ctx context.Context, d *deploy) ([]string, error) {
 		took = append(took, elapsed.Round(time.Millisecond).String())
 	}
 	return took, nil
-}
-
-// verifyPublic checks through nginx's public listener that want answers
-// as version, three fresh connections in a row, within 10 s.
-func (r *Reconciler) verifyPublic(ctx context.Context, want spec.Color, version string) error {
-	ok := 0
-	return poll(ctx, 25*time.Millisecond, 10*time.Second, func(ctx context.Context) (bool, string, error) {
-		served, err := r.publicHealth(ctx)
-		if err == nil && (served.Color != want || served.Version != version) {
-			err = fmt.Errorf("public route reaches %s %s, want %s %s", served.Color, served.Version, want, version)
-		}
-		if err != nil {
-			ok = 0
-			return false, err.Error(), nil
-		}
-		ok++
-		return ok >= 3, "", nil
-	})
-}
-
-func (r *Reconciler) publicHealth(ctx context.Context) (modelclient.Served, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.cfg.PublicAddr+"/healthz", nil)
-	if err != nil {
-		return modelclient.Served{}, err
-	}
-	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
-	if err != nil {
-		return modelclient.Served{}, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return modelclient.Served{}, fmt.Errorf("public /healthz: %s", resp.Status)
-	}
-	return modelclient.ServedBy(resp.Header), nil
 }

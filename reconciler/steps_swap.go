@@ -24,7 +24,7 @@ func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
 	if err != nil {
 		return err
 	}
-	if err := r.proxy.VerifyRoute(ctx, d.to); err != nil {
+	if err := r.proxy.VerifyRoute(ctx, d.to, d.target.Version); err != nil {
 		return err
 	}
 	r.state.ActiveColor = d.to
@@ -116,7 +116,7 @@ func (r *Reconciler) stepDrain(ctx context.Context, d *deploy) error {
 // and version answer, three fresh connections in a row. It changes
 // nothing.
 func (r *Reconciler) stepVerify(ctx context.Context, d *deploy) error {
-	return r.verifyPublic(ctx, d.to, d.target.Version)
+	return r.proxy.VerifyRoute(ctx, d.to, d.target.Version)
 }
 
 // stepStop stops the old color gracefully: SIGTERM, the server finishes
@@ -180,7 +180,7 @@ func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
 		if _, err := r.proxy.Ensure(ctx, r.nginxConfig(d.from)); err != nil {
 			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
 		}
-		if err := r.proxy.VerifyRoute(ctx, d.from); err != nil {
+		if err := r.proxy.VerifyRoute(ctx, d.from, o.colors[d.from].ModelVersion); err != nil {
 			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
 		}
 		r.state.ActiveColor = d.from

@@ -163,7 +163,7 @@ func (v *Viewer) Health(ctx context.Context) []Health {
 	}
 	out = append(out, n)
 	p := Health{Name: "public " + v.r.cfg.PublicAddr}
-	if served, err := v.r.publicHealth(ctx); err != nil {
+	if served, err := v.r.proxy.Route(ctx); err != nil {
 		p.Detail = err.Error()
 	} else {
 		p.OK, p.Detail = true, fmt.Sprintf("routes to %s %s", served.Color, served.Version)
