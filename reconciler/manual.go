@@ -88,10 +88,7 @@ func (r *Reconciler) SwapTo(ctx context.Context, c spec.Color) (string, error) {
 		return "", fmt.Errorf("%s is not ready: %w", c, err)
 	}
 	t0 := time.Now()
-	if _, err := r.proxy.Ensure(ctx, r.nginxConfig(c)); err != nil {
-		return "", err
-	}
-	if err := r.proxy.VerifyRoute(ctx, c, served.Version); err != nil {
+	if _, err := r.routeTo(ctx, c, served.Version, false); err != nil {
 		return "", err
 	}
 	old := r.state.ActiveColor

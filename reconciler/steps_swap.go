@@ -20,11 +20,8 @@ func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
 	d.swapped = true
 	r.state.InProgress = d.progress(StepSwap)
 	r.saveState()
-	outcome, err := r.proxy.Ensure(ctx, r.nginxConfig(d.to))
+	outcome, err := r.routeTo(ctx, d.to, d.target.Version, false)
 	if err != nil {
-		return err
-	}
-	if err := r.proxy.VerifyRoute(ctx, d.to, d.target.Version); err != nil {
 		return err
 	}
 	r.state.ActiveColor = d.to
@@ -177,10 +174,7 @@ func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
 		if !o.running(d.from) {
 			return fmt.Errorf("old color %s is gone; %s is left serving", d.from, d.to)
 		}
-		if _, err := r.proxy.Ensure(ctx, r.nginxConfig(d.from)); err != nil {
-			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
-		}
-		if err := r.proxy.VerifyRoute(ctx, d.from, o.colors[d.from].ModelVersion); err != nil {
+		if _, err := r.routeTo(ctx, d.from, o.colors[d.from].ModelVersion, false); err != nil {
 			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
 		}
 		r.state.ActiveColor = d.from
