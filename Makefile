@@ -63,8 +63,8 @@ fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 
 test: build models ## run every test (real nginx, model servers, Docker, Prometheus, git)
-	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/reconciler$$')
-	$(GO) test -race -count=1 -timeout 15m ./reconciler
+	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/reconciler\(/\|$$\)')
+	$(GO) test -race -count=1 -p 1 -timeout 15m ./reconciler/...
 
 images: deps ## build the Docker images here, never pulling (IMAGES="modelserver zdml nginx"); cached by content
 	@docker/images.sh $(IMAGES)
@@ -124,7 +124,7 @@ chat: build ## send one chat request through nginx (MSG="...")
 bench-deploy: build models ## deploy step timings on the tiny and demo models, and deploy-fast swap+drain, under client load
 	$(GO) test -run '^$$' -bench DeploySteps -benchtime 3x -timeout 20m ./reconciler
 bench-contention: build models ## active p99 while a standby loads and warms: nice 19, nice 10 (the default) and normal priority, side by side
-	$(GO) test -run '^$$' -bench Contention -benchtime 1x -timeout 20m ./reconciler
+	$(GO) test -run '^$$' -bench Contention -benchtime 1x -timeout 20m ./reconciler/driver/process
 
 # Load tests on a temporary stack of their own (free ports, temp git repo):
 # DURATION=90s lengthens every scenario; RUNTIME=docker runs the model servers as containers.

@@ -15,6 +15,7 @@ import (
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -62,7 +63,7 @@ func (s *Stack) stopDaemon(ctx context.Context) error {
 // stopColors stops both colors with the runtime's own driver (process or
 // docker), which finds them through the state directory.
 func (s *Stack) stopColors(ctx context.Context) error {
-	d, err := reconciler.NewDriver(s.cfg.Runtime, reconciler.DriverConfig{
+	d, err := reconciler.NewDriver(s.cfg.Runtime, driver.Config{
 		StateDir: s.StateDir, Modelserver: s.cfg.Modelserver, Log: s.cfg.Log})
 	if err != nil {
 		return fmt.Errorf("stop colors: %w", err)

@@ -48,7 +48,7 @@ func assertAdopts(t *testing.T, dir string, pid int, cfg Config) {
 	if c, err := p2.Active(ctx); err != nil || c != spec.Blue {
 		t.Fatalf("Active = %v, %v", c, err)
 	}
-	if err := p2.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p2.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := p2.Ensure(ctx, cfg); err != nil || got != Unchanged {
@@ -58,7 +58,7 @@ func assertAdopts(t *testing.T, dir string, pid int, cfg Config) {
 	if got, err := p2.Ensure(ctx, cfg); err != nil || got != Reloaded {
 		t.Fatalf("Ensure(green) = %v, %v; want reloaded", got, err)
 	}
-	if err := p2.VerifyRoute(ctx, spec.Green); err != nil {
+	if err := p2.VerifyRoute(ctx, spec.Green, "v-green"); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := local2.Status(ctx); st.PID != pid {
@@ -172,7 +172,7 @@ func TestRestartAfterMasterKilled(t *testing.T) {
 			t.Errorf("orphaned worker %d of the killed master still runs", w)
 		}
 	}
-	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Fatal(err)
 	}
 }

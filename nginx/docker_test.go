@@ -62,7 +62,7 @@ func TestDockerEnsureStartSwapVerify(t *testing.T) {
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Started {
 		t.Fatalf("Ensure(blue) = %v, %v; want started", got, err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Fatal(err)
 	}
 	st, err := d.Status(ctx)
@@ -74,7 +74,7 @@ func TestDockerEnsureStartSwapVerify(t *testing.T) {
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Reloaded {
 		t.Fatalf("Ensure(green) = %v, %v; want reloaded", got, err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Green); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Green, "v-green"); err != nil {
 		t.Fatal(err)
 	}
 	w2 := current(mustWorkers(t, d))
@@ -144,7 +144,7 @@ func TestDockerTestRejects(t *testing.T) {
 	if _, err := p.Ensure(ctx, broken); err == nil || !strings.Contains(err.Error(), "host not found in upstream") {
 		t.Errorf("Ensure(unresolvable upstream) = %v; want rejected by nginx -t", err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Errorf("old config no longer serving: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestEnsureStartSwapVerify(t *testing.T) {
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Started {
 		t.Fatalf("Ensure = %v, %v; want started", got, err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Fatal(err)
 	}
 	_, blueHash, _ := Render(cfg)
@@ -50,7 +50,7 @@ func TestEnsureStartSwapVerify(t *testing.T) {
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Reloaded {
 		t.Fatalf("Ensure = %v, %v; want reloaded", got, err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Green); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Green, "v-green"); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := p.Active(ctx); err != nil || c != spec.Green {
@@ -58,8 +58,18 @@ func TestEnsureStartSwapVerify(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := p.VerifyRoute(short, spec.Blue); err == nil || !strings.Contains(err.Error(), `reaches "green", want "blue"`) {
+	if err := p.VerifyRoute(short, spec.Blue, "v-blue"); err == nil || !strings.Contains(err.Error(), "reaches green v-green, want blue v-blue") {
 		t.Errorf("VerifyRoute(blue) while green is active = %v", err)
+	}
+	// The version counts too: the right color serving another version is
+	// not the route a deploy asked for.
+	short2, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	if err := p.VerifyRoute(short2, spec.Green, "v-other"); err == nil || !strings.Contains(err.Error(), "reaches green v-green, want green v-other") {
+		t.Errorf("VerifyRoute(green, v-other) while green serves v-green = %v", err)
+	}
+	if got, err := p.Route(ctx); err != nil || got.Color != spec.Green || got.Version != "v-green" {
+		t.Errorf("Route = %+v, %v; want green v-green", got, err)
 	}
 }
 
@@ -121,7 +131,7 @@ func TestEnsureRejectedKeepsServing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(local.Dir(), nextFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("rejected config left behind: %v", err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Errorf("old config no longer serving: %v", err)
 	}
 	if w2 := currentWorkers(t, local); !slices.Equal(w1, w2) {
@@ -151,7 +161,7 @@ func TestEnsureFailedReloadRestores(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Error("the failed config was left live on disk")
 	}
-	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Errorf("old config no longer serving: %v", err)
 	}
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Unchanged {

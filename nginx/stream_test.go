@@ -121,7 +121,7 @@ func TestStreamSurvivesReload(t *testing.T) {
 	if got, err := p.Ensure(ctx, cfg); err != nil || got != Reloaded {
 		t.Fatalf("swap mid-stream: %v, %v", got, err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Green); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Green, "v-green"); err != nil {
 		t.Fatal(err)
 	}
 	// The old worker is still carrying the stream: not retired yet.

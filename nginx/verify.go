@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -103,10 +104,12 @@ func (p *Proxy) WaitRetired(ctx context.Context) error {
 	}
 }
 
-// VerifyRoute checks end to end that public traffic reaches the want color:
-// requests to /healthz through the public listener must come back with
-// X-Model-Color: want (three in a row, within the verify timeout).
-func (p *Proxy) VerifyRoute(ctx context.Context, want spec.Color) error {
+// VerifyRoute checks end to end that public traffic reaches color want
+// serving version: /healthz through the public listener must answer with
+// X-Model-Color: want and X-Model-Version: version, three fresh
+// connections in a row, within the verify timeout. Swap, verify, rollback
+// and self-heal all check the route with it.
+func (p *Proxy) VerifyRoute(ctx context.Context, want spec.Color, version string) error {
 	h, err := p.addrs()
 	if err != nil {
 		return err
@@ -117,44 +120,54 @@ func (p *Proxy) VerifyRoute(ctx context.Context, want spec.Color) error {
 	defer tick.Stop()
 	var last error
 	for ok := 0; ok < confirmations; {
-		got, err := p.routeColor(ctx, h.Public)
-		if err == nil && got == want {
+		got, err := p.route(ctx, h.Public)
+		if err == nil && got.Color == want && got.Version == version {
 			ok++
 			continue
 		}
 		ok = 0
 		switch {
 		case err == nil:
-			last = fmt.Errorf("public route reaches %q, want %q", got, want)
+			last = fmt.Errorf("public route reaches %s %s, want %s %s", got.Color, got.Version, want, version)
 		case ctx.Err() == nil || last == nil: // keep why it failed, not that time ran out
 			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("verify route to %s: %w", want, last)
+			return fmt.Errorf("verify route to %s %s: %w", want, version, last)
 		case <-tick.C:
 		}
 	}
 	return nil
 }
 
-func (p *Proxy) routeColor(ctx context.Context, public string) (spec.Color, error) {
+// Route asks the public listener once, over a fresh connection, which
+// color and version answer /healthz (`zdml health`).
+func (p *Proxy) Route(ctx context.Context) (modelclient.Served, error) {
+	h, err := p.addrs()
+	if err != nil {
+		return modelclient.Served{}, err
+	}
+	return p.route(ctx, h.Public)
+}
+
+func (p *Proxy) route(ctx context.Context, public string) (modelclient.Served, error) {
 	rctx, cancel := context.WithTimeout(ctx, min(p.callTimeout, 2*time.Second))
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+public+"/healthz", nil)
 	if err != nil {
-		return "", err
+		return modelclient.Served{}, err
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return "", err
+		return modelclient.Served{}, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("public /healthz: %s", resp.Status)
+		return modelclient.Served{}, fmt.Errorf("public /healthz: %s", resp.Status)
 	}
-	return spec.Color(resp.Header.Get("X-Model-Color")), nil
+	return modelclient.ServedBy(resp.Header), nil
 }
 
 func (p *Proxy) errorLog() string { return filepath.Join(p.runner.Dir(), "logs", "error.log") }

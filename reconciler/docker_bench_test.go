@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 )
 
 // BenchmarkDockerVsProcess runs the same blue/green deploy of the demo
@@ -63,7 +65,7 @@ func benchRuntime(rt string) string {
 	if rt != "docker" {
 		return ""
 	}
-	return "  runtime: docker\n  image: " + envOr("ZDML_MODELSERVER_IMAGE", "zdml/modelserver:local") + "\n"
+	return "  runtime: docker\n  image: " + dockertest.ModelserverImage() + "\n"
 }
 
 // printSideBySide writes the mean step durations of both runtimes.

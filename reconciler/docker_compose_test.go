@@ -22,6 +22,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/docker"
 )
 
 // compose runs docker-compose on the repository's docker-compose.yml with
@@ -192,9 +193,9 @@ func memBytes(v any) int64 {
 // through the nginx container, with no failed request.
 func TestComposeStack(t *testing.T) {
 	c := dockertest.Client(t)
-	testImages(t)
+	dockertest.RepoImages(t)
 	dockertest.Images(t, "zdml")
-	owner := dockertest.Owner(t, c, LabelOwner)
+	owner := dockertest.Owner(t, c, docker.LabelOwner)
 	subnet := freeSubnet(t, c)
 	e := &env{t: t, repo: filepath.Join(t.TempDir(), "repo")}
 	testenv.GitRepo(t, e.repo)
@@ -212,7 +213,7 @@ func TestComposeStack(t *testing.T) {
 		// The colors are the reconciler's, not compose's: stop it, remove
 		// them (they hold the network), then take the stack down.
 		_, _ = compose(t, env, append(project, "stop", "reconciler")...)
-		dockertest.RemoveOwned(t, c, LabelOwner, owner)
+		dockertest.RemoveOwned(t, c, docker.LabelOwner, owner)
 		if out, err := compose(t, env, append(project, "down", "-v")...); err != nil {
 			t.Errorf("docker-compose down: %v\n%s", err, out)
 		}

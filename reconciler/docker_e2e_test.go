@@ -15,6 +15,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/docker"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -36,8 +37,8 @@ type dockerEnv struct {
 func newDockerEnv(t testing.TB) *dockerEnv {
 	t.Helper()
 	c := dockertest.Client(t)
-	image, nginxImage := testImages(t)
-	owner := dockertest.Owner(t, c, LabelOwner) // its cleanup runs last, after the env's
+	image, nginxImage := dockertest.RepoImages(t)
+	owner := dockertest.Owner(t, c, docker.LabelOwner) // its cleanup runs last, after the env's
 	t.Setenv("ZDML_DOCKER_OWNER", owner)
 	t.Setenv("ZDML_DOCKER_PREFIX", owner)
 	t.Setenv("ZDML_DOCKER_NETWORK", owner)
@@ -60,7 +61,7 @@ func (e *dockerEnv) spec(version, image string) string {
 func (e *dockerEnv) colors() []container.Summary {
 	e.t.Helper()
 	list, err := e.c.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelOwner+"="+e.owner), filters.Arg("label", LabelRole+"=modelserver"))})
+		filters.Arg("label", docker.LabelOwner+"="+e.owner), filters.Arg("label", docker.LabelRole+"=modelserver"))})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -72,10 +73,10 @@ func (e *dockerEnv) colors() []container.Summary {
 func (e *dockerEnv) only(color spec.Color, version string) string {
 	e.t.Helper()
 	list := e.colors()
-	if len(list) != 1 || list[0].Labels[LabelColor] != string(color) || list[0].Labels[LabelVersion] != version || list[0].State != "running" {
+	if len(list) != 1 || list[0].Labels[docker.LabelColor] != string(color) || list[0].Labels[docker.LabelVersion] != version || list[0].State != "running" {
 		var got []string
 		for _, c := range list {
-			got = append(got, c.Names[0]+" "+c.Labels[LabelVersion]+" "+c.State)
+			got = append(got, c.Names[0]+" "+c.Labels[docker.LabelVersion]+" "+c.State)
 		}
 		e.t.Fatalf("color containers %v; want only %s %s running", got, color, version)
 	}
@@ -174,7 +175,7 @@ func TestDockerRollbacks(t *testing.T) {
 				t.Errorf("public route answers %s %s; want blue v1", color, version)
 			}
 			if id := e.only(spec.Blue, "v1"); id != blue {
-				t.Errorf("blue container %s -> %s; want v1 untouched", short(blue), short(id))
+				t.Errorf("blue container %s -> %s; want v1 untouched", blue, id)
 			}
 		})
 	}
@@ -222,14 +223,14 @@ func TestDockerRestartMidDeploy(t *testing.T) {
 	}
 	e.stop()
 	standby := e.colors()
-	orphan := labelledContainer(t, e.c, e.owner+"-leftover", map[string]string{LabelOwner: e.owner, LabelRole: "modelserver", LabelColor: "green"})
+	orphan := dockertest.LabelledContainer(t, e.c, e.owner+"-leftover", map[string]string{docker.LabelOwner: e.owner, docker.LabelRole: "modelserver", docker.LabelColor: "green"})
 	e.start()
 	e.waitSynced("v2", 3*time.Minute)
 	time.Sleep(300 * time.Millisecond)
 	loop.check(t)
 	green := e.only(spec.Green, "v2")
 	if i := slices.IndexFunc(standby, func(c container.Summary) bool { return c.ID == green }); i < 0 {
-		t.Errorf("green %s is a new container; want the standby adopted", short(green))
+		t.Errorf("green %s is a new container; want the standby adopted", green)
 	}
 	if _, err := e.c.ContainerInspect(context.Background(), orphan); !client.IsErrNotFound(err) {
 		t.Errorf("orphan still there: %v", err)
@@ -252,7 +253,7 @@ func TestDockerRestartMidDeploy(t *testing.T) {
 	time.Sleep(5 * e.resync)
 	loop.check(t)
 	if id := e.only(spec.Green, "v2"); id != green {
-		t.Errorf("green %s -> %s after state.json was lost; want it adopted", short(green), short(id))
+		t.Errorf("green %s -> %s after state.json was lost; want it adopted", green, id)
 	}
 	if after, _ := ReadHistory(e.stateDir, 0); len(after) != len(recs) {
 		t.Errorf("%d deploys after the restart without state.json; want %d (nothing deployed)", len(after), len(recs))

@@ -96,7 +96,7 @@ func faults() []fault {
 // waitLog waits until a color's log has something to show.
 func waitLog(t *testing.T, e *env, c spec.Color) {
 	for i := 0; i < 500; i++ {
-		if fi, err := os.Stat(filepath.Join(e.stateDir, "colors", string(c), logFileName)); err == nil && fi.Size() > 0 {
+		if fi, err := os.Stat(filepath.Join(e.stateDir, "colors", string(c), "modelserver.log")); err == nil && fi.Size() > 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -16,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite" // pure Go: the test reads the shared chat.db
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -81,9 +82,9 @@ func TestChatHistoryFollowsSwap(t *testing.T) {
 		return ok && c.Reason == "AwaitingPromotion"
 	})
 	ok := overlapWrites(t, map[spec.Color]string{spec.Blue: e.public, spec.Green: e.colors[spec.Green]}, 3*time.Second)
-	checkStoredTurns(t, filepath.Join(e.stateDir, ChatDBFile), ok)
+	checkStoredTurns(t, filepath.Join(e.stateDir, driver.ChatDBFile), ok)
 	for _, c := range spec.Colors {
-		b, _ := os.ReadFile(filepath.Join(e.stateDir, "colors", string(c), logFileName))
+		b, _ := os.ReadFile(filepath.Join(e.stateDir, "colors", string(c), "modelserver.log"))
 		if n := strings.Count(string(b), "database is locked"); n > 0 {
 			t.Errorf("%s's log says %d times that the database is locked", c, n)
 		}
@@ -113,8 +114,8 @@ func TestChatHistoryFollowsSwap(t *testing.T) {
 		t.Errorf("B's first turn carries %d history messages; want none (never A's)", b.HistoryMessages)
 	}
 	for _, c := range spec.Colors {
-		if _, err := os.Stat(filepath.Join(e.stateDir, "colors", string(c), ChatDBFile)); err == nil {
-			t.Errorf("%s has a chat.db of its own; want the shared %s only", c, ChatDBFile)
+		if _, err := os.Stat(filepath.Join(e.stateDir, "colors", string(c), driver.ChatDBFile)); err == nil {
+			t.Errorf("%s has a chat.db of its own; want the shared %s only", c, driver.ChatDBFile)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/process"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -29,7 +30,7 @@ func colorPID(t *testing.T, st StatusReport, c spec.Color) int {
 // wantNice checks the nice value of every thread of pid.
 func wantNice(t *testing.T, pid, want int) {
 	t.Helper()
-	nice, err := threadNice(pid)
+	nice, err := process.ThreadNice(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func wantNice(t *testing.T, pid, want int) {
 			t.Errorf("pid %d thread %d: nice %d, want %d", pid, tid, n, want)
 		}
 	}
-	if n, err := autogroupNice(pid); err != nil || n != want {
+	if n, err := process.AutogroupNice(pid); err != nil || n != want {
 		t.Errorf("pid %d autogroup nice %d (%v), want %d", pid, n, err, want)
 	}
 }
@@ -66,16 +67,16 @@ func TestPrewarmDeployFast(t *testing.T) {
 			for _, c := range st.Colors {
 				if c.Color == spec.Green {
 					pid, _ := strconv.Atoi(c.ID)
-					nice, _ := threadNice(pid)
-					group, _ := autogroupNice(pid)
+					nice, _ := process.ThreadNice(pid)
+					group, _ := process.AutogroupNice(pid)
 					loading <- func() {
 						for tid, n := range nice {
-							if n != DefaultLowNice {
-								t.Errorf("loading standby thread %d: nice %d, want %d", tid, n, DefaultLowNice)
+							if n != process.DefaultLowNice {
+								t.Errorf("loading standby thread %d: nice %d, want %d", tid, n, process.DefaultLowNice)
 							}
 						}
-						if group != DefaultLowNice {
-							t.Errorf("loading standby autogroup nice %d, want %d", group, DefaultLowNice)
+						if group != process.DefaultLowNice {
+							t.Errorf("loading standby autogroup nice %d, want %d", group, process.DefaultLowNice)
 						}
 					}
 				}
@@ -100,7 +101,7 @@ func TestPrewarmDeployFast(t *testing.T) {
 		t.Error("the standby's priority was not observed while it loaded")
 	}
 	green := colorPID(t, st, spec.Green)
-	wantNice(t, green, DefaultLowNice) // warmed and waiting at low priority: the swap raises it
+	wantNice(t, green, process.DefaultLowNice) // warmed and waiting at low priority: the swap raises it
 	msg, err := e.r.Do(context.Background(), ActionPromote)
 	if err != nil {
 		t.Fatalf("promote: %v", err)

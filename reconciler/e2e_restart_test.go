@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/docker"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -125,8 +126,8 @@ func TestRecoverUnreachableRuntime(t *testing.T) {
 	}
 	r.state.Color(spec.Blue).Runtime = spec.RuntimeDocker
 	r.state.Color(spec.Blue).Role = RoleActive
-	if err := r.Recover(ctx); err == nil || !errors.Is(err, ErrDockerUnavailable) {
-		t.Errorf("Recover with blue on an unreachable Docker: %v; want ErrDockerUnavailable", err)
+	if err := r.Recover(ctx); err == nil || !errors.Is(err, docker.ErrUnavailable) {
+		t.Errorf("Recover with blue on an unreachable Docker: %v; want docker.ErrUnavailable", err)
 	}
 	r.Close()
 }

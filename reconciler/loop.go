@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -134,7 +135,7 @@ func (r *Reconciler) act(ctx context.Context, action string) (string, error) {
 }
 
 // Recover re-attaches to what an earlier reconciler left running: the
-// colors on every registered runtime, and nginx through its pid file. It
+// colors on every runtime (Runtimes), and nginx through its pid file. It
 // changes nothing that serves. Every runtime is asked, not only those
 // state.json names: state.json may be lost, and what runs is the truth. A
 // runtime state.json names must answer; another one that cannot be
@@ -147,7 +148,7 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 		}
 	}
 	found := map[spec.Color][]runtimeStatus{}
-	for _, rt := range DriverNames() {
+	for _, rt := range Runtimes {
 		sts, err := r.recoverRuntime(ctx, rt, known[rt])
 		if err != nil {
 			return err
@@ -173,7 +174,7 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 
 type runtimeStatus struct {
 	runtime string
-	st      Status
+	st      driver.Status
 }
 
 // reachable is implemented by drivers whose runtime may be absent (a
@@ -185,7 +186,7 @@ type reachable interface {
 
 // recoverRuntime asks one runtime for the colors it runs. required is
 // whether state.json names the runtime: its failure is then an error.
-func (r *Reconciler) recoverRuntime(ctx context.Context, rt string, required bool) ([]Status, error) {
+func (r *Reconciler) recoverRuntime(ctx context.Context, rt string, required bool) ([]driver.Status, error) {
 	d, err := r.driver(rt)
 	if err != nil {
 		r.log.Warn("recover", "runtime", rt, "err", err)

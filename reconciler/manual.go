@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -28,7 +29,7 @@ func (r *Reconciler) StartColor(ctx context.Context, c spec.Color) (string, erro
 		return "", fmt.Errorf("%w: %s already runs %s (pid %s)", ErrNothingToDo, c, o.colors[c].ModelVersion, o.colors[c].ID)
 	}
 	d := r.newDeploy(KindPrewarm, want, "", c, o)
-	d.priority = PriorityNormal
+	d.priority = driver.PriorityNormal
 	d.log = r.log.With("manual", "start", "color", c)
 	for _, s := range []step{{StepPreflight, r.stepPreflight}, {StepStart, r.stepStart}, {StepReady, r.stepReady}} {
 		if err := s.run(ctx, d); err != nil {
@@ -87,10 +88,7 @@ func (r *Reconciler) SwapTo(ctx context.Context, c spec.Color) (string, error) {
 		return "", fmt.Errorf("%s is not ready: %w", c, err)
 	}
 	t0 := time.Now()
-	if _, err := r.proxy.Ensure(ctx, r.nginxConfig(c)); err != nil {
-		return "", err
-	}
-	if err := r.proxy.VerifyRoute(ctx, c); err != nil {
+	if _, err := r.routeTo(ctx, c, served.Version, false); err != nil {
 		return "", err
 	}
 	old := r.state.ActiveColor

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -16,7 +17,7 @@ import (
 type observation struct {
 	nginx    nginx.Observed
 	nginxErr error
-	colors   map[spec.Color]Status
+	colors   map[spec.Color]driver.Status
 	// active is the color nginx routes to, or the one state.json names
 	// when nginx is not running.
 	active spec.Color
@@ -27,17 +28,17 @@ func (o observation) running(c spec.Color) bool { return c.Valid() && o.colors[c
 
 // observe inspects nginx and both colors.
 func (r *Reconciler) observe(ctx context.Context) observation {
-	o := observation{colors: map[spec.Color]Status{}}
+	o := observation{colors: map[spec.Color]driver.Status{}}
 	o.nginx, o.nginxErr = r.proxy.Observe(ctx)
 	for _, c := range spec.Colors {
 		d, err := r.colorDriver(c)
 		if err != nil {
-			o.colors[c] = Status{Color: c, ExitErr: err.Error()}
+			o.colors[c] = driver.Status{Color: c, ExitErr: err.Error()}
 			continue
 		}
 		st, err := d.Inspect(ctx, c)
 		if err != nil {
-			st = Status{Color: c, ExitErr: err.Error()}
+			st = driver.Status{Color: c, ExitErr: err.Error()}
 		}
 		st.Color = c
 		o.colors[c] = st

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -28,7 +29,7 @@ type deploy struct {
 	kind     string
 	strategy string
 	target   Revision
-	inst     Instance
+	inst     driver.Instance
 	from     spec.Color // "" on a first deploy
 	to       spec.Color
 	fromVer  string
@@ -39,7 +40,7 @@ type deploy struct {
 	log      *slog.Logger
 	// priority is what the standby starts with: low for deploys, so the
 	// active color keeps the CPU; normal for rollbacks and heals.
-	priority Priority
+	priority driver.Priority
 	// note is what the running step wants recorded beside its timing.
 	note string
 	// drain measurements, for metrics

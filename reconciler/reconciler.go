@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -110,12 +112,12 @@ type Reconciler struct {
 	history *History
 	events  *EventLog
 	proxy   *nginx.Proxy
-	client  *modelClient
+	client  *modelclient.Client
 	sums    *sumCache
 	metrics *metrics
 
 	driversMu sync.Mutex
-	drivers   map[string]Driver
+	drivers   map[string]driver.Driver
 
 	requests chan request
 	wake     chan struct{}
@@ -173,8 +175,8 @@ func newLocked(cfg Config, lock *Lock) (*Reconciler, error) {
 		return nil, err
 	}
 	r := &Reconciler{cfg: cfg, log: log, lock: lock, state: st, history: NewHistory(cfg.StateDir), events: events,
-		proxy: nginx.NewProxy(runner, nginx.WithLogger(log.With("component", "nginx"))), client: newModelClient(),
-		sums: newSumCache(), metrics: newMetrics(cfg.Registry), drivers: map[string]Driver{},
+		proxy: nginx.NewProxy(runner, nginx.WithLogger(log.With("component", "nginx"))), client: modelclient.New(),
+		sums: newSumCache(), metrics: newMetrics(cfg.Registry), drivers: map[string]driver.Driver{},
 		requests: make(chan request), wake: make(chan struct{}, 1),
 		healBackoff: map[string]time.Time{}, healFails: map[string]int{}}
 	r.publish(observation{})
@@ -201,7 +203,7 @@ func (r *Reconciler) Proxy() *nginx.Proxy { return r.proxy }
 func (r *Reconciler) StateDir() string { return r.cfg.StateDir }
 
 // driver returns the driver for a runtime, building it on first use.
-func (r *Reconciler) driver(runtime string) (Driver, error) {
+func (r *Reconciler) driver(runtime string) (driver.Driver, error) {
 	if runtime == "" {
 		runtime = spec.RuntimeProcess
 	}
@@ -210,7 +212,7 @@ func (r *Reconciler) driver(runtime string) (Driver, error) {
 	if d, ok := r.drivers[runtime]; ok {
 		return d, nil
 	}
-	d, err := NewDriver(runtime, DriverConfig{StateDir: r.cfg.StateDir, Modelserver: r.cfg.Modelserver,
+	d, err := NewDriver(runtime, driver.Config{StateDir: r.cfg.StateDir, Modelserver: r.cfg.Modelserver,
 		ModelsDir: r.cfg.ModelsDir, Log: r.log.With("runtime", runtime)})
 	if err != nil {
 		return nil, err
@@ -220,7 +222,7 @@ func (r *Reconciler) driver(runtime string) (Driver, error) {
 }
 
 // colorDriver is the driver a color was last started with.
-func (r *Reconciler) colorDriver(c spec.Color) (Driver, error) {
+func (r *Reconciler) colorDriver(c spec.Color) (driver.Driver, error) {
 	rt := spec.RuntimeProcess
 	if cs := r.state.Colors[c]; cs != nil && cs.Runtime != "" {
 		rt = cs.Runtime

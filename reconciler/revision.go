@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -36,9 +37,9 @@ func revisionOf(d Desired) Revision {
 }
 
 // instance is what a driver runs for rev on color c.
-func (r *Reconciler) instance(rev Revision, c spec.Color, modelPath, sum string, p Priority) Instance {
+func (r *Reconciler) instance(rev Revision, c spec.Color, modelPath, sum string, p driver.Priority) driver.Instance {
 	s := rev.Spec
-	return Instance{
+	return driver.Instance{
 		Color: c, Addr: r.cfg.ColorAddrs[c], ModelName: s.Model.Name, ModelVersion: s.Model.Version,
 		ModelPath: modelPath, ModelSHA256: sum, Image: s.Image, Threads: s.Resources.Threads,
 		Parallel: s.Resources.Parallel, Ctx: s.Resources.Ctx, Memory: s.Resources.Memory, CPUs: s.Resources.CPUs,

@@ -3,10 +3,8 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
-	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -75,42 +73,8 @@ func (r *Reconciler) healing(reason, why string, fix func() error) bool {
 // stopped nginx, and reloads one whose config was changed, even when the
 // change kept the config-hash line (the file is compared too).
 func (r *Reconciler) healNginx(ctx context.Context, o observation, active spec.Color) error {
-	outcome, err := r.proxy.Ensure(ctx, r.nginxConfig(active))
-	if err != nil {
-		return err
-	}
-	if outcome == nginx.Unchanged {
-		// The hash matched, so the running config may be a hand edit that
-		// kept the hash line; Ensure has rewritten the file: reload it.
-		if err := r.reloadVerified(ctx); err != nil {
-			return err
-		}
-	}
-	return r.proxy.VerifyRoute(ctx, active)
-}
-
-// reloadVerified reloads nginx and waits until its workers were replaced.
-func (r *Reconciler) reloadVerified(ctx context.Context) error {
-	runner := r.proxy.Runner()
-	before, err := runner.Workers(ctx)
-	if err != nil {
-		return err
-	}
-	if err := runner.Reload(ctx); err != nil {
-		return err
-	}
-	return poll(ctx, 20*time.Millisecond, 10*time.Second, func(ctx context.Context) (bool, string, error) {
-		ws, err := runner.Workers(ctx)
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		for _, w := range ws {
-			if !w.Retiring && slices.ContainsFunc(before, func(b nginx.Worker) bool { return b.PID == w.PID }) {
-				return false, "old workers still current", nil
-			}
-		}
-		return len(ws) > 0, "no workers", nil
-	})
+	_, err := r.routeTo(ctx, active, o.colors[active].ModelVersion, true)
+	return err
 }
 
 // healActive replaces a dead active color: by swapping to the other color

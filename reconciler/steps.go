@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/portcheck"
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/models"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -62,7 +63,7 @@ func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 	}
 	d.inst = r.instance(d.target, d.to, path, sum, d.priority)
 	if !o.running(d.to) {
-		if err := portFree(d.inst.Addr); err != nil {
+		if err := portcheck.Free(d.inst.Addr); err != nil {
 			return fmt.Errorf("standby %s: %w", d.to, err)
 		}
 	}
@@ -96,7 +97,7 @@ func (r *Reconciler) checkActive(ctx context.Context, o observation, d *deploy) 
 // needs at most spec.resources.memory, and no more than the active color
 // uses now (the model file's pages are shared through the page cache).
 func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deploy) error {
-	free, err := diskFree(r.cfg.StateDir)
+	free, err := procfs.DiskFree(r.cfg.StateDir)
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deplo
 			need = min(need, deep.RSSBytes)
 		}
 	}
-	avail, err := memAvailable()
+	avail, err := procfs.MemAvailable()
 	if err != nil {
 		return err
 	}
@@ -246,7 +247,7 @@ func (r *Reconciler) hopeless(ctx context.Context, d *deploy, notReady error) er
 // the prompts are judged again, and only a failure there fails the gate.
 // It changes the standby's caches, and possibly its priority.
 func (r *Reconciler) stepWarmup(ctx context.Context, d *deploy) error {
-	low := d.inst.Priority == PriorityLow
+	low := d.inst.Priority == driver.PriorityLow
 	took, err := r.warmup(ctx, d)
 	var slow slowWarmup
 	if err != nil && low && errors.As(err, &slow) {
@@ -295,41 +296,4 @@ func (r *Reconciler) warmup(ctx context.Context, d *deploy) ([]string, error) {
 		took = append(took, elapsed.Round(time.Millisecond).String())
 	}
 	return took, nil
-}
-
-// verifyPublic checks through nginx's public listener that want answers
-// as version, three fresh connections in a row, within 10 s.
-func (r *Reconciler) verifyPublic(ctx context.Context, want spec.Color, version string) error {
-	ok := 0
-	return poll(ctx, 25*time.Millisecond, 10*time.Second, func(ctx context.Context) (bool, string, error) {
-		served, err := r.publicHealth(ctx)
-		if err == nil && (served.Color != want || served.Version != version) {
-			err = fmt.Errorf("public route reaches %s %s, want %s %s", served.Color, served.Version, want, version)
-		}
-		if err != nil {
-			ok = 0
-			return false, err.Error(), nil
-		}
-		ok++
-		return ok >= 3, "", nil
-	})
-}
-
-func (r *Reconciler) publicHealth(ctx context.Context) (Served, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.cfg.PublicAddr+"/healthz", nil)
-	if err != nil {
-		return Served{}, err
-	}
-	resp, err := r.client.http.Do(req)
-	if err != nil {
-		return Served{}, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Served{}, fmt.Errorf("public /healthz: %s", resp.Status)
-	}
-	return servedBy(resp.Header), nil
 }

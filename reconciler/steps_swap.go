@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -19,11 +20,8 @@ func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
 	d.swapped = true
 	r.state.InProgress = d.progress(StepSwap)
 	r.saveState()
-	outcome, err := r.proxy.Ensure(ctx, r.nginxConfig(d.to))
+	outcome, err := r.routeTo(ctx, d.to, d.target.Version, false)
 	if err != nil {
-		return err
-	}
-	if err := r.proxy.VerifyRoute(ctx, d.to); err != nil {
 		return err
 	}
 	r.state.ActiveColor = d.to
@@ -48,8 +46,8 @@ func (r *Reconciler) raisePriority(ctx context.Context, c spec.Color) string {
 	if err != nil {
 		return err.Error()
 	}
-	if err := drv.SetPriority(ctx, c, PriorityNormal); err != nil {
-		if errors.Is(err, ErrPriorityNotPermitted) {
+	if err := drv.SetPriority(ctx, c, driver.PriorityNormal); err != nil {
+		if errors.Is(err, driver.ErrPriorityNotPermitted) {
 			r.log.Warn("cannot raise the new color's CPU priority; it keeps serving at low priority", "color", c, "err", err)
 			return "priority not raised: " + err.Error()
 		}
@@ -115,7 +113,7 @@ func (r *Reconciler) stepDrain(ctx context.Context, d *deploy) error {
 // and version answer, three fresh connections in a row. It changes
 // nothing.
 func (r *Reconciler) stepVerify(ctx context.Context, d *deploy) error {
-	return r.verifyPublic(ctx, d.to, d.target.Version)
+	return r.proxy.VerifyRoute(ctx, d.to, d.target.Version)
 }
 
 // stepStop stops the old color gracefully: SIGTERM, the server finishes
@@ -176,10 +174,7 @@ func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
 		if !o.running(d.from) {
 			return fmt.Errorf("old color %s is gone; %s is left serving", d.from, d.to)
 		}
-		if _, err := r.proxy.Ensure(ctx, r.nginxConfig(d.from)); err != nil {
-			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
-		}
-		if err := r.proxy.VerifyRoute(ctx, d.from); err != nil {
+		if _, err := r.routeTo(ctx, d.from, o.colors[d.from].ModelVersion, false); err != nil {
 			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
 		}
 		r.state.ActiveColor = d.from

@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zero-downtime-ml/zdml/internal/procfs"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -38,8 +41,8 @@ func NewViewer(cfg Config) (*Viewer, error) {
 			return nil, err
 		}
 	}
-	r := &Reconciler{cfg: cfg, log: cfg.Log, state: st, proxy: nginx.NewProxy(runner), client: newModelClient(),
-		sums: newSumCache(), metrics: newMetrics(nil), drivers: map[string]Driver{}}
+	r := &Reconciler{cfg: cfg, log: cfg.Log, state: st, proxy: nginx.NewProxy(runner), client: modelclient.New(),
+		sums: newSumCache(), metrics: newMetrics(nil), drivers: map[string]driver.Driver{}}
 	return &Viewer{r: r}, nil
 }
 
@@ -73,10 +76,10 @@ func (v *Viewer) Active(ctx context.Context) (spec.Color, error) {
 
 // MemRow is one process group in `zdml mem`.
 type MemRow struct {
-	Name    string   `json:"name"` // blue, green, nginx
-	Version string   `json:"version,omitempty"`
-	Usage   MemUsage `json:"usage"`
-	Procs   int      `json:"processes"`
+	Name    string          `json:"name"` // blue, green, nginx
+	Version string          `json:"version,omitempty"`
+	Usage   procfs.MemUsage `json:"usage"`
+	Procs   int             `json:"processes"`
 }
 
 // Memory measures the colors and nginx from /proc (smaps_rollup): RSS,
@@ -96,10 +99,10 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 			if derr != nil {
 				continue
 			}
-			rows = append(rows, MemRow{Name: string(c), Version: st.ModelVersion, Procs: 1, Usage: MemUsage{Rss: d.RSSBytes, Pss: d.PSSBytes}})
+			rows = append(rows, MemRow{Name: string(c), Version: st.ModelVersion, Procs: 1, Usage: procfs.MemUsage{Rss: d.RSSBytes, Pss: d.PSSBytes}})
 			continue
 		}
-		u, err := memUsage(pid)
+		u, err := procfs.Memory(pid)
 		if err != nil {
 			return rows, err
 		}
@@ -107,12 +110,12 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 	}
 	if o.nginx.Running && o.nginx.PID > 0 {
 		row := MemRow{Name: "nginx"}
-		if u, err := memUsage(o.nginx.PID); err == nil {
+		if u, err := procfs.Memory(o.nginx.PID); err == nil {
 			row.Usage, row.Procs = u, 1
 		}
 		if ws, err := v.r.proxy.Runner().Workers(ctx); err == nil {
 			for _, w := range ws {
-				if u, err := memUsage(w.PID); err == nil {
+				if u, err := procfs.Memory(w.PID); err == nil {
 					row.Usage, row.Procs = row.Usage.Add(u), row.Procs+1
 				}
 			}
@@ -124,10 +127,10 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 
 // Health is one component's health in `zdml health`.
 type Health struct {
-	Name   string      `json:"name"`
-	OK     bool        `json:"ok"`
-	Detail string      `json:"detail"`
-	Deep   *DeepHealth `json:"deep,omitempty"`
+	Name   string                  `json:"name"`
+	OK     bool                    `json:"ok"`
+	Detail string                  `json:"detail"`
+	Deep   *modelclient.DeepHealth `json:"deep,omitempty"`
 }
 
 // Health checks each running color (/ready, /health/deep), nginx and the
@@ -160,7 +163,7 @@ func (v *Viewer) Health(ctx context.Context) []Health {
 	}
 	out = append(out, n)
 	p := Health{Name: "public " + v.r.cfg.PublicAddr}
-	if served, err := v.r.publicHealth(ctx); err != nil {
+	if served, err := v.r.proxy.Route(ctx); err != nil {
 		p.Detail = err.Error()
 	} else {
 		p.OK, p.Detail = true, fmt.Sprintf("routes to %s %s", served.Color, served.Version)

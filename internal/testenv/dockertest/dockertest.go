@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -90,6 +91,42 @@ func RemoveOwned(t testing.TB, c *client.Client, label, owner string) {
 func Images(t testing.TB, names string) {
 	t.Helper()
 	testenv.Make(t, "images", "IMAGES="+names)
+}
+
+// ModelserverImage is the model-server image the tests run:
+// ZDML_MODELSERVER_IMAGE, or the one `make images` builds.
+func ModelserverImage() string { return envOr("ZDML_MODELSERVER_IMAGE", "zdml/modelserver:local") }
+
+// NginxImage is the nginx image the tests run: ZDML_NGINX_IMAGE, or the
+// one `make images` builds.
+func NginxImage() string { return envOr("ZDML_NGINX_IMAGE", "zdml/nginx:local") }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// RepoImages builds the model-server and nginx images once per test binary
+// (a no-op when their content has not changed) and returns their names.
+func RepoImages(t testing.TB) (modelserver, nginx string) {
+	t.Helper()
+	Images(t, "modelserver nginx")
+	return ModelserverImage(), NginxImage()
+}
+
+// LabelledContainer creates (without starting) a container of the model
+// server image with the given name and labels: a stranger's container, or
+// an orphan of ours, for the ownership tests.
+func LabelledContainer(t testing.TB, c *client.Client, name string, labels map[string]string) string {
+	t.Helper()
+	image, _ := RepoImages(t)
+	resp, err := c.ContainerCreate(context.Background(), &container.Config{Image: image, Labels: labels}, nil, nil, nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.ID
 }
 
 // DeadDaemon is a client of a Docker Engine that cannot serve, and what

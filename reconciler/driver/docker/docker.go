@@ -1,14 +1,12 @@
-package reconciler
+package docker
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -16,10 +14,12 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
-var _ Driver = (*Docker)(nil)
+var _ driver.Driver = (*Docker)(nil)
 
 // Labels put on every container, volume and network the Docker driver
 // creates. Ownership is by label (Nomad's reconcile_dangling): the driver
@@ -48,7 +48,7 @@ const (
 // (two checkouts, parallel tests, a load test beside the compose stack)
 // never collide; docker compose sets the prefix and network to zdml.
 const (
-	DefaultDockerCallTimeout = 15 * time.Second
+	DefaultCallTimeout = 15 * time.Second
 	// ContainerPort is the model server's port inside its container when
 	// the reconciler reaches the color through a published loopback port.
 	ContainerPort = 8000
@@ -78,7 +78,7 @@ type Docker struct {
 	retries     int
 	restart     container.RestartPolicyMode
 	log         *slog.Logger
-	probe       func(ctx context.Context, addr string) (string, error)
+	server      *modelclient.Client // reads a running color's instance id from /health/deep
 
 	selfName  string // this process's container, when it runs in one (ZDML_DOCKER_SELF)
 	selfMu    sync.Mutex
@@ -86,73 +86,67 @@ type Docker struct {
 	self      []container.MountPoint // mounts of the container this process runs in
 }
 
-// DockerOption configures NewDocker.
-type DockerOption func(*Docker)
+// Option configures New.
+type Option func(*Docker)
 
-// WithDockerClient uses c instead of a client from the environment
+// WithClient uses c instead of a client from the environment
 // (DOCKER_HOST and friends).
-func WithDockerClient(c client.APIClient) DockerOption { return func(d *Docker) { d.api = c } }
+func WithClient(c client.APIClient) Option { return func(d *Docker) { d.api = c } }
 
-// WithDockerOwner sets the owner label value (see DockerOwner).
-func WithDockerOwner(owner string) DockerOption { return func(d *Docker) { d.owner = owner } }
+// WithOwner sets the owner label value (see OwnerOf).
+func WithOwner(owner string) Option { return func(d *Docker) { d.owner = owner } }
 
-// WithDockerPrefix names containers <prefix>-blue and <prefix>-green
+// WithPrefix names containers <prefix>-blue and <prefix>-green
 // (default: the owner).
-func WithDockerPrefix(p string) DockerOption { return func(d *Docker) { d.prefix = p } }
+func WithPrefix(p string) Option { return func(d *Docker) { d.prefix = p } }
 
-// WithDockerNetwork attaches the colors to this user-defined bridge network,
+// WithNetwork attaches the colors to this user-defined bridge network,
 // created (with the owner label) when missing (default: named as the owner).
-func WithDockerNetwork(n string) DockerOption { return func(d *Docker) { d.network = n } }
+func WithNetwork(n string) Option { return func(d *Docker) { d.network = n } }
 
-// WithDockerModelsDir is the models directory that instances' model paths
+// WithModelsDir is the models directory that instances' model paths
 // live in; it is bind-mounted read-only, so both colors map the same file
 // and share its page cache.
-func WithDockerModelsDir(dir string) DockerOption { return func(d *Docker) { d.modelsDir = dir } }
+func WithModelsDir(dir string) Option { return func(d *Docker) { d.modelsDir = dir } }
 
-// WithDockerModelsSource is the models directory as the Docker daemon's
-// host sees it, when it differs from WithDockerModelsDir (the reconciler
+// WithModelsSource is the models directory as the Docker daemon's
+// host sees it, when it differs from WithModelsDir (the reconciler
 // itself running in a container with the models mounted elsewhere).
-func WithDockerModelsSource(dir string) DockerOption { return func(d *Docker) { d.modelsSrc = dir } }
+func WithModelsSource(dir string) Option { return func(d *Docker) { d.modelsSrc = dir } }
 
-// WithDockerSelf names the container this reconciler runs in, whose bind
+// WithSelf names the container this reconciler runs in, whose bind
 // mounts map its paths (the models directory) to the host's.
-func WithDockerSelf(name string) DockerOption { return func(d *Docker) { d.selfName = name } }
+func WithSelf(name string) Option { return func(d *Docker) { d.selfName = name } }
 
-// WithDockerCallTimeout bounds every single Docker API call.
-func WithDockerCallTimeout(t time.Duration) DockerOption {
+// WithCallTimeout bounds every single Docker API call.
+func WithCallTimeout(t time.Duration) Option {
 	return func(d *Docker) { d.callTimeout = t }
 }
 
-// WithDockerRetries is how many times a call is tried when the daemon
+// WithRetries is how many times a call is tried when the daemon
 // cannot be reached (down or restarting).
-func WithDockerRetries(n int) DockerOption { return func(d *Docker) { d.retries = n } }
+func WithRetries(n int) Option { return func(d *Docker) { d.retries = n } }
 
-// WithDockerRestartPolicy is the restart policy of a color at normal
+// WithRestartPolicy is the restart policy of a color at normal
 // priority (default unless-stopped). A low-priority standby has none: if it
 // dies while loading, the deploy must see it and roll back, not a loop.
-func WithDockerRestartPolicy(p string) DockerOption {
+func WithRestartPolicy(p string) Option {
 	return func(d *Docker) { d.restart = container.RestartPolicyMode(p) }
 }
 
-// WithDockerLogger sets the logger.
-func WithDockerLogger(l *slog.Logger) DockerOption { return func(d *Docker) { d.log = l } }
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(d *Docker) { d.log = l } }
 
-// WithDockerProbe replaces how the driver reads a running color's
-// instance id (by default GET /health/deep).
-func WithDockerProbe(p func(ctx context.Context, addr string) (string, error)) DockerOption {
-	return func(d *Docker) { d.probe = p }
-}
-
-// NewDocker returns a Docker driver. Without WithDockerClient it connects
+// New returns a Docker driver. Without WithClient it connects
 // with the environment's settings and API version negotiation (the engine
 // may be older than the client, e.g. 20.10 speaks API 1.41).
-func NewDocker(opts ...DockerOption) (*Docker, error) {
+func New(opts ...Option) (*Docker, error) {
 	d := &Docker{
-		callTimeout: DefaultDockerCallTimeout,
+		callTimeout: DefaultCallTimeout,
 		retries:     3,
 		restart:     container.RestartPolicyUnlessStopped,
 		log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		probe:       probeInstanceID,
+		server:      modelclient.New(),
 	}
 	for _, o := range opts {
 		o(d)
@@ -165,7 +159,7 @@ func NewDocker(opts ...DockerOption) (*Docker, error) {
 		d.api = c
 	}
 	if d.owner == "" {
-		return nil, errors.New("docker driver: an owner is required (WithDockerOwner)")
+		return nil, errors.New("docker driver: an owner is required (WithOwner)")
 	}
 	if d.prefix == "" {
 		d.prefix = d.owner
@@ -187,11 +181,11 @@ func NewDocker(opts ...DockerOption) (*Docker, error) {
 	return d, nil
 }
 
-// DockerOwner derives an owner label value from the state directory, so two
+// OwnerOf derives an owner label value from the state directory, so two
 // checkouts on one machine never adopt or remove each other's containers.
 // The host name is left out on purpose: a reconciler in a container gets a
 // new one each time it is recreated, and must still find its colors.
-func DockerOwner(stateDir string) string {
+func OwnerOf(stateDir string) string {
 	abs, err := filepath.Abs(stateDir)
 	if err != nil {
 		abs = stateDir
@@ -212,11 +206,7 @@ func (d *Docker) ContainerName(c spec.Color) string { return d.prefix + "-" + st
 // Close releases the client's connections.
 func (d *Docker) Close() error { return d.api.Close() }
 
-func init() {
-	RegisterDriver(spec.RuntimeDocker, func(cfg DriverConfig) (Driver, error) { return NewDockerFromEnv(cfg, os.Getenv) })
-}
-
-// NewDockerFromEnv builds the Docker driver the reconciler uses for
+// NewFromEnv builds the Docker driver the reconciler uses for
 // runtime docker. The owner derives from the state directory and the
 // models directory is cfg.ModelsDir (each model file's own directory when
 // empty); the environment may override the settings that differ when zdml
@@ -229,23 +219,23 @@ func init() {
 //	ZDML_DOCKER_SELF           the container zdml runs in (found from its bind mounts otherwise)
 //	ZDML_DOCKER_CALL_TIMEOUT   bound of one API call (15s)
 //	DOCKER_HOST and friends    the daemon to talk to
-func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, error) {
+func NewFromEnv(cfg driver.Config, getenv func(string) string) (*Docker, error) {
 	owner := getenv("ZDML_DOCKER_OWNER")
 	if owner == "" {
-		owner = DockerOwner(cfg.StateDir)
+		owner = OwnerOf(cfg.StateDir)
 	}
-	opts := []DockerOption{WithDockerOwner(owner)}
+	opts := []Option{WithOwner(owner)}
 	if cfg.ModelsDir != "" {
-		opts = append(opts, WithDockerModelsDir(cfg.ModelsDir))
+		opts = append(opts, WithModelsDir(cfg.ModelsDir))
 	}
 	if cfg.Log != nil {
-		opts = append(opts, WithDockerLogger(cfg.Log))
+		opts = append(opts, WithLogger(cfg.Log))
 	}
-	for env, opt := range map[string]func(string) DockerOption{
-		"ZDML_DOCKER_PREFIX":        WithDockerPrefix,
-		"ZDML_DOCKER_NETWORK":       WithDockerNetwork,
-		"ZDML_DOCKER_MODELS_SOURCE": WithDockerModelsSource,
-		"ZDML_DOCKER_SELF":          WithDockerSelf,
+	for env, opt := range map[string]func(string) Option{
+		"ZDML_DOCKER_PREFIX":        WithPrefix,
+		"ZDML_DOCKER_NETWORK":       WithNetwork,
+		"ZDML_DOCKER_MODELS_SOURCE": WithModelsSource,
+		"ZDML_DOCKER_SELF":          WithSelf,
 	} {
 		if v := getenv(env); v != "" {
 			opts = append(opts, opt(v))
@@ -256,7 +246,7 @@ func NewDockerFromEnv(cfg DriverConfig, getenv func(string) string) (*Docker, er
 		if err != nil || t <= 0 {
 			return nil, fmt.Errorf("ZDML_DOCKER_CALL_TIMEOUT=%q: want a positive duration such as 15s", v)
 		}
-		opts = append(opts, WithDockerCallTimeout(t))
+		opts = append(opts, WithCallTimeout(t))
 	}
-	return NewDocker(opts...)
+	return New(opts...)
 }

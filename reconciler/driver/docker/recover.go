@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -16,7 +17,7 @@ import (
 // everything else of ours (stopped or crashed colors, stray duplicates,
 // containers of an unknown color) is an orphan and is removed. Containers
 // without our owner label are never looked at.
-func (d *Docker) Recover(ctx context.Context) ([]Status, error) {
+func (d *Docker) Recover(ctx context.Context) ([]driver.Status, error) {
 	var list []container.Summary
 	err := d.call(ctx, "list containers", 0, func(ctx context.Context) error {
 		var err error
@@ -30,7 +31,7 @@ func (d *Docker) Recover(ctx context.Context) ([]Status, error) {
 		return nil, err
 	}
 	var (
-		adopted []Status
+		adopted []driver.Status
 		errs    []error
 	)
 	for _, c := range list {

@@ -1,6 +1,7 @@
-package reconciler
+package process
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
+	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // DefaultLowNice is the nice value of a low-priority color (a standby
@@ -27,20 +30,35 @@ import (
 // nice 10 (on a quiet machine, both ~0.5 s).
 const DefaultLowNice = 10
 
+// SetPriority renices every thread of a running color (and its autogroup).
+func (p *Process) SetPriority(ctx context.Context, c spec.Color, pr driver.Priority) error {
+	rec, ok, err := p.readRecord(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("priority of %s: not running", c)
+	}
+	if exited, _ := p.exited(c, rec); exited {
+		return fmt.Errorf("priority of %s: not running", c)
+	}
+	if err := setProcessPriority(rec.PID, niceValue(pr, p.lowNice)); err != nil {
+		return err
+	}
+	rec.Priority = pr
+	return p.writeRecord(rec)
+}
+
 // niceValue is the nice of priority pr, with low at lowNice.
-func niceValue(pr Priority, lowNice int) int {
-	if pr == PriorityLow {
+func niceValue(pr driver.Priority, lowNice int) int {
+	if pr == driver.PriorityLow {
 		return lowNice
 	}
 	return 0
 }
 
-// ErrPriorityNotPermitted means the kernel refused to raise a priority:
-// that needs root, CAP_SYS_NICE or a RLIMIT_NICE allowance.
-var ErrPriorityNotPermitted = errors.New("raising CPU priority is not permitted (needs root, CAP_SYS_NICE or RLIMIT_NICE)")
-
 // setProcessPriority renices every thread of pid and its autogroup. It
-// returns ErrPriorityNotPermitted (wrapped) when raising is refused; the
+// returns driver.ErrPriorityNotPermitted (wrapped) when raising is refused; the
 // process then keeps running at its lower priority.
 func setProcessPriority(pid, nice int) error {
 	tids, err := procfs.Threads(pid)
@@ -63,7 +81,7 @@ func setProcessPriority(pid, nice int) error {
 		denied = true
 	}
 	if denied {
-		return fmt.Errorf("pid %d to nice %d: %w", pid, nice, ErrPriorityNotPermitted)
+		return fmt.Errorf("pid %d to nice %d: %w", pid, nice, driver.ErrPriorityNotPermitted)
 	}
 	return nil
 }
@@ -71,7 +89,7 @@ func setProcessPriority(pid, nice int) error {
 // setAutogroupNice writes the nice of pid's autogroup; kernels without
 // autogroups have no such file, which is fine.
 func setAutogroupNice(pid, nice int) error {
-	path := fmt.Sprintf("%s/%d/autogroup", procRoot, pid)
+	path := fmt.Sprintf("%s/%d/autogroup", procfs.Root, pid)
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -84,9 +102,9 @@ func setAutogroupNice(pid, nice int) error {
 	return err
 }
 
-// autogroupNice returns the nice of pid's autogroup (0 without autogroups).
-func autogroupNice(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/autogroup", procRoot, pid))
+// AutogroupNice returns the nice of pid's autogroup (0 without autogroups).
+func AutogroupNice(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/autogroup", procfs.Root, pid))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -101,9 +119,9 @@ func autogroupNice(pid int) (int, error) {
 	return nice, nil
 }
 
-// threadNice returns the nice value of every thread of pid, for tests and
-// `zdml mem`.
-func threadNice(pid int) (map[int]int, error) {
+// ThreadNice returns the nice value of every thread of pid; the tests check
+// a standby's priority with it and AutogroupNice.
+func ThreadNice(pid int) (map[int]int, error) {
 	tids, err := procfs.Threads(pid)
 	if err != nil {
 		return nil, err

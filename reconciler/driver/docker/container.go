@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"crypto/sha256"
@@ -19,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 )
 
 // DefaultContainerStopTimeout is a color container's own stop timeout in
@@ -85,7 +86,7 @@ func containerModelPath(modelsDir, modelPath string) (string, error) {
 // buildContainer turns an Instance into a container spec. modelsDir is the
 // directory inst.ModelPath lives in, modelsSrc the same directory as the
 // daemon sees it (the bind source).
-func (d *Docker) buildContainer(inst Instance, modelsDir, modelsSrc string, subnets []netip.Prefix) (containerSpec, error) {
+func (d *Docker) buildContainer(inst driver.Instance, modelsDir, modelsSrc string, subnets []netip.Prefix) (containerSpec, error) {
 	ep, err := planEndpoint(inst.Addr, subnets)
 	if err != nil {
 		return containerSpec{}, err
@@ -145,11 +146,11 @@ func (d *Docker) buildContainer(inst Instance, modelsDir, modelsSrc string, subn
 }
 
 // modelServerArgs are the model server's flags (docs/architecture.md).
-func modelServerArgs(inst Instance, model, listen string) []string {
+func modelServerArgs(inst driver.Instance, model, listen string) []string {
 	args := []string{
 		"--model", model, "--addr", listen, "--color", string(inst.Color),
 		"--model-name", inst.ModelName, "--model-version", inst.ModelVersion,
-		"--db", path.Join(ContainerDataDir, ChatDBFile),
+		"--db", path.Join(ContainerDataDir, driver.ChatDBFile),
 	}
 	if inst.ModelSHA256 != "" {
 		args = append(args, "--model-sha256", inst.ModelSHA256)
@@ -174,7 +175,7 @@ func modelServerArgs(inst Instance, model, listen string) []string {
 // resources are the cgroup limits of a color: memory without swap (the
 // seed's budget is 2 GB per color), CPUs as a CFS quota, and the CPU weight
 // of its priority.
-func resources(inst Instance) container.Resources {
+func resources(inst driver.Instance) container.Resources {
 	r := container.Resources{CPUShares: cpuShares(inst.Priority)}
 	if inst.Memory > 0 {
 		r.Memory = int64(inst.Memory)
@@ -188,8 +189,8 @@ func resources(inst Instance) container.Resources {
 	return r
 }
 
-func cpuShares(p Priority) int64 {
-	if p == PriorityLow {
+func cpuShares(p driver.Priority) int64 {
+	if p == driver.PriorityLow {
 		return LowCPUShares
 	}
 	return NormalCPUShares
@@ -198,8 +199,8 @@ func cpuShares(p Priority) int64 {
 // restartPolicy keeps a low-priority color (a standby loading and warming)
 // without restarts, so a crash shows as an exit the deploy rolls back on;
 // a normal-priority color restarts with the daemon and after crashes.
-func (d *Docker) restartPolicy(p Priority) container.RestartPolicy {
-	if p == PriorityLow {
+func (d *Docker) restartPolicy(p driver.Priority) container.RestartPolicy {
+	if p == driver.PriorityLow {
 		return container.RestartPolicy{Name: container.RestartPolicyDisabled}
 	}
 	return container.RestartPolicy{Name: d.restart}

@@ -1,4 +1,4 @@
-package reconciler
+package process
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -30,16 +32,16 @@ import (
 //	make bench-contention
 func BenchmarkContention(b *testing.B) {
 	model := testenv.Model(b, "demo-v1.gguf")
-	drv, err := NewProcess(DriverConfig{StateDir: b.TempDir(), Modelserver: testenv.Binary(b, "modelserver")})
+	drv, err := New(driver.Config{StateDir: b.TempDir(), Modelserver: testenv.Binary(b, "modelserver")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	inst := func(c spec.Color, p Priority) Instance {
-		return Instance{Color: c, Addr: testenv.FreeAddr(b), ModelName: "demo", ModelVersion: "v1", ModelPath: model,
+	inst := func(c spec.Color, p driver.Priority) driver.Instance {
+		return driver.Instance{Color: c, Addr: testenv.FreeAddr(b), ModelName: "demo", ModelVersion: "v1", ModelPath: model,
 			Threads: 2, Parallel: 2, Ctx: 1024, Priority: p, ConfigHash: "bench", ShutdownTimeout: 10 * time.Second}
 	}
-	active := inst(spec.Blue, PriorityNormal)
+	active := inst(spec.Blue, driver.PriorityNormal)
 	if _, err := drv.Start(ctx, active); err != nil {
 		b.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func BenchmarkContention(b *testing.B) {
 		_ = drv.Stop(ctx, spec.Blue, 10*time.Second)
 		_ = drv.Stop(ctx, spec.Green, 10*time.Second)
 	})
-	c := newModelClient()
+	c := modelclient.New()
 	waitReady(b, c, active.Addr)
 	rec := &latencies{}
 	stop := make(chan struct{})
@@ -118,7 +120,7 @@ type window struct{ start, end time.Time }
 // load window), warms it with two 16-token prompts at that priority (the
 // warm-up window), raises it to normal as the swap does, and stops it.
 // "idle" waits a second with no standby, for the baseline.
-func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Color, Priority) Instance, mode string) (load, warm window) {
+func cycleStandby(b *testing.B, drv *Process, c *modelclient.Client, inst func(spec.Color, driver.Priority) driver.Instance, mode string) (load, warm window) {
 	ctx := context.Background()
 	if mode == "idle" {
 		load.start = time.Now()
@@ -126,10 +128,10 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 		load.end = time.Now()
 		return load, window{load.end, load.end}
 	}
-	p := PriorityLow
+	p := driver.PriorityLow
 	switch mode {
 	case "nice0":
-		p = PriorityNormal
+		p = driver.PriorityNormal
 	case "nice10":
 		drv.lowNice = 10
 	case "nice19":
@@ -150,7 +152,7 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 	}
 	warm.end = time.Now()
 	// As the swap does: raised to normal after the warm-up.
-	if err := drv.SetPriority(ctx, spec.Green, PriorityNormal); err != nil {
+	if err := drv.SetPriority(ctx, spec.Green, driver.PriorityNormal); err != nil {
 		b.Fatal(err)
 	}
 	if err := drv.Stop(ctx, spec.Green, 10*time.Second); err != nil {
@@ -159,15 +161,15 @@ func cycleStandby(b *testing.B, drv *Process, c *modelClient, inst func(spec.Col
 	return load, warm
 }
 
-func waitReady(b *testing.B, c *modelClient, addr string) {
+func waitReady(b *testing.B, c *modelclient.Client, addr string) {
 	b.Helper()
-	err := poll(context.Background(), 50*time.Millisecond, 2*time.Minute, func(ctx context.Context) (bool, string, error) {
-		_, err := c.Ready(ctx, addr)
-		return err == nil, fmt.Sprint(err), nil
-	})
-	if err != nil {
-		b.Fatal(err)
+	var err error
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err = c.Ready(context.Background(), addr); err == nil {
+			return
+		}
 	}
+	b.Fatalf("%s not ready within 2m: %v", addr, err)
 }
 
 // latencies records every request's start and duration.

@@ -1,12 +1,10 @@
-package reconciler
+package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,15 +15,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
+	"github.com/zero-downtime-ml/zdml/internal/portcheck"
+	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
-var _ Driver = (*Process)(nil)
-
-func init() {
-	RegisterDriver(spec.RuntimeProcess, func(cfg DriverConfig) (Driver, error) { return NewProcess(cfg) })
-}
+var _ driver.Driver = (*Process)(nil)
 
 // Files of one color under <state>/colors/<color>/.
 const (
@@ -33,11 +29,6 @@ const (
 	instanceFileName = "instance.json"
 	logFileName      = "modelserver.log"
 )
-
-// ChatDBFile is the chat history database both colors share, in the state
-// directory: a user's conversation follows a deploy from one color to the
-// other (SQLite in WAL mode, written by both while they overlap).
-const ChatDBFile = "chat.db"
 
 // Process is the embedded default driver: each color is a local model
 // server process on its own port, in its own session (setsid), so it
@@ -51,7 +42,7 @@ type Process struct {
 	nice     string // the nice(1) binary, "" when absent
 	lowNice  int    // nice of PriorityLow (DefaultLowNice)
 	log      *slog.Logger
-	client   *modelClient
+	client   *modelclient.Client
 
 	mu    sync.Mutex
 	procs map[spec.Color]*child // processes this driver started and reaps
@@ -65,25 +56,9 @@ type child struct {
 	err  error // set before done is closed
 }
 
-// instanceRecord is instance.json: what a color was started with.
-type instanceRecord struct {
-	Color      spec.Color `json:"color"`
-	PID        int        `json:"pid"`
-	Addr       string     `json:"addr"`
-	ModelName  string     `json:"model_name"`
-	Version    string     `json:"model_version"`
-	ModelPath  string     `json:"model_path"`
-	ConfigHash string     `json:"config_hash"`
-	InstanceID string     `json:"instance_id,omitempty"`
-	Priority   Priority   `json:"priority"`
-	StartedAt  time.Time  `json:"started_at"`
-	LogOffset  int64      `json:"log_offset"` // where this run's output starts
-	Args       []string   `json:"args"`
-}
-
-// NewProcess returns the process driver. cfg.Modelserver is the model
+// New returns the process driver. cfg.Modelserver is the model
 // server binary.
-func NewProcess(cfg DriverConfig) (*Process, error) {
+func New(cfg driver.Config) (*Process, error) {
 	if cfg.Modelserver == "" {
 		return nil, errors.New("process driver: no model server binary (--modelserver)")
 	}
@@ -101,7 +76,7 @@ func NewProcess(cfg DriverConfig) (*Process, error) {
 	}
 	nice, _ := exec.LookPath("nice")
 	return &Process{stateDir: dir, binary: bin, nice: nice, lowNice: DefaultLowNice, log: log.With("driver", "process"),
-		client: newModelClient(), procs: map[spec.Color]*child{}}, nil
+		client: modelclient.New(), procs: map[spec.Color]*child{}}, nil
 }
 
 // Name returns "process".
@@ -110,14 +85,14 @@ func (p *Process) Name() string { return spec.RuntimeProcess }
 func (p *Process) dir(c spec.Color) string { return filepath.Join(p.stateDir, "colors", string(c)) }
 
 // dbPath is the chat history both colors share.
-func (p *Process) dbPath() string { return filepath.Join(p.stateDir, ChatDBFile) }
+func (p *Process) dbPath() string { return filepath.Join(p.stateDir, driver.ChatDBFile) }
 
 // Start runs inst as a model server process, or adopts the one running
 // the same config on the same address. A color running anything else is
 // an error: the caller stops it first.
-func (p *Process) Start(ctx context.Context, inst Instance) (Status, error) {
+func (p *Process) Start(ctx context.Context, inst driver.Instance) (driver.Status, error) {
 	if !inst.Color.Valid() {
-		return Status{}, fmt.Errorf("start: bad color %q", inst.Color)
+		return driver.Status{}, fmt.Errorf("start: bad color %q", inst.Color)
 	}
 	st, err := p.Inspect(ctx, inst.Color)
 	if err != nil {
@@ -130,30 +105,13 @@ func (p *Process) Start(ctx context.Context, inst Instance) (Status, error) {
 		}
 		return st, fmt.Errorf("start %s: it already runs version %s (pid %s); stop it first", inst.Color, st.ModelVersion, st.ID)
 	}
-	if err := portFree(inst.Addr); err != nil {
-		return Status{Color: inst.Color}, fmt.Errorf("start %s: %w", inst.Color, err)
+	if err := portcheck.Free(inst.Addr); err != nil {
+		return driver.Status{Color: inst.Color}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	return p.spawn(inst)
 }
 
-// portFree fails when something already listens on addr: a model server
-// started there would die at once, or worse, a stranger would answer our
-// health checks.
-func portFree(addr string) error {
-	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" && host != "localhost" && net.ParseIP(host) == nil {
-		return nil // a name (a container's alias on a Docker network): nothing to bind here
-	}
-	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return nil // not an address of this host: a container's own address on a Docker network
-	}
-	if err != nil {
-		return fmt.Errorf("port %s is already in use: %w", addr, err)
-	}
-	return ln.Close()
-}
-
-func (p *Process) args(inst Instance) []string {
+func (p *Process) args(inst driver.Instance) []string {
 	a := []string{
 		"--model", inst.ModelPath, "--addr", inst.Addr, "--color", string(inst.Color),
 		"--model-name", inst.ModelName, "--model-version", inst.ModelVersion,
@@ -175,23 +133,23 @@ func (p *Process) args(inst Instance) []string {
 // spawn starts the process. A low-priority start execs through nice(1),
 // so every thread the server ever creates inherits the low nice from the
 // start.
-func (p *Process) spawn(inst Instance) (Status, error) {
+func (p *Process) spawn(inst driver.Instance) (driver.Status, error) {
 	if _, err := os.Stat(p.binary); err != nil {
-		return Status{}, fmt.Errorf("start %s: model server binary: %w (run make build, or set --modelserver)", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: model server binary: %w (run make build, or set --modelserver)", inst.Color, err)
 	}
 	dir := p.dir(inst.Color)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, logFileName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	defer logf.Close()
 	offset, _ := logf.Seek(0, 2)
 	args := p.args(inst)
 	name, argv := p.binary, args
-	if inst.Priority == PriorityLow && p.nice != "" {
+	if inst.Priority == driver.PriorityLow && p.nice != "" {
 		name, argv = p.nice, append([]string{"-n", strconv.Itoa(p.lowNice), p.binary}, args...)
 	}
 	// Not CommandContext: the server must outlive ctx and this process.
@@ -199,7 +157,7 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 	cmd.Dir, cmd.Stdout, cmd.Stderr, cmd.Env = dir, logf, logf, childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
 	c := &child{pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() { c.err = cmd.Wait(); close(c.done) }()
@@ -211,9 +169,9 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 		LogOffset: offset, Args: args}
 	if err := p.writeRecord(rec); err != nil {
 		_ = syscall.Kill(c.pid, syscall.SIGKILL)
-		return Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("start %s: %w", inst.Color, err)
 	}
-	if inst.Priority == PriorityLow {
+	if inst.Priority == driver.PriorityLow {
 		// nice(1) covered the threads; the session's autogroup, which
 		// orders this color against the other, is set here. Without a
 		// nice(1) binary the threads are reniced too.
@@ -234,38 +192,4 @@ func (p *Process) spawn(inst Instance) (Status, error) {
 // not leak into it.
 func childEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "ZDML_") })
-}
-
-func (r instanceRecord) status() Status {
-	return Status{Color: r.Color, Running: true, ID: strconv.Itoa(r.PID), Addr: r.Addr, InstanceID: r.InstanceID,
-		ModelVersion: r.Version, StartedAt: r.StartedAt, Priority: r.Priority, ConfigHash: r.ConfigHash}
-}
-
-func (p *Process) writeRecord(rec instanceRecord) error {
-	dir := p.dir(rec.Color)
-	b, _ := json.MarshalIndent(rec, "", "  ")
-	if err := atomicfile.WriteFile(filepath.Join(dir, instanceFileName), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(rec.PID)+"\n"), 0o644)
-}
-
-func (p *Process) readRecord(c spec.Color) (instanceRecord, bool, error) {
-	var rec instanceRecord
-	b, err := os.ReadFile(filepath.Join(p.dir(c), instanceFileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return rec, false, nil
-	}
-	if err != nil {
-		return rec, false, fmt.Errorf("%s instance: %w", c, err)
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return rec, false, fmt.Errorf("%s instance: %w", c, err)
-	}
-	return rec, true, nil
-}
-
-func (p *Process) removeRecord(c spec.Color) {
-	_ = os.Remove(filepath.Join(p.dir(c), pidFileName))
-	_ = os.Remove(filepath.Join(p.dir(c), instanceFileName))
 }

@@ -1,4 +1,4 @@
-package reconciler
+package modelclient
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 )
 
 // DeepHealth is the part of a model server's /health/deep the reconciler
-// reads: identity (instance_id, pid), the model it serves, and in_flight,
+// and its drivers read: identity (instance_id, pid), the model it serves, and in_flight,
 // on which the drain waits.
 type DeepHealth struct {
 	InstanceID string `json:"instance_id"`
@@ -45,23 +45,26 @@ type Served struct {
 	Version string
 }
 
-func servedBy(h http.Header) Served {
+// ServedBy reads the X-Model-Color and X-Model-Version headers every
+// model-server response carries (docs/architecture.md).
+func ServedBy(h http.Header) Served {
 	return Served{Color: spec.Color(h.Get("X-Model-Color")), Version: h.Get("X-Model-Version")}
 }
 
-// modelClient talks to model servers directly (not through nginx), with a
+// Client talks to model servers directly (not through nginx), with a
 // fresh connection per request so a draining server's closed connection is
-// never reused.
-type modelClient struct {
+// never reused. It is safe for concurrent use.
+type Client struct {
 	http *http.Client
 }
 
-func newModelClient() *modelClient {
-	return &modelClient{http: &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}}
+// New returns a Client.
+func New() *Client {
+	return &Client{http: &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}}
 }
 
 // Deep fetches /health/deep within 2 s.
-func (c *modelClient) Deep(ctx context.Context, addr string) (DeepHealth, error) {
+func (c *Client) Deep(ctx context.Context, addr string) (DeepHealth, error) {
 	var d DeepHealth
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -80,7 +83,7 @@ func (c *modelClient) Deep(ctx context.Context, addr string) (DeepHealth, error)
 
 // Ready asks /ready: nil when ready, else why not. The served headers are
 // returned either way, to tell our server from a stranger on the port.
-func (c *modelClient) Ready(ctx context.Context, addr string) (Served, error) {
+func (c *Client) Ready(ctx context.Context, addr string) (Served, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	body, h, status, err := c.do(ctx, http.MethodGet, addr, "/ready", nil)
@@ -95,13 +98,13 @@ func (c *modelClient) Ready(ctx context.Context, addr string) (Served, error) {
 		if r.Reason == "" {
 			r.Reason = strings.TrimSpace(string(body))
 		}
-		return servedBy(h), fmt.Errorf("not ready (%d): %s", status, r.Reason)
+		return ServedBy(h), fmt.Errorf("not ready (%d): %s", status, r.Reason)
 	}
-	return servedBy(h), nil
+	return ServedBy(h), nil
 }
 
 // Completion runs one chat completion and returns the reply text.
-func (c *modelClient) Completion(ctx context.Context, addr, prompt string, maxTokens int) (string, Served, error) {
+func (c *Client) Completion(ctx context.Context, addr, prompt string, maxTokens int) (string, Served, error) {
 	req := map[string]any{
 		"messages":    []map[string]string{{"role": "user", "content": prompt}},
 		"max_tokens":  maxTokens,
@@ -113,7 +116,7 @@ func (c *modelClient) Completion(ctx context.Context, addr, prompt string, maxTo
 		return "", Served{}, err
 	}
 	if status != http.StatusOK {
-		return "", servedBy(h), fmt.Errorf("status %d: %s", status, truncate(string(body), 200))
+		return "", ServedBy(h), fmt.Errorf("status %d: %s", status, truncate(string(body), 200))
 	}
 	var resp struct {
 		Choices []struct {
@@ -123,15 +126,15 @@ func (c *modelClient) Completion(ctx context.Context, addr, prompt string, maxTo
 		} `json:"choices"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return "", servedBy(h), fmt.Errorf("completion: %w", err)
+		return "", ServedBy(h), fmt.Errorf("completion: %w", err)
 	}
 	if len(resp.Choices) == 0 {
-		return "", servedBy(h), errors.New("completion: no choices")
+		return "", ServedBy(h), errors.New("completion: no choices")
 	}
-	return resp.Choices[0].Message.Content, servedBy(h), nil
+	return resp.Choices[0].Message.Content, ServedBy(h), nil
 }
 
-func (c *modelClient) do(ctx context.Context, method, addr, path string, body []byte) ([]byte, http.Header, int, error) {
+func (c *Client) do(ctx context.Context, method, addr, path string, body []byte) ([]byte, http.Header, int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -37,7 +38,7 @@ func TestDockerSharedModelPages(t *testing.T) {
 	mem := map[spec.Color]memFigures{}
 	for _, color := range spec.Colors {
 		inst := tinyInstance(t, color, "v1")
-		inst.ModelName, inst.ModelPath, inst.Memory, inst.Priority = "demo", model, 512<<20, PriorityNormal
+		inst.ModelName, inst.ModelPath, inst.Memory, inst.Priority = "demo", model, 512<<20, driver.PriorityNormal
 		if _, err := d.Start(ctx, inst); err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,8 @@
-package reconciler
+package docker
 
 import (
 	"context"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +12,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -88,11 +86,11 @@ func TestContainerModelPath(t *testing.T) {
 // shapes the container changes the key, priority does not (it is updated
 // in place).
 func TestBuildContainer(t *testing.T) {
-	d, err := NewDocker(WithDockerOwner("o"), WithDockerModelsDir("/m"))
+	d, err := New(WithOwner("o"), WithModelsDir("/m"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := Instance{Color: spec.Green, Addr: "127.0.0.1:18001", ModelName: "demo", ModelVersion: "v2",
+	inst := driver.Instance{Color: spec.Green, Addr: "127.0.0.1:18001", ModelName: "demo", ModelVersion: "v2",
 		ModelPath: "/m/demo-v2.gguf", ModelSHA256: "abc", Image: "zdml/modelserver:local", Threads: 1, Parallel: 2,
 		Ctx: 2048, Memory: 2 << 30, CPUs: 1.5, ShutdownTimeout: 30 * time.Second, ConfigHash: "h"}
 	cs, err := d.buildContainer(inst, "/m", "/host/m", nil)
@@ -122,14 +120,14 @@ func TestBuildContainer(t *testing.T) {
 	key := cs.config.Labels[LabelShape]
 	for _, tc := range []struct {
 		name    string
-		change  func(*Instance)
+		change  func(*driver.Instance)
 		changed bool
 	}{
-		{"priority", func(i *Instance) { i.Priority = PriorityLow }, false},
-		{"image", func(i *Instance) { i.Image = "other" }, true},
-		{"memory", func(i *Instance) { i.Memory = 1 << 30 }, true},
-		{"version", func(i *Instance) { i.ModelVersion = "v3" }, true},
-		{"address", func(i *Instance) { i.Addr = "127.0.0.1:18002" }, true},
+		{"priority", func(i *driver.Instance) { i.Priority = driver.PriorityLow }, false},
+		{"image", func(i *driver.Instance) { i.Image = "other" }, true},
+		{"memory", func(i *driver.Instance) { i.Memory = 1 << 30 }, true},
+		{"version", func(i *driver.Instance) { i.ModelVersion = "v3" }, true},
+		{"address", func(i *driver.Instance) { i.Addr = "127.0.0.1:18002" }, true},
 	} {
 		i := inst
 		tc.change(&i)
@@ -143,92 +141,30 @@ func TestBuildContainer(t *testing.T) {
 	}
 }
 
-func TestNewDockerFromEnv(t *testing.T) {
+func TestNewFromEnv(t *testing.T) {
 	env := map[string]string{"ZDML_DOCKER_PREFIX": "p", "ZDML_DOCKER_NETWORK": "n", "ZDML_DOCKER_CALL_TIMEOUT": "3s"}
 	env["ZDML_MODELS_DIR"] = "/from/env" // the CLI's fallback for --models-dir; the driver takes cfg.ModelsDir
-	d, err := NewDockerFromEnv(DriverConfig{StateDir: "/s", ModelsDir: "/m"}, func(k string) string { return env[k] })
+	d, err := NewFromEnv(driver.Config{StateDir: "/s", ModelsDir: "/m"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Owner() != DockerOwner("/s") || d.ContainerName(spec.Blue) != "p-blue" || d.network != "n" || d.callTimeout != 3*time.Second || d.modelsDir != "/m" {
+	if d.Owner() != OwnerOf("/s") || d.ContainerName(spec.Blue) != "p-blue" || d.network != "n" || d.callTimeout != 3*time.Second || d.modelsDir != "/m" {
 		t.Errorf("driver = owner %s, %s, network %s, timeout %s, models %s", d.Owner(), d.ContainerName(spec.Blue), d.network, d.callTimeout, d.modelsDir)
 	}
-	if DockerOwner("/s") == DockerOwner("/t") {
+	if OwnerOf("/s") == OwnerOf("/t") {
 		t.Error("two state directories share an owner")
 	}
 	env["ZDML_DOCKER_CALL_TIMEOUT"] = "soon"
-	if _, err := NewDockerFromEnv(DriverConfig{StateDir: "/s"}, func(k string) string { return env[k] }); err == nil ||
+	if _, err := NewFromEnv(driver.Config{StateDir: "/s"}, func(k string) string { return env[k] }); err == nil ||
 		!strings.Contains(err.Error(), "ZDML_DOCKER_CALL_TIMEOUT") {
 		t.Errorf("malformed timeout: err = %v; want a clear error", err)
-	}
-}
-
-func TestNewNginxRunner(t *testing.T) {
-	env := map[string]string{"ZDML_NGINX_CONTAINER": "edge", "ZDML_NGINX_CREATE": "false"}
-	getenv := func(k string) string { return env[k] }
-	r, err := NewNginxRunner(NginxDocker, "/s", getenv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d, ok := r.(*nginx.Docker); !ok || d.Name() != "edge" || d.Dir() != "/s/nginx" {
-		t.Errorf("runner = %#v; want the nginx container edge on /s/nginx", r)
-	}
-	env["ZDML_NGINX_CREATE"] = "sometimes"
-	if _, err := NewNginxRunner(NginxDocker, "/s", getenv, nil); err == nil || !strings.Contains(err.Error(), "ZDML_NGINX_CREATE") {
-		t.Errorf("malformed ZDML_NGINX_CREATE: %v", err)
-	}
-	if _, err := NewNginxRunner("k8s", "/s", getenv, nil); err == nil {
-		t.Error("unknown nginx runtime accepted")
-	}
-}
-
-// TestWithRuntime: the runtime flag overrides desired.yaml's runtime and
-// gives a docker spec the default image, leaving an explicit image alone.
-func TestWithRuntime(t *testing.T) {
-	dir := t.TempDir()
-	write := func(extra string) Source {
-		p := filepath.Join(dir, "desired.yaml")
-		text := "apiVersion: zdml/v1\nkind: ModelDeployment\nmetadata:\n  name: chat\nspec:\n  model:\n    name: tiny\n    version: v1\n    path: tiny.gguf\n" + extra
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		src, err := NewFileSource(p, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return src
-	}
-	tests := []struct {
-		name, extra, runtime, wantImage string
-	}{
-		{name: "process spec on docker", runtime: spec.RuntimeDocker, wantImage: "zdml/modelserver:local"},
-		{name: "explicit image kept", extra: "  runtime: docker\n  image: mine:1\n", runtime: spec.RuntimeDocker, wantImage: "mine:1"},
-		{name: "docker spec as processes", extra: "  runtime: docker\n  image: mine:1\n", runtime: spec.RuntimeProcess, wantImage: "mine:1"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			src, err := WithRuntime(write(tc.extra), tc.runtime, "zdml/modelserver:local")
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := src.Read(context.Background())
-			if err != nil || d.Err != nil {
-				t.Fatal(err, d.Err)
-			}
-			if d.Doc.Spec.Runtime != tc.runtime || d.Doc.Spec.Image != tc.wantImage {
-				t.Errorf("runtime %q image %q; want %q %q", d.Doc.Spec.Runtime, d.Doc.Spec.Image, tc.runtime, tc.wantImage)
-			}
-		})
-	}
-	if _, err := WithRuntime(write(""), "podman", "x"); err == nil {
-		t.Error("unknown runtime accepted")
 	}
 }
 
 // TestHostPath: in a container, a path under a bind mount maps to the
 // host's directory (the colors' bind source); other paths stay as they are.
 func TestHostPath(t *testing.T) {
-	d, err := NewDocker(WithDockerOwner("o"))
+	d, err := New(WithOwner("o"))
 	if err != nil {
 		t.Fatal(err)
 	}

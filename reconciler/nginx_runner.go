@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/docker"
 )
 
 // Nginx runtimes: how the proxy runs, chosen when the daemon starts.
@@ -17,7 +18,7 @@ const (
 
 // NewNginxRunner returns the runner for <stateDir>/nginx by runtime. For
 // docker the environment says which container (the same owner label as
-// the colors, see NewDockerFromEnv):
+// the colors, see docker.NewFromEnv):
 //
 //	ZDML_NGINX_CONTAINER  container name (zdml-nginx)
 //	ZDML_NGINX_IMAGE      image for a container the runner creates (zdml/nginx:local)
@@ -37,7 +38,7 @@ func NewNginxRunner(runtime, stateDir string, getenv func(string) string, log *s
 	}
 	owner := getenv("ZDML_DOCKER_OWNER")
 	if owner == "" {
-		owner = DockerOwner(stateDir)
+		owner = docker.OwnerOf(stateDir)
 	}
 	opts := []nginx.DockerOption{nginx.WithDockerOwner(owner), nginx.WithDockerLogger(log)}
 	for env, opt := range map[string]func(string) nginx.DockerOption{

@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -23,31 +24,16 @@ import (
 // network they make carries a per-test owner label and is removed by label
 // when the test ends.
 
-// testImages builds the model-server and nginx images once per test binary
-// (a no-op when their content has not changed) and returns their names.
-func testImages(t testing.TB) (modelserver, nginxImage string) {
-	t.Helper()
-	dockertest.Images(t, "modelserver nginx")
-	return envOr("ZDML_MODELSERVER_IMAGE", "zdml/modelserver:local"), envOr("ZDML_NGINX_IMAGE", "zdml/nginx:local")
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // newTestDocker returns a driver whose containers, volumes and network are
 // named and labelled after a fresh owner, and its log.
-func newTestDocker(t testing.TB, c *client.Client, opts ...DockerOption) (*Docker, *bytes.Buffer) {
+func newTestDocker(t testing.TB, c *client.Client, opts ...Option) (*Docker, *bytes.Buffer) {
 	t.Helper()
 	owner := dockertest.Owner(t, c, LabelOwner)
 	var logBuf syncBuffer
-	base := []DockerOption{WithDockerClient(c), WithDockerOwner(owner), WithDockerPrefix(owner),
-		WithDockerNetwork(owner), WithDockerModelsDir(testenv.ModelsDir(t)),
-		WithDockerLogger(slog.New(slog.NewJSONHandler(&logBuf, nil)))}
-	d, err := NewDocker(append(base, opts...)...)
+	base := []Option{WithClient(c), WithOwner(owner), WithPrefix(owner),
+		WithNetwork(owner), WithModelsDir(testenv.ModelsDir(t)),
+		WithLogger(slog.New(slog.NewJSONHandler(&logBuf, nil)))}
+	d, err := New(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +53,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 }
 
 // tinyInstance is a color serving the tiny generated model on a free port.
-func tinyInstance(t testing.TB, color spec.Color, version string) Instance {
+func tinyInstance(t testing.TB, color spec.Color, version string) driver.Instance {
 	t.Helper()
-	image, _ := testImages(t)
-	return Instance{Color: color, Addr: testenv.FreeAddr(t), ModelName: "tiny", ModelVersion: version,
+	image, _ := dockertest.RepoImages(t)
+	return driver.Instance{Color: color, Addr: testenv.FreeAddr(t), ModelName: "tiny", ModelVersion: version,
 		ModelPath: testenv.Model(t, "tiny.gguf"), Image: image, Threads: 1, Parallel: 2, Ctx: 512,
-		Memory: 256 << 20, CPUs: 1, Priority: PriorityLow, ShutdownTimeout: 5 * time.Second, ConfigHash: "cfg-" + version}
+		Memory: 256 << 20, CPUs: 1, Priority: driver.PriorityLow, ShutdownTimeout: 5 * time.Second, ConfigHash: "cfg-" + version}
 }
 
 // awaitReady polls the color's /ready until it answers 200.

@@ -1,4 +1,4 @@
-package reconciler
+package procfs
 
 import (
 	"bufio"
@@ -8,21 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/zero-downtime-ml/zdml/internal/procfs"
 )
 
-// The reconciler reads Linux's /proc directly for memory headroom and a
-// process's resident and proportional memory; the process table itself
-// (pids, states, arguments, threads) is internal/procfs.
-
-// procRoot is /proc; tests do not change it, but naming it keeps paths in one place.
-const procRoot = procfs.Root
-
-// memAvailable returns MemAvailable from /proc/meminfo in bytes: the
+// MemAvailable returns MemAvailable from /proc/meminfo in bytes: the
 // kernel's estimate of what can be allocated without swapping.
-func memAvailable() (int64, error) {
-	f, err := os.Open(procRoot + "/meminfo")
+func MemAvailable() (int64, error) {
+	f, err := os.Open(Root + "/meminfo")
 	if err != nil {
 		return 0, fmt.Errorf("meminfo: %w", err)
 	}
@@ -69,9 +60,9 @@ func (m MemUsage) Add(o MemUsage) MemUsage {
 		SharedDirty: m.SharedDirty + o.SharedDirty, PrivateClean: m.PrivateClean + o.PrivateClean, PrivateDirty: m.PrivateDirty + o.PrivateDirty}
 }
 
-// memUsage reads /proc/PID/smaps_rollup.
-func memUsage(pid int) (MemUsage, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/smaps_rollup", procRoot, pid))
+// Memory reads a process's memory from /proc/PID/smaps_rollup.
+func Memory(pid int) (MemUsage, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/smaps_rollup", Root, pid))
 	if err != nil {
 		return MemUsage{}, fmt.Errorf("memory of pid %d: %w", pid, err)
 	}
@@ -90,9 +81,10 @@ func memUsage(pid int) (MemUsage, error) {
 	return u, nil
 }
 
-// diskFree returns the bytes available to unprivileged users on the file
-// system holding path.
-func diskFree(path string) (int64, error) {
+// DiskFree returns the bytes available to unprivileged users on the file
+// system holding path (statfs, not /proc: it sits beside the memory
+// figures because pre-flight asks for both).
+func DiskFree(path string) (int64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(path, &st); err != nil {
 		return 0, fmt.Errorf("disk space of %s: %w", path, err)

@@ -1,12 +1,10 @@
-package reconciler
+package docker
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -14,26 +12,27 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // Inspect observes one color's container without changing it. No container
 // is a color that does not run, not an error.
-func (d *Docker) Inspect(ctx context.Context, color spec.Color) (Status, error) {
+func (d *Docker) Inspect(ctx context.Context, color spec.Color) (driver.Status, error) {
 	name := d.ContainerName(color)
 	cur, found, err := d.inspect(ctx, name)
 	if err != nil || !found {
-		return Status{Color: color}, err
+		return driver.Status{Color: color}, err
 	}
 	if cur.Config.Labels[LabelOwner] != d.owner {
-		return Status{Color: color}, fmt.Errorf("docker inspect %s: owner %q: %w", name, cur.Config.Labels[LabelOwner], ErrNotOwned)
+		return driver.Status{Color: color}, fmt.Errorf("docker inspect %s: owner %q: %w", name, cur.Config.Labels[LabelOwner], ErrNotOwned)
 	}
 	st := d.status(cur)
 	st.Color = color
 	if st.Running {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st.InstanceID, _ = d.probe(pctx, st.Addr)
-		cancel()
+		if deep, err := d.server.Deep(ctx, st.Addr); err == nil {
+			st.InstanceID = deep.InstanceID
+		}
 	} else {
 		st.ExitErr = d.exitReason(ctx, cur)
 	}
@@ -41,18 +40,18 @@ func (d *Docker) Inspect(ctx context.Context, color spec.Color) (Status, error) 
 }
 
 // status reads a Status from a container's inspect data.
-func (d *Docker) status(c container.InspectResponse) Status {
-	st := Status{
+func (d *Docker) status(c container.InspectResponse) driver.Status {
+	st := driver.Status{
 		Color:        spec.Color(c.Config.Labels[LabelColor]),
 		Running:      running(c),
 		ID:           c.ID,
 		Addr:         c.Config.Labels[LabelAddr],
 		ModelVersion: c.Config.Labels[LabelVersion],
 		ConfigHash:   c.Config.Labels[LabelConfig],
-		Priority:     PriorityNormal,
+		Priority:     driver.PriorityNormal,
 	}
 	if c.HostConfig != nil && c.HostConfig.CPUShares != 0 && c.HostConfig.CPUShares < NormalCPUShares {
-		st.Priority = PriorityLow
+		st.Priority = driver.PriorityLow
 	}
 	if c.State != nil {
 		st.StartedAt, _ = time.Parse(time.RFC3339Nano, c.State.StartedAt)
@@ -122,26 +121,6 @@ func (d *Docker) inspect(ctx context.Context, name string) (c container.InspectR
 		return c, false, fmt.Errorf("docker inspect %s: incomplete answer from the daemon", name)
 	}
 	return c, err == nil, err
-}
-
-// probeInstanceID reads the model server's instance id from /health/deep.
-func probeInstanceID(ctx context.Context, addr string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health/deep", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var deep struct {
-		InstanceID string `json:"instance_id"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&deep); err != nil {
-		return "", fmt.Errorf("health/deep %s: %w", addr, err)
-	}
-	return deep.InstanceID, nil
 }
 
 func short(id string) string {

@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -24,12 +25,12 @@ var ErrImageMissing = errors.New("image not found on the docker engine")
 // ours with exactly this configuration is adopted as it is (its priority
 // set to the one asked for); any other container of ours by that name is
 // replaced; a container by that name that is not ours is an error.
-func (d *Docker) Start(ctx context.Context, inst Instance) (Status, error) {
+func (d *Docker) Start(ctx context.Context, inst driver.Instance) (driver.Status, error) {
 	if !inst.Color.Valid() {
-		return Status{}, fmt.Errorf("docker start: color %q: want blue or green", inst.Color)
+		return driver.Status{}, fmt.Errorf("docker start: color %q: want blue or green", inst.Color)
 	}
 	if inst.Image == "" {
-		return Status{}, fmt.Errorf("docker start %s: no image (set spec.image for runtime docker)", inst.Color)
+		return driver.Status{}, fmt.Errorf("docker start %s: no image (set spec.image for runtime docker)", inst.Color)
 	}
 	modelsDir, modelsSrc := d.modelsDir, d.modelsSrc
 	if _, err := containerModelPath(modelsDir, inst.ModelPath); modelsDir == "" || err != nil {
@@ -42,36 +43,36 @@ func (d *Docker) Start(ctx context.Context, inst Instance) (Status, error) {
 	}
 	subnets, err := d.ensureNetwork(ctx)
 	if err != nil {
-		return Status{}, err
+		return driver.Status{}, err
 	}
 	cs, err := d.buildContainer(inst, modelsDir, modelsSrc, subnets)
 	if err != nil {
-		return Status{}, fmt.Errorf("docker start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("docker start %s: %w", inst.Color, err)
 	}
 	log := d.log.With("color", inst.Color, "container", cs.name, "image", inst.Image, "version", inst.ModelVersion)
 	cur, found, err := d.inspect(ctx, cs.name)
 	if err != nil {
-		return Status{}, err
+		return driver.Status{}, err
 	}
 	if found {
 		if cur.Config.Labels[LabelOwner] != d.owner {
-			return Status{}, fmt.Errorf("docker start %s: %s exists with owner %q: %w",
+			return driver.Status{}, fmt.Errorf("docker start %s: %s exists with owner %q: %w",
 				inst.Color, cs.name, cur.Config.Labels[LabelOwner], ErrNotOwned)
 		}
 		if running(cur) && sameLabels(cur.Config.Labels, cs.config.Labels, LabelConfig, LabelShape) {
 			log.Info("container adopted", "id", short(cur.ID))
 			if err := d.SetPriority(ctx, inst.Color, inst.Priority); err != nil {
-				return Status{}, err
+				return driver.Status{}, err
 			}
 			return d.Inspect(ctx, inst.Color)
 		}
 		log.Info("container replaced", "id", short(cur.ID), "was_version", cur.Config.Labels[LabelVersion], "running", running(cur))
 		if err := d.remove(ctx, cur.ID); err != nil {
-			return Status{}, err
+			return driver.Status{}, err
 		}
 	}
 	if err := d.create(ctx, cs, log); err != nil {
-		return Status{}, fmt.Errorf("docker start %s: %w", inst.Color, err)
+		return driver.Status{}, fmt.Errorf("docker start %s: %w", inst.Color, err)
 	}
 	return d.Inspect(ctx, inst.Color)
 }
@@ -161,7 +162,7 @@ func (d *Docker) remove(ctx context.Context, id string) error {
 // SetPriority sets a running color's CPU weight. Raising a color to normal
 // also gives it the normal restart policy: it is now serving, and must come
 // back after a crash or a daemon restart.
-func (d *Docker) SetPriority(ctx context.Context, color spec.Color, p Priority) error {
+func (d *Docker) SetPriority(ctx context.Context, color spec.Color, p driver.Priority) error {
 	name := d.ContainerName(color)
 	cur, found, err := d.inspect(ctx, name)
 	if err != nil {

@@ -1,4 +1,4 @@
-package reconciler
+package docker
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -33,7 +34,7 @@ func TestDockerStartInspectStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Running || st.Addr != inst.Addr || st.ModelVersion != "v1" || st.ConfigHash != "cfg-v1" || st.Priority != PriorityLow {
+	if !st.Running || st.Addr != inst.Addr || st.ModelVersion != "v1" || st.ConfigHash != "cfg-v1" || st.Priority != driver.PriorityLow {
 		t.Fatalf("Start = %+v", st)
 	}
 	awaitReady(t, inst.Addr, 60*time.Second)
@@ -68,13 +69,13 @@ func TestDockerStartInspectStop(t *testing.T) {
 		t.Errorf("models mount = %+v; want %s bound read-only", ci.Mounts, testenv.ModelsDir(t))
 	}
 
-	if err := d.SetPriority(ctx, spec.Blue, PriorityNormal); err != nil {
+	if err := d.SetPriority(ctx, spec.Blue, driver.PriorityNormal); err != nil {
 		t.Fatal(err)
 	}
 	if got := cgroupFile(t, "cpu", ci.ID, "cpu.shares"); got != strconv.Itoa(NormalCPUShares) {
 		t.Errorf("cpu.shares after SetPriority(normal) = %s; want %d", got, NormalCPUShares)
 	}
-	if st, _ := d.Inspect(ctx, spec.Blue); st.Priority != PriorityNormal || st.InstanceID == "" {
+	if st, _ := d.Inspect(ctx, spec.Blue); st.Priority != driver.PriorityNormal || st.InstanceID == "" {
 		t.Errorf("Inspect after SetPriority = %+v; want normal priority and the server's instance id", st)
 	}
 	if ci, _ := c.ContainerInspect(ctx, ci.ID); ci.HostConfig.RestartPolicy.Name != container.RestartPolicyUnlessStopped {
@@ -114,8 +115,8 @@ func TestDockerAdoptAndReplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := NewDocker(WithDockerClient(c), WithDockerOwner(d.owner), WithDockerPrefix(d.prefix),
-		WithDockerNetwork(d.network), WithDockerModelsDir(d.modelsDir))
+	again, err := New(WithClient(c), WithOwner(d.owner), WithPrefix(d.prefix),
+		WithNetwork(d.network), WithModelsDir(d.modelsDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,9 +157,9 @@ func TestDockerRecoverRemovesOrphans(t *testing.T) {
 	if err := c.ContainerKill(ctx, dead.ID, "KILL"); err != nil { // a crash the daemon does not restart
 		t.Fatal(err)
 	}
-	stray := labelledContainer(t, c, d.prefix+"-stray", map[string]string{LabelOwner: d.owner, LabelRole: "modelserver", LabelColor: "blue"})
+	stray := dockertest.LabelledContainer(t, c, d.prefix+"-stray", map[string]string{LabelOwner: d.owner, LabelRole: "modelserver", LabelColor: "blue"})
 	other := dockertest.Owner(t, c, LabelOwner)
-	stranger := labelledContainer(t, c, other+"-blue", map[string]string{LabelOwner: other, LabelRole: "modelserver", LabelColor: "blue"})
+	stranger := dockertest.LabelledContainer(t, c, other+"-blue", map[string]string{LabelOwner: other, LabelRole: "modelserver", LabelColor: "blue"})
 	got, err := d.Recover(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -176,18 +177,6 @@ func TestDockerRecoverRemovesOrphans(t *testing.T) {
 	}
 }
 
-// labelledContainer creates (without starting) a container of the model
-// server image with the given name and labels.
-func labelledContainer(t testing.TB, c *client.Client, name string, labels map[string]string) string {
-	t.Helper()
-	image, _ := testImages(t)
-	resp, err := c.ContainerCreate(context.Background(), &container.Config{Image: image, Labels: labels}, nil, nil, nil, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.ID
-}
-
 // TestDockerNotOwned: a container by a color's name that another owner
 // made is neither replaced, stopped nor inspected as ours.
 func TestDockerNotOwned(t *testing.T) {
@@ -195,12 +184,12 @@ func TestDockerNotOwned(t *testing.T) {
 	c := dockertest.Client(t)
 	d, _ := newTestDocker(t, c)
 	other := dockertest.Owner(t, c, LabelOwner)
-	id := labelledContainer(t, c, d.ContainerName(spec.Blue), map[string]string{LabelOwner: other})
+	id := dockertest.LabelledContainer(t, c, d.ContainerName(spec.Blue), map[string]string{LabelOwner: other})
 	_, startErr := d.Start(ctx, tinyInstance(t, spec.Blue, "v1"))
 	_, inspectErr := d.Inspect(ctx, spec.Blue)
 	for name, err := range map[string]error{
 		"Start": startErr, "Stop": d.Stop(ctx, spec.Blue, time.Second),
-		"SetPriority": d.SetPriority(ctx, spec.Blue, PriorityNormal), "Inspect": inspectErr,
+		"SetPriority": d.SetPriority(ctx, spec.Blue, driver.PriorityNormal), "Inspect": inspectErr,
 	} {
 		if !errors.Is(err, ErrNotOwned) {
 			t.Errorf("%s = %v; want ErrNotOwned", name, err)
@@ -235,7 +224,7 @@ func TestDockerStartFailures(t *testing.T) {
 	if _, err := d.Start(ctx, starved); err != nil {
 		t.Fatal(err)
 	}
-	var st Status
+	var st driver.Status
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		var err error
 		if st, err = d.Inspect(ctx, spec.Green); err != nil {
@@ -257,20 +246,20 @@ func TestDockerStartFailures(t *testing.T) {
 func TestDockerDaemonUnreachable(t *testing.T) {
 	for _, tc := range dockertest.DeadDaemons(t) {
 		t.Run(tc.Name, func(t *testing.T) {
-			d, err := NewDocker(WithDockerClient(tc.Client), WithDockerOwner("zdmltest-none"), WithDockerCallTimeout(300*time.Millisecond))
+			d, err := New(WithClient(tc.Client), WithOwner("zdmltest-none"), WithCallTimeout(300*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			inst := Instance{Color: spec.Blue, Addr: "127.0.0.1:1", ModelPath: "/models/x.gguf", Image: "x"}
+			inst := driver.Instance{Color: spec.Blue, Addr: "127.0.0.1:1", ModelPath: "/models/x.gguf", Image: "x"}
 			_, startErr := d.Start(ctx, inst)
 			_, inspectErr := d.Inspect(ctx, spec.Blue)
 			_, recoverErr := d.Recover(ctx)
 			for name, err := range map[string]error{"Start": startErr, "Inspect": inspectErr, "Recover": recoverErr,
-				"Stop": d.Stop(ctx, spec.Blue, time.Second), "SetPriority": d.SetPriority(ctx, spec.Blue, PriorityNormal)} {
-				if !errors.Is(err, ErrDockerUnavailable) || !strings.Contains(err.Error(), tc.Want) {
-					t.Errorf("%s = %v; want ErrDockerUnavailable saying %q", name, err, tc.Want)
+				"Stop": d.Stop(ctx, spec.Blue, time.Second), "SetPriority": d.SetPriority(ctx, spec.Blue, driver.PriorityNormal)} {
+				if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), tc.Want) {
+					t.Errorf("%s = %v; want ErrUnavailable saying %q", name, err, tc.Want)
 				}
 			}
 			if ctx.Err() != nil {

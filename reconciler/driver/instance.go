@@ -1,0 +1,56 @@
+package driver
+
+import (
+	"time"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// Instance is everything a driver needs to run one color of the model server.
+type Instance struct {
+	Color        spec.Color
+	Addr         string // host:port the model server listens on, as nginx reaches it
+	ModelName    string
+	ModelVersion string
+	ModelPath    string // absolute path on the host
+	ModelSHA256  string
+	Image        string // runtime docker only
+	Threads      int
+	Parallel     int
+	Ctx          int
+	Memory       spec.Quantity
+	CPUs         float64
+	// Priority is the CPU priority to start with: PriorityLow while the
+	// standby loads its model, so the active color keeps serving.
+	Priority Priority
+	// ShutdownTimeout is how long the model server may take to finish its
+	// in-flight requests after SIGTERM (--shutdown-timeout).
+	ShutdownTimeout time.Duration
+	// ConfigHash is the reconciler's opaque identity of everything above
+	// that needs a restart when it changes (model, resources, image). A
+	// driver stores it with the instance (instance.json, a container label)
+	// and reports it back in Status, so that a restarted reconciler knows
+	// what each color runs, and Start adopts a color only when it matches.
+	ConfigHash string
+}
+
+// Status is what a driver observes about one color.
+type Status struct {
+	Color   spec.Color
+	Running bool
+	// ID is the pid or container id.
+	ID   string
+	Addr string
+	// InstanceID is the model server's own identity, from /health/deep. It
+	// tells an adopted process from a stranger that reused its pid or port.
+	InstanceID   string
+	ModelVersion string
+	StartedAt    time.Time
+	Priority     Priority
+	// ConfigHash is Instance.ConfigHash of the running instance ("" when
+	// unknown, e.g. a stranger on the port).
+	ConfigHash string
+	// ExitErr says why it stopped, when it did: the exit status and the
+	// tail of its log, so a failed start is explained where it is reported.
+	ExitErr string
+}
