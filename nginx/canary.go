@@ -1,10 +1,8 @@
 package nginx
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -102,35 +100,4 @@ func parseCanary(s string) (*Canary, error) {
 		return nil, fmt.Errorf("nginx admin canary %q: bad weight", s)
 	}
 	return &Canary{Color: c, Weight: w}, nil
-}
-
-// VerifyCanary checks end to end that pinned canary traffic reaches want:
-// requests to /healthz with X-Canary: always through the public listener
-// must come back with X-Model-Color: want (three in a row, within the
-// verify timeout). Unpinned health requests reach the stable color, which
-// VerifyRoute checks.
-func (p *Proxy) VerifyCanary(ctx context.Context, want spec.Color) error {
-	h, err := p.addrs()
-	if err != nil {
-		return err
-	}
-	return p.confirm(ctx, "verify canary route to "+string(want), func(ctx context.Context) error {
-		got, err := p.pinnedColor(ctx, h.Public, PinAlways)
-		if err == nil && got != want {
-			err = fmt.Errorf("pinned canary route reaches %q, want %q", got, want)
-		}
-		return err
-	})
-}
-
-// pinnedColor asks the public /healthz with X-Canary: pin which color answers.
-func (p *Proxy) pinnedColor(ctx context.Context, public, pin string) (spec.Color, error) {
-	resp, err := p.publicGet(ctx, public, "/healthz", http.Header{HeaderCanary: {pin}})
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("public /healthz (%s: %s): %s", HeaderCanary, pin, resp.Status)
-	}
-	return spec.Color(resp.Header.Get("X-Model-Color")), nil
 }

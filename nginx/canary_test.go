@@ -306,10 +306,10 @@ func TestCanaryPin(t *testing.T) {
 				}
 			}
 		}
-		if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+		if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 			t.Errorf("weight %d%%: %v", weight, err)
 		}
-		if err := p.VerifyCanary(ctx, spec.Green); err != nil {
+		if err := p.VerifyCanary(ctx, spec.Green, "v-green"); err != nil {
 			t.Errorf("weight %d%%: %v", weight, err)
 		}
 		obs, err := p.Observe(ctx)
@@ -322,7 +322,7 @@ func TestCanaryPin(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := p.VerifyCanary(short, spec.Blue); err == nil || !strings.Contains(err.Error(), `reaches "green", want "blue"`) {
+	if err := p.VerifyCanary(short, spec.Blue, "v-blue"); err == nil || !strings.Contains(err.Error(), "reaches green v-green, want blue v-blue") {
 		t.Errorf("VerifyCanary(blue) with green as the canary = %v", err)
 	}
 	// Promotion ends the split: the canary becomes the active color.

@@ -323,10 +323,10 @@ func TestDockerCanarySplit(t *testing.T) {
 	if !seen[spec.Blue] || !seen[spec.Green] {
 		t.Errorf("20 users at 50%% all on one color: %v", seen)
 	}
-	if err := p.VerifyCanary(ctx, spec.Green); err != nil {
+	if err := p.VerifyCanary(ctx, spec.Green, "v-green"); err != nil {
 		t.Error(err)
 	}
-	if err := p.VerifyRoute(ctx, spec.Blue); err != nil {
+	if err := p.VerifyRoute(ctx, spec.Blue, "v-blue"); err != nil {
 		t.Error(err)
 	}
 	cfg.Maintenance = &Maintenance{Message: `docker "maintenance" $1`}

@@ -110,35 +110,33 @@ func (p *Proxy) WaitRetired(ctx context.Context) error {
 // connections in a row, within the verify timeout. Swap, verify, rollback
 // and self-heal all check the route with it.
 func (p *Proxy) VerifyRoute(ctx context.Context, want spec.Color, version string) error {
+	return p.verifyRoute(ctx, "", want, version)
+}
+
+// VerifyCanary checks the same for traffic pinned to the canary (X-Canary:
+// always). Unpinned health requests reach the stable color, which
+// VerifyRoute checks.
+func (p *Proxy) VerifyCanary(ctx context.Context, want spec.Color, version string) error {
+	return p.verifyRoute(ctx, PinAlways, want, version)
+}
+
+// verifyRoute is the one route check: pin, when set, is sent as X-Canary.
+func (p *Proxy) verifyRoute(ctx context.Context, pin string, want spec.Color, version string) error {
 	h, err := p.addrs()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.verifyTimeout)
-	defer cancel()
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for ok := 0; ok < confirmations; {
-		got, err := p.route(ctx, h.Public)
-		if err == nil && got.Color == want && got.Version == version {
-			ok++
-			continue
-		}
-		ok = 0
-		switch {
-		case err == nil:
-			last = fmt.Errorf("public route reaches %s %s, want %s %s", got.Color, got.Version, want, version)
-		case ctx.Err() == nil || last == nil: // keep why it failed, not that time ran out
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("verify route to %s %s: %w", want, version, last)
-		case <-tick.C:
-		}
+	what := fmt.Sprintf("verify route to %s %s", want, version)
+	if pin != "" {
+		what += " (" + HeaderCanary + ": " + pin + ")"
 	}
-	return nil
+	return p.confirm(ctx, what, func(ctx context.Context) error {
+		got, err := p.route(ctx, h.Public, pin)
+		if err == nil && (got.Color != want || got.Version != version) {
+			err = fmt.Errorf("public route reaches %s %s, want %s %s", got.Color, got.Version, want, version)
+		}
+		return err
+	})
 }
 
 // Route asks the public listener once, over a fresh connection, which
@@ -148,22 +146,19 @@ func (p *Proxy) Route(ctx context.Context) (modelclient.Served, error) {
 	if err != nil {
 		return modelclient.Served{}, err
 	}
-	return p.route(ctx, h.Public)
+	return p.route(ctx, h.Public, "")
 }
 
-func (p *Proxy) route(ctx context.Context, public string) (modelclient.Served, error) {
-	rctx, cancel := context.WithTimeout(ctx, min(p.callTimeout, 2*time.Second))
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+public+"/healthz", nil)
+// route asks /healthz once; pin, when set, is sent as X-Canary.
+func (p *Proxy) route(ctx context.Context, public, pin string) (modelclient.Served, error) {
+	var header http.Header
+	if pin != "" {
+		header = http.Header{HeaderCanary: {pin}}
+	}
+	resp, err := p.publicGet(ctx, public, "/healthz", header)
 	if err != nil {
 		return modelclient.Served{}, err
 	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return modelclient.Served{}, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return modelclient.Served{}, fmt.Errorf("public /healthz: %s", resp.Status)
 	}
