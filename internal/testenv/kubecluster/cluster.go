@@ -208,7 +208,7 @@ func (c *Cluster) writeFiles() error {
 	}
 	c.Kubeconfig = c.path("admin.kubeconfig")
 	kubeconfigs := map[string]string{
-		c.Kubeconfig:                                 "admin",
+		c.Kubeconfig: "admin",
 		c.path("kube-controller-manager.kubeconfig"): "kube-controller-manager",
 		c.path("kube-scheduler.kubeconfig"):          "kube-scheduler",
 		c.path("kube-proxy.kubeconfig"):              "kube-proxy",

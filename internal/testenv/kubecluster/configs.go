@@ -153,9 +153,9 @@ nodePortAddresses: [primary]
 // configValues are what the templates above fill in.
 type configValues struct {
 	Dir, Root, State, Socket, RuncRoot, CNIConf, Opt, Pause, Snapshotter string
-	Slot                                                                int
-	Bridge, IPAMDir, PodCIDR, NodeIP, NodeName, PKI, CgroupRoot         string
-	PodLogs, VolumePlugins                                              string
+	Slot                                                                 int
+	Bridge, IPAMDir, PodCIDR, NodeIP, NodeName, PKI, CgroupRoot          string
+	PodLogs, VolumePlugins                                               string
 }
 
 func (l layout) configValues() configValues {

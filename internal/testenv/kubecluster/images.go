@@ -65,7 +65,7 @@ func ociArchive(ref, path string, exe []byte) ([]byte, error) {
 	})
 	manifestDesc := descriptor("application/vnd.oci.image.manifest.v1+json", manifest)
 	manifestDesc["annotations"] = map[string]string{
-		"io.containerd.image.name":         ref,
+		"io.containerd.image.name":          ref,
 		"org.opencontainers.image.ref.name": ref[strings.LastIndexByte(ref, ':')+1:],
 	}
 	index, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{manifestDesc}})

@@ -21,7 +21,9 @@ type layout struct {
 	Slot int    `json:"slot"`
 }
 
-func (l layout) path(elem ...string) string { return filepath.Join(append([]string{l.Dir}, elem...)...) }
+func (l layout) path(elem ...string) string {
+	return filepath.Join(append([]string{l.Dir}, elem...)...)
+}
 
 // netns is the node's network namespace: containerd, the kubelet,
 // kube-proxy and every pod live in it, so the cluster's iptables rules,

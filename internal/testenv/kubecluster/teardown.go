@@ -138,4 +138,3 @@ func unmountUnder(dir string) error {
 	}
 	return nil
 }
-
