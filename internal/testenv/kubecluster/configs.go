@@ -28,7 +28,12 @@ func snapshotter() string {
 // socket (Docker's containerd is never touched), the CRI plugin with the
 // local pause image, no registry, CNI from Debian's plugins, and network
 // namespaces and runc state under the cluster's directory so teardown
-// finds them.
+// finds them. restrict_oom_score_adj: this machine's root lacks
+// CAP_SYS_RESOURCE, so runc cannot lower a sandbox's oom_score_adj to the
+// kubelet's -998 ("nsexec: failed to update /proc/self/oom_score_adj:
+// Permission denied", seen by kubelet as "runc create failed: unable to
+// start container process: can't get final child's PID from pipe: EOF");
+// containerd then keeps every score at or above its own.
 const containerdConfig = `version = 2
 root = "{{.Root}}"
 state = "{{.State}}"
@@ -51,6 +56,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     stream_server_port = "0"
     enable_selinux = false
     disable_apparmor = true
+    restrict_oom_score_adj = true
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "{{.Snapshotter}}"
       default_runtime_name = "runc"

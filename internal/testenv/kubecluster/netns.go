@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // setupNetwork makes the node's network namespace and its link to the
@@ -40,12 +41,25 @@ func setupNetwork(l layout) error {
 // teardownNetwork deletes the node's namespace (with it go its veths, the
 // CNI bridge, kube-proxy's and CNI's iptables rules and the host's routes
 // through the link). A namespace already gone is no error.
+//
+// The host's veth is deleted first, by name: a namespace outlives `ip netns
+// del` while anything still holds it, and the kernel destroys it
+// asynchronously, so the veth (and the routes through it) could stay
+// behind for a while.
 func teardownNetwork(l layout) error {
-	if _, err := os.Stat(l.netnsPath()); os.IsNotExist(err) {
-		return nil
+	veth := "/sys/class/net/" + l.hostVeth()
+	if _, err := os.Stat(veth); err == nil {
+		if err := run("ip", "link", "del", l.hostVeth()); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
 	}
-	if err := run("ip", "netns", "del", l.netns()); err != nil {
-		return fmt.Errorf("network: %w", err)
+	if _, err := os.Stat(l.netnsPath()); err == nil {
+		if err := run("ip", "netns", "del", l.netns()); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+	}
+	if !waitFor(10*time.Second, func() bool { _, err := os.Stat(veth); return os.IsNotExist(err) }) {
+		return fmt.Errorf("network: %s still there 10 s after its deletion", l.hostVeth())
 	}
 	return nil
 }
