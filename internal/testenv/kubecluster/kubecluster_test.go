@@ -162,10 +162,13 @@ func servesThroughService(t *testing.T, c *kubecluster.Cluster, ns string, svc *
 		t.Fatalf("EndpointSlice of %s never listed only the ready pod %s (%s): %v", svc.Name, pod.Name, pod.Status.PodIP, err)
 	}
 
-	url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/health"
+	// A new connection per request, as a request after a pod is replaced
+	// must not ride a kept-alive connection to the gone pod.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/health/deep"
 	var body []byte
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		resp, err := http.Get(url)
+		resp, err := client.Get(url)
 		if err != nil {
 			return false, nil
 		}
@@ -176,26 +179,29 @@ func servesThroughService(t *testing.T, c *kubecluster.Cluster, ns string, svc *
 	if err != nil {
 		t.Fatalf("GET %s (ClusterIP, through kube-proxy) from the host: %v (last body %q)", url, err, body)
 	}
-	checkHealth(t, "ClusterIP", body)
+	checkHealth(t, "ClusterIP", body, pod)
 
-	body, err = c.Client.CoreV1().Services(ns).ProxyGet("", svc.Name, "80", "/health", nil).DoRaw(ctx)
+	body, err = c.Client.CoreV1().Services(ns).ProxyGet("", svc.Name, "80", "/health/deep", nil).DoRaw(ctx)
 	if err != nil {
-		t.Fatalf("GET /api/v1/namespaces/%s/services/%s:80/proxy/health: %v: %s", ns, svc.Name, err, body)
+		t.Fatalf("GET /api/v1/namespaces/%s/services/%s:80/proxy/health/deep: %v: %s", ns, svc.Name, err, body)
 	}
-	checkHealth(t, "API server proxy", body)
+	checkHealth(t, "API server proxy", body, pod)
 }
 
-func checkHealth(t *testing.T, via string, body []byte) {
+// checkHealth checks /health/deep's answer came from pod (its host name
+// is the pod's name) and says ready.
+func checkHealth(t *testing.T, via string, body []byte, pod *corev1.Pod) {
 	t.Helper()
 	var h struct {
 		Color string `json:"color"`
 		Ready bool   `json:"ready"`
+		Host  string `json:"host"`
 	}
 	if err := json.Unmarshal(body, &h); err != nil {
 		t.Fatalf("%s: /health: %v: %s", via, err, body)
 	}
-	if h.Color != "blue" || !h.Ready {
-		t.Fatalf("%s: /health = %s, want a ready blue server", via, body)
+	if h.Color != "blue" || !h.Ready || h.Host != pod.Name {
+		t.Fatalf("%s: /health/deep = %s, want the ready blue server of pod %s", via, body, pod.Name)
 	}
 }
 
