@@ -66,7 +66,7 @@ test: build models kube-binaries ## run every test (real nginx, model servers, D
 # The Kubernetes test cluster (internal/testenv/kubecluster): the binaries
 # are built once per machine into $${ZDML_CACHE:-~/.cache/zdml}/kubernetes/.
 KUBE_DIR ?= .zdml/kube
-kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler, kubelet, kube-proxy and etcd once per machine (cached outside the checkout; cold ~N min)
+kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler, kubelet, kube-proxy and etcd once per machine (cached outside the checkout; cold: ~17 min on 2 shared cores)
 	@hack/kubernetes/build.sh >/dev/null
 
 kube-up: deps kube-binaries ## start a single-node Kubernetes cluster by hand (files and logs in .zdml/kube); prints its KUBECONFIG

@@ -54,7 +54,7 @@ if complete; then echo "$bin"; exit 0; fi
 
 tmp=$(mktemp -d "$dir/bin.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-echo "kube-binaries: building Kubernetes $kube_version and etcd into $bin (first time on this machine: ~15 min on 2 cores)" >&2
+echo "kube-binaries: building Kubernetes $kube_version and etcd into $bin (first time on this machine: ~17 min on 2 shared cores)" >&2
 start=$(date +%s)
 /usr/bin/time -f 'peak RSS %M KiB, %e s wall, %U s user' -o "$tmp/time" \
   go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}" >&2
