@@ -1,12 +1,8 @@
-package kubecluster_test
+package kubecluster
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,9 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
-	"github.com/zero-downtime-ml/zdml/internal/testenv/kubecluster"
 )
 
 // TestStopLeavesNothing starts a second cluster next to the shared one
@@ -24,8 +18,8 @@ import (
 // it left on the machine: no process, mount, cgroup, network namespace,
 // route, slot claim or directory. The shared cluster still answers.
 func TestStopLeavesNothing(t *testing.T) {
-	shared := kubecluster.Shared(t)
-	c, err := kubecluster.New(context.Background(), kubecluster.Options{RepoRoot: testenv.RepoRoot(t)})
+	shared := Shared(t)
+	c, err := New(context.Background(), Options{RepoRoot: testenv.RepoRoot(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +38,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "sleeper"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "pause", Image: kubecluster.PauseImage, ImagePullPolicy: corev1.PullIfNotPresent,
+			Name: "pause", Image: PauseImage, ImagePullPolicy: corev1.PullIfNotPresent,
 		}}},
 	}
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -71,16 +65,13 @@ func TestStopLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still there (%v)", c.Dir, err)
 	}
-	if p := processesNaming(c.Dir + "/"); len(p) > 0 {
+	if p := pidsWithArg(c.Dir + "/"); len(p) > 0 {
 		t.Errorf("processes left: %v", p)
 	}
-	left := []string{
-		fmt.Sprintf("/run/netns/zdmlk%d", c.Slot),
-		fmt.Sprintf("/sys/fs/cgroup/memory/zdmlk%d", c.Slot),
-		fmt.Sprintf("/sys/fs/cgroup/pids/zdmlk%d", c.Slot),
-		fmt.Sprintf("/sys/class/net/zdmlk%dh", c.Slot),
-		fmt.Sprintf("/run/zdml-kube/slot-%d.json", c.Slot),
+	if d := cgroupDirs(c.layout); len(d) > 0 {
+		t.Errorf("cgroups left: %v", d)
 	}
+	left := []string{c.netnsPath(), "/sys/class/net/" + c.hostVeth(), slotFile(c.Slot)}
 	for _, p := range left {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s still there (%v)", p, err)
@@ -89,31 +80,4 @@ func TestStopLeavesNothing(t *testing.T) {
 	if _, err := shared.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
 		t.Errorf("the shared cluster stopped answering: %v", err)
 	}
-}
-
-func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fs := strings.Fields(sc.Text()); len(fs) > 4 && strings.HasPrefix(fs[4], dir+"/") {
-			out = append(out, fs[4])
-		}
-	}
-	return out
-}
-
-func processesNaming(s string) []string {
-	pids, _ := procfs.PIDs()
-	var out []string
-	for _, pid := range pids {
-		if args := procfs.Cmdline(pid); strings.Contains(strings.Join(args, " "), s) {
-			out = append(out, fmt.Sprintf("%d %s", pid, filepath.Base(args[0])))
-		}
-	}
-	return out
 }
