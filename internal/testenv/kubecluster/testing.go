@@ -49,7 +49,10 @@ func Shared(t testing.TB) *Cluster {
 		t.Fatal("kubecluster.Shared needs func TestMain(m *testing.M) { kubecluster.Main(m) } in the test package")
 	}
 	if shared.cluster == nil && shared.err == nil {
-		shared.cluster, shared.err = New(context.Background(), testOptions(t))
+		opts := testOptions(t)
+		// The cluster outlives this test: log to stderr, not through t.
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		shared.cluster, shared.err = New(context.Background(), opts)
 	}
 	if shared.err != nil {
 		t.Fatal(shared.err)
