@@ -22,13 +22,14 @@ SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/r
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: loadtest-deploy loadtest-large test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
+.PHONY: kube-binaries kube-up kube-down
 .PHONY: help deps build models models-large model-smollm2 bench-models bench-models-large bench-nginx fuzz-spec test lint print-env
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 deps: ## install what the build and tests need (apt-get as root, else a message)
-	@hack/deps.sh build runtime monitor docker
+	@hack/deps.sh build runtime monitor docker kube
 
 build: deps ## build bin/modelserver and bin/zdml
 	$(GO) build -o bin/ ./cmd/modelserver ./cmd/zdml
@@ -62,9 +63,21 @@ bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, 
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 
-test: build models ## run every test (real nginx, model servers, Docker, Prometheus, git)
+test: build models kube-binaries ## run every test (real nginx, model servers, Docker, Prometheus, git, a Kubernetes cluster)
 	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/reconciler\(/\|$$\)')
 	$(GO) test -race -count=1 -p 1 -timeout 15m ./reconciler/...
+
+# The Kubernetes test cluster (internal/testenv/kubecluster): the binaries
+# are built once per machine into $${ZDML_CACHE:-~/.cache/zdml}/kubernetes/.
+KUBE_DIR ?= .zdml/kube
+kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler, kubelet, kube-proxy and etcd once per machine (cached outside the checkout; cold: ~17 min on 2 shared cores)
+	@hack/kubernetes/build.sh >/dev/null
+
+kube-up: deps kube-binaries ## start a single-node Kubernetes cluster by hand (files and logs in .zdml/kube); prints its KUBECONFIG
+	@$(GO) run ./internal/testenv/kubecluster/cmd/kubecluster up --dir $(KUBE_DIR)
+
+kube-down: ## stop the make kube-up cluster and remove its leftovers (mounts, cgroups, network namespace)
+	@$(GO) run ./internal/testenv/kubecluster/cmd/kubecluster down --dir $(KUBE_DIR)
 
 images: deps ## build the Docker images here, never pulling (IMAGES="modelserver zdml nginx"); cached by content
 	@docker/images.sh $(IMAGES)

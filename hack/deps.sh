@@ -6,6 +6,7 @@
 #   runtime  nginx (the real proxy) and git
 #   monitor  prometheus and promtool
 #   docker   docker-compose (the compose stack and its tests; images are built from host binaries)
+#   kube     the Kubernetes test cluster's node: containerd, runc, the CNI plugins, iptables, conntrack, ip
 set -euo pipefail
 
 declare -A need=(
@@ -13,12 +14,15 @@ declare -A need=(
   [runtime]="nginx git"
   [monitor]="prometheus"
   [docker]="docker-compose"
+  [kube]="containerd runc containernetworking-plugins iptables conntrack iproute2"
 )
 # Files that prove a package is present, so a non-Debian machine with the
 # same things installed another way passes too.
 declare -A probe=(
   [g++]="g++" [nlohmann-json3-dev]="/usr/include/nlohmann/json.hpp" [libstb-dev]="/usr/include/stb/stb_image.h"
   [nginx]="nginx" [git]="git" [prometheus]="promtool" [docker-compose]="docker-compose"
+  [containerd]="containerd" [runc]="runc" [containernetworking-plugins]="/usr/lib/cni/bridge"
+  [iptables]="iptables" [conntrack]="conntrack" [iproute2]="ip"
 )
 
 present() {
