@@ -55,6 +55,10 @@ bench-nginx: deps ## keep-alive race: failed POSTs across 60 reloads, public kee
 bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, interleaved: tokens/s ratio (goal >= 0.95), TTFT, 4-client batching gain
 	$(GO) test -run '^$$' -bench ModelServer -benchtime 1x -count 1 -timeout 30m ./modelserver/llm
 
+.PHONY: bench-probes
+bench-probes: build models-large ## CPU the reconciler's probes cost a ready and a not-ready color on the 1 GB model, above idle (goal < 1 % of a core); DEEP_EVERY=2s READY_EVERY=100ms WINDOW=20s
+	ZDML_BENCH_DEEP_EVERY=$(DEEP_EVERY) ZDML_BENCH_READY_EVERY=$(READY_EVERY) ZDML_BENCH_WINDOW=$(WINDOW) $(GO) test -run '^$$' -bench Probes -benchtime 1x -count 1 -timeout 20m ./modelserver
+
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 

@@ -30,6 +30,7 @@ type Server struct {
 	queue      *Queue
 	history    *History
 	probe      *probe
+	memory     *memoryCache
 	instanceID string
 	started    time.Time
 
@@ -53,12 +54,13 @@ func NewServer(ctx context.Context, cfg Config, load LoadFunc, log *slog.Logger)
 		reg:        reg,
 		model:      newModel(cfg),
 		history:    hist,
+		memory:     newMemoryCache(ReadMemory),
 		instanceID: newRequestID() + newRequestID(),
 		started:    time.Now(),
 	}
 	s.metrics = newMetrics(reg,
 		func() float64 { return boolGauge(s.notReadyReason(context.Background(), false) == "") },
-		func() float64 { m, _ := ReadMemory(); return float64(m.PSS) })
+		func() float64 { m, _, _ := s.memory.get(); return float64(m.PSS) })
 	s.queue = NewQueue(cfg.Parallel, cfg.Queue, func(n int) { s.metrics.queueDepth.Set(float64(n)) })
 	s.probe = &probe{run: s.readinessInference, try: s.queue.TryAcquire}
 	s.metrics.info.WithLabelValues(cfg.Color.String(), s.model.Name, s.model.Version, s.model.Info.Quantization).Set(1)
