@@ -95,7 +95,7 @@ func (s *Server) readinessInference(ctx context.Context) error {
 		return err
 	}
 	res, err := eng.Generate(ctx, GenerateRequest{Prompt: prompt, MaxTokens: 2, CheckLogits: true},
-		func(string) error { s.probe.tokenProduced(); return nil })
+		func(Piece) error { s.probe.tokenProduced(); return nil })
 	if err != nil {
 		return err
 	}

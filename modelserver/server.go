@@ -83,6 +83,7 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, "/chat", []string{"/chat"}, post(s.handleChat))
 	s.handle(mux, "/chat/{user_id}", []string{"/chat/{user_id...}"}, post(s.handleChat))
 	s.handle(mux, "/v1/chat/completions", []string{"/v1/chat/completions"}, post(s.handleCompletions))
+	s.handle(mux, "/v1/logprobs", []string{"/v1/logprobs"}, post(s.handleLogprobs))
 	s.handle(mux, "/v1/models", []string{"/v1/models"}, get(s.handleModels))
 	mux.Handle("/", s.instrument("unmatched", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Message: "no such endpoint: " + r.URL.Path})

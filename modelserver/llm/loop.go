@@ -62,7 +62,10 @@ func (e *Engine) admit(active []*sequence, s *sequence) []*sequence {
 		return active
 	}
 	keep := commonPrefix(sl.cached, s.req.Prompt)
-	if keep == len(s.req.Prompt) {
+	switch {
+	case s.score != nil:
+		keep = 0 // every position's logits are wanted
+	case keep == len(s.req.Prompt):
 		keep-- // decode at least one token to get logits
 	}
 	if !e.lc.KvCacheSeqRm(sl.id, keep, -1) {
@@ -77,19 +80,19 @@ func (e *Engine) admit(active []*sequence, s *sequence) []*sequence {
 	return active
 }
 
+// scoreChunk bounds the positions a step scores. Each one's logits are
+// copied out (a vocabulary's worth: 49,152 floats on the 1 GB model),
+// llama.cpp keeps an output buffer as large as the most logits one decode
+// ever returned, and a short step keeps the other slots' replies moving
+// (see yieldToReplies).
+const scoreChunk = 32
+
 func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 	active = e.dropCancelled(active)
 	if len(active) == 0 {
 		return active
 	}
-	batch.Clear()
-	if !e.addPrompts(batch, active) {
-		for _, s := range active {
-			s.logitAt = batch.NumTokens()
-			s.inBatch = 1
-			batch.Add(s.last, nil, len(s.slot.cached), true, s.slot.id)
-		}
-	}
+	e.plan(batch, active)
 	if err := e.lc.Decode(batch); err != nil {
 		return e.decodeFailed(active, err)
 	}
@@ -103,8 +106,51 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 	return keep
 }
 
-// addPrompts fills the batch with chunks of pending prompts, up to the
-// step's prompt budget, and reports whether there were any.
+// plan fills the batch for one step: prompts and scorings, or one token of
+// every generating sequence.
+func (e *Engine) plan(batch *llama.Batch, active []*sequence) {
+	batch.Clear()
+	if !e.addPrompts(batch, active, e.yieldToReplies(active)) {
+		e.addReplies(batch, active)
+	}
+	e.scored = false
+	for _, s := range active {
+		e.scored = e.scored || s.score != nil && s.inBatch > 0
+	}
+}
+
+// yieldToReplies reports whether this step should leave scorings out: the
+// last step scored and some sequence is generating. Scoring a text is a
+// long run of prompt steps, and prompt steps go first; alternating keeps a
+// reply's tokens coming while a quality gate scores on the active color.
+func (e *Engine) yieldToReplies(active []*sequence) bool {
+	if !e.scored {
+		return false
+	}
+	for _, s := range active {
+		if s.score == nil && len(s.pending) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// addReplies puts one token of every generating sequence into the batch.
+func (e *Engine) addReplies(batch *llama.Batch, active []*sequence) {
+	for _, s := range active {
+		if s.score != nil {
+			s.inBatch = 0
+			continue
+		}
+		s.logitAt = batch.NumTokens()
+		s.inBatch = 1
+		batch.Add(s.last, nil, len(s.slot.cached), true, s.slot.id)
+	}
+}
+
+// addPrompts fills the batch with chunks of pending prompts and texts to
+// score (those only when skipScore is false), up to the step's prompt
+// budget, and reports whether there were any.
 //
 // The binding's context keeps one KV stream per sequence (kv_unified off,
 // and it cannot be turned on), so llama.cpp splits a batch into micro-batches
@@ -115,13 +161,21 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 // slots are handed out lowest id first (see pickSlot) to keep ids
 // consecutive. Prompts go first: a new request waits one step, the others
 // lose one step per admission.
-func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence) bool {
-	budget, any := e.cfg.Batch, false
+func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence, skipScore bool) bool {
+	budget, scoreBudget, any := e.cfg.Batch, scoreChunk, false
 	for i := range active {
 		// Rotate who gets the budget first, so one long prompt cannot
 		// starve the others.
 		s := active[(i+e.rotate)%len(active)]
-		s.inBatch, s.logitAt = min(len(s.pending), budget), -1
+		s.inBatch, s.logitAt = 0, -1
+		if s.score != nil && skipScore {
+			continue
+		}
+		s.inBatch = min(len(s.pending), budget)
+		if s.score != nil {
+			s.inBatch = min(s.inBatch, scoreBudget)
+			scoreBudget -= s.inBatch
+		}
 		budget -= s.inBatch
 		any = any || len(s.pending) > 0
 	}
@@ -131,12 +185,15 @@ func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence) bool {
 	e.rotate++
 	for _, s := range active {
 		pos := len(s.slot.cached)
+		s.batchAt = batch.NumTokens()
 		for i := range s.inBatch {
-			last := i == s.inBatch-1 && s.inBatch == len(s.pending)
-			if last {
+			logits := i == s.inBatch-1 && s.inBatch == len(s.pending)
+			if s.score != nil {
+				logits = pos+i < len(s.req.Prompt)-1 // the last token predicts nothing scored
+			} else if logits {
 				s.logitAt = batch.NumTokens()
 			}
-			batch.Add(s.pending[i], nil, pos+i, last, s.slot.id)
+			batch.Add(s.pending[i], nil, pos+i, logits, s.slot.id)
 		}
 	}
 	return true
@@ -147,6 +204,9 @@ func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence) bool {
 func (e *Engine) advance(s *sequence, now time.Time) bool {
 	if s.inBatch == 0 {
 		return true
+	}
+	if s.score != nil {
+		return e.advanceScore(s)
 	}
 	if len(s.pending) > 0 {
 		s.slot.cached = append(s.slot.cached, s.pending[:s.inBatch]...)
@@ -160,7 +220,11 @@ func (e *Engine) advance(s *sequence, now time.Time) bool {
 	}
 	idx := s.logitAt
 	s.logitAt = -1
-	if s.req.CheckLogits && !finite(e.lc.GetLogitsIth(idx)) {
+	var logits []float32
+	if s.req.CheckLogits || s.req.Logprobs {
+		logits = e.lc.GetLogitsIth(idx)
+	}
+	if s.req.CheckLogits && !finite(logits) {
 		e.release(s, modelserver.FinishStop, modelserver.ErrDegenerate)
 		return false
 	}
@@ -170,12 +234,49 @@ func (e *Engine) advance(s *sequence, now time.Time) bool {
 		e.release(s, modelserver.FinishStop, nil)
 		return false
 	}
+	var lp *modelserver.TokenLogprobs
+	if s.req.Logprobs {
+		l, ok := modelserver.PositionLogprobs(logits, tok, s.req.TopLogprobs, nil)
+		if !ok {
+			e.release(s, modelserver.FinishStop, modelserver.ErrDegenerate)
+			return false
+		}
+		lp = &l
+	}
 	s.generated++
 	s.tokenSampled(now)
-	s.put(s.text.add(e.model.TokenToPiece(tok)))
+	s.put(s.text.add(e.model.TokenToPiece(tok)), lp)
 	s.last = tok
 	if s.generated >= s.req.MaxTokens || len(s.slot.cached) >= e.info.SlotContext {
 		e.release(s, modelserver.FinishLength, nil)
+		return false
+	}
+	return true
+}
+
+// advanceScore turns the logits of a scoring's tokens in this batch into
+// the log-probabilities of the tokens that follow them.
+func (e *Engine) advanceScore(s *sequence) bool {
+	job, pos := s.score, len(s.slot.cached)
+	var err error
+	for i := 0; i < s.inBatch && pos+i < len(job.req.Tokens)-1; i++ {
+		p := pos + i
+		var named []int
+		if p < len(job.req.Named) {
+			named = job.req.Named[p]
+		}
+		lp, ok := modelserver.PositionLogprobs(e.lc.GetLogitsIth(s.batchAt+i), job.req.Tokens[p+1], job.req.TopLogprobs, named)
+		if !ok {
+			err = modelserver.ErrDegenerate
+			break
+		}
+		job.positions = append(job.positions, lp)
+	}
+	s.slot.cached = append(s.slot.cached, s.pending[:s.inBatch]...)
+	s.pending = s.pending[s.inBatch:]
+	s.inBatch = 0
+	if err != nil || len(s.pending) == 0 {
+		e.release(s, modelserver.FinishStop, err)
 		return false
 	}
 	return true
