@@ -42,8 +42,8 @@ models-large: build ## generate the SmolLM2-1.7B-shaped Q4_0 models (2 x 1.0 GB,
 model-smollm2: build ## download SmolLM2-1.7B-Instruct Q4_K_M (~1 GB); needs SMOLLM2_SHA256=<hex from the file's huggingface.co page>
 	$(ZDML) models download --url "$(SMOLLM2_URL)" --sha256 "$(SMOLLM2_SHA256)" --out $(MODELS)/smollm2-1.7b-instruct-q4_k_m.gguf
 
-bench-models: models ## time a 30-token demo reply on one thread (tokens/s)
-	$(GO) test -run '^$$' -bench DemoReply -benchtime 20x -count 3 ./models
+bench-models: models ## time a 30-token demo reply on one thread (tokens/s), and demo-v2-slow beside demo-v1 (ratio)
+	$(GO) test -run '^$$' -bench 'DemoReply|DemoSlowVsV1' -benchtime 20x -count 3 ./models
 
 bench-models-large: models-large ## load time, memory and tokens/s of 16- and 30-token replies of the SmolLM2-1.7B-shaped model at 1 and 2 threads
 	$(GO) test -run '^$$' -bench LargeReply -benchtime 5x -count 1 -timeout 20m ./models
