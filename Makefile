@@ -59,6 +59,10 @@ bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, 
 bench-probes: build models-large ## CPU the reconciler's probes cost a ready and a not-ready color on the 1 GB model, above idle (goal < 1 % of a core); DEEP_EVERY=2s READY_EVERY=100ms WINDOW=20s
 	ZDML_BENCH_DEEP_EVERY=$(DEEP_EVERY) ZDML_BENCH_READY_EVERY=$(READY_EVERY) ZDML_BENCH_WINDOW=$(WINDOW) $(GO) test -run '^$$' -bench Probes -benchtime 1x -count 1 -timeout 20m ./modelserver
 
+.PHONY: bench-quality
+bench-quality: build models models-large ## the quality gate's time on the demo and the 1 GB model (active scored and cached), and the active's p99 under a client loop while judged vs not (ratio); MODELS=demo,large ROUNDS=3
+	ZDML_BENCH_MODELS=$(MODELS) ZDML_BENCH_ROUNDS=$(ROUNDS) $(GO) test -run '^$$' -bench Quality -benchtime 1x -count 1 -timeout 60m ./quality
+
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 

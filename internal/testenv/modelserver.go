@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,11 +28,21 @@ type ModelServer struct {
 // the test ends.
 func StartModelServer(t testing.TB, model string, args ...string) *ModelServer {
 	t.Helper()
+	return StartModelServerNice(t, 0, model, args...)
+}
+
+// StartModelServerNice is StartModelServer at a nice level, as the
+// reconciler starts a standby (through nice(1), so every thread has it).
+func StartModelServerNice(t testing.TB, nice int, model string, args ...string) *ModelServer {
+	t.Helper()
 	s := &ModelServer{Addr: FreeAddr(t)}
 	s.URL = "http://" + s.Addr
 	full := append([]string{"--model", Model(t, model), "--addr", s.Addr, "--db", filepath.Join(t.TempDir(), "chat.db"),
 		"--threads", "1", "--log-level", "warn"}, args...)
 	s.Cmd = exec.Command(Binary(t, "modelserver"), full...)
+	if nice != 0 {
+		s.Cmd = exec.Command("nice", append([]string{"-n", strconv.Itoa(nice), Binary(t, "modelserver")}, full...)...)
+	}
 	s.Cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	s.Cmd.Stderr = s
 	if err := s.Cmd.Start(); err != nil {
