@@ -36,7 +36,10 @@ type Engine struct {
 	// Owned by the decode loop.
 	slots  []*slot
 	rotate int
-	scored bool // the last step decoded a scoring's tokens
+	// The scoring's time share (see account).
+	kind      int           // the last planned step's kind
+	beside    bool          // it had generating sequences
+	scoreDebt time.Duration // scoring time not yet paid back by reply steps
 }
 
 var backendOnce sync.Once

@@ -80,12 +80,33 @@ func (e *Engine) admit(active []*sequence, s *sequence) []*sequence {
 	return active
 }
 
-// scoreChunk bounds the positions a step scores. Each one's logits are
-// copied out (a vocabulary's worth: 49,152 floats on the 1 GB model),
-// llama.cpp keeps an output buffer as large as the most logits one decode
-// ever returned, and a short step keeps the other slots' replies moving
-// (see yieldToReplies).
-const scoreChunk = 32
+// Scoring beside replies. A scoring is a long run of prompt-like steps, and
+// prompt steps go first: left alone it would stall every reply on the color
+// for the whole text (the 1 GB model scores a few dozen positions a second
+// on one core). So while other sequences generate, scoring steps are short
+// and take at most a share of the loop's time.
+const (
+	// scoreChunk bounds the positions a step scores when nothing else
+	// generates. Each one's logits are copied out (a vocabulary's worth:
+	// 49,152 floats on the 1 GB model), and llama.cpp keeps an output
+	// buffer as large as the most logits one decode ever returned.
+	scoreChunk = 32
+	// scoreChunkBeside bounds them while other sequences generate: each
+	// scoring step is a pause in their replies.
+	scoreChunkBeside = 8
+	// scoreShare is the largest part (1/scoreShare) of the loop's time that
+	// scoring steps take while other sequences generate: each one's time is
+	// paid back by scoreShare-1 times as much time of reply steps before the
+	// next (see account).
+	scoreShare = 4
+)
+
+// Step kinds, for the scoring's time share.
+const (
+	stepPrompt = iota // prompts only
+	stepScore         // a scoring's positions, maybe prompts too
+	stepReply         // one token of every generating sequence
+)
 
 func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 	active = e.dropCancelled(active)
@@ -93,10 +114,12 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 		return active
 	}
 	e.plan(batch, active)
+	start := time.Now()
 	if err := e.lc.Decode(batch); err != nil {
 		return e.decodeFailed(active, err)
 	}
 	now := time.Now()
+	e.account(now.Sub(start))
 	keep := active[:0]
 	for _, s := range active {
 		if e.advance(s, now) {
@@ -110,23 +133,35 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 // every generating sequence.
 func (e *Engine) plan(batch *llama.Batch, active []*sequence) {
 	batch.Clear()
-	if !e.addPrompts(batch, active, e.yieldToReplies(active)) {
-		e.addReplies(batch, active)
+	e.beside = generating(active)
+	e.kind = stepReply
+	if e.addPrompts(batch, active, e.beside && e.scoreDebt > 0) {
+		e.kind = stepPrompt
+		for _, s := range active {
+			if s.score != nil && s.inBatch > 0 {
+				e.kind = stepScore
+			}
+		}
+		return
 	}
-	e.scored = false
-	for _, s := range active {
-		e.scored = e.scored || s.score != nil && s.inBatch > 0
+	e.addReplies(batch, active)
+}
+
+// account charges a step's decode time to the scoring's time share: a
+// scoring step beside generating sequences adds its time to the debt, a
+// reply step pays back 1/(scoreShare-1) of its own; scorings wait while
+// the debt is positive (and someone generates).
+func (e *Engine) account(d time.Duration) {
+	switch {
+	case e.kind == stepScore && e.beside:
+		e.scoreDebt += d
+	case e.kind == stepReply:
+		e.scoreDebt = max(0, e.scoreDebt-d/(scoreShare-1))
 	}
 }
 
-// yieldToReplies reports whether this step should leave scorings out: the
-// last step scored and some sequence is generating. Scoring a text is a
-// long run of prompt steps, and prompt steps go first; alternating keeps a
-// reply's tokens coming while a quality gate scores on the active color.
-func (e *Engine) yieldToReplies(active []*sequence) bool {
-	if !e.scored {
-		return false
-	}
+// generating reports whether some sequence is generating a reply.
+func generating(active []*sequence) bool {
 	for _, s := range active {
 		if s.score == nil && len(s.pending) == 0 {
 			return true
@@ -163,6 +198,9 @@ func (e *Engine) addReplies(batch *llama.Batch, active []*sequence) {
 // lose one step per admission.
 func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence, skipScore bool) bool {
 	budget, scoreBudget, any := e.cfg.Batch, scoreChunk, false
+	if e.beside {
+		scoreBudget = scoreChunkBeside
+	}
 	for i := range active {
 		// Rotate who gets the budget first, so one long prompt cannot
 		// starve the others.

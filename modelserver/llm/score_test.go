@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -146,9 +147,9 @@ func TestScoreCancelAndConcurrency(t *testing.T) {
 	}
 }
 
-// While a sequence generates, scoring steps alternate with its reply steps
-// instead of holding the batch for the whole text as a prompt would, and
-// each scoring step holds at most scoreChunk positions.
+// While a sequence generates, scoring steps are short and take at most a
+// quarter of the loop's time: each is paid back by three times its time of
+// reply steps. Alone, a scoring takes whole steps.
 func TestScoringYieldsToReplies(t *testing.T) {
 	batch, err := llama.NewBatch(512, 2, 0)
 	if err != nil {
@@ -157,28 +158,31 @@ func TestScoringYieldsToReplies(t *testing.T) {
 	defer batch.Free()
 	e := &Engine{cfg: modelserver.EngineConfig{Batch: 512, Parallel: 2}}
 	gen := &sequence{slot: &slot{id: 0, cached: []int{1, 2, 3}}, logitAt: -1, last: 7}
-	text := make([]int, 100)
+	text := make([]int, 200)
 	sc := newScoreSequence(context.Background(), modelserver.ScoreRequest{Tokens: text}, time.Time{})
 	sc.slot, sc.pending = &slot{id: 1}, text
-	active := []*sequence{gen, sc}
-	var kinds []string
-	for range 6 {
-		e.plan(batch, active)
-		switch {
-		case sc.inBatch > 0 && gen.inBatch == 0:
-			kinds = append(kinds, "score")
-			if sc.inBatch > scoreChunk {
-				t.Errorf("a scoring step holds %d positions, want at most %d", sc.inBatch, scoreChunk)
+	steps := func(active []*sequence, n int, d time.Duration) string {
+		var kinds []string
+		for range n {
+			e.plan(batch, active)
+			switch {
+			case sc.inBatch > 0 && gen.inBatch == 0:
+				kinds = append(kinds, "score"+strconv.Itoa(sc.inBatch))
+				sc.slot.cached, sc.pending = append(sc.slot.cached, sc.pending[:sc.inBatch]...), sc.pending[sc.inBatch:]
+			case gen.inBatch == 1 && sc.inBatch == 0:
+				kinds = append(kinds, "reply")
+				gen.slot.cached = append(gen.slot.cached, gen.last)
+			default:
+				t.Fatalf("step mixes %d reply and %d scoring tokens", gen.inBatch, sc.inBatch)
 			}
-			sc.slot.cached, sc.pending = append(sc.slot.cached, sc.pending[:sc.inBatch]...), sc.pending[sc.inBatch:]
-		case gen.inBatch == 1 && sc.inBatch == 0:
-			kinds = append(kinds, "reply")
-			gen.slot.cached = append(gen.slot.cached, gen.last)
-		default:
-			t.Fatalf("step mixes %d reply and %d scoring tokens", gen.inBatch, sc.inBatch)
+			e.account(d)
 		}
+		return strings.Join(kinds, " ")
 	}
-	if got := strings.Join(kinds, " "); got != "score reply score reply score reply" {
-		t.Errorf("steps: %s", got)
+	if got, want := steps([]*sequence{gen, sc}, 9, 30*time.Millisecond), "score8 reply reply reply score8 reply reply reply score8"; got != want {
+		t.Errorf("beside a reply, steps of 30 ms: %s\nwant %s", got, want)
+	}
+	if got, want := steps([]*sequence{sc}, 2, 30*time.Millisecond), "score32 score32"; got != want {
+		t.Errorf("alone: %s, want %s", got, want)
 	}
 }
