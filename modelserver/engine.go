@@ -32,9 +32,9 @@ type Engine interface {
 	Generate(ctx context.Context, req GenerateRequest, emit func(Piece) error) (GenerateResult, error)
 	// Score computes the log-probability of every token of req.Tokens after
 	// the first, each conditioned on the tokens before it, in a free slot
-	// like a generation. While other slots generate, its decode steps are
-	// short and take at most a quarter of the time, so a long text does not
-	// stall their replies.
+	// like a generation. While other slots run, its decode steps are short
+	// and take at most a quarter of the time, so a long text does not stall
+	// their replies.
 	Score(ctx context.Context, req ScoreRequest) (ScoreResult, error)
 	// Info describes the loaded model and its context.
 	Info() EngineInfo

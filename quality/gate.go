@@ -143,7 +143,11 @@ func (g *Gate) reference(ctx context.Context, ac *client, v *Verdict, q spec.Qua
 	start := time.Now()
 	ref := &reference{}
 	for _, p := range q.Prompts {
+		pstart := time.Now()
 		r, err := ac.complete(ctx, p.Prompt, q.MaxTokens)
+		if err == nil {
+			err = pace(ctx, pstart)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("golden prompt on the active: %w", err)
 		}

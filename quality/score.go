@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // KLTopK is how many of the active's most likely tokens the KL divergence
@@ -33,14 +34,18 @@ type refSegment struct {
 }
 
 // scoreActive scores the held-out segments on the active color, one
-// request at a time, until budget tokens are scored.
+// request at a time and paced (see pace), until budget tokens are scored.
 func scoreActive(ctx context.Context, c *client, segs []string, budget int) ([]refSegment, error) {
 	var out []refSegment
 	for _, text := range segs {
 		if budget < 2 {
 			break
 		}
+		start := time.Now()
 		res, err := c.score(ctx, scoreRequest{Text: text, TopLogprobs: KLTopK, Truncate: min(budget, maxSegmentTokens)})
+		if err == nil {
+			err = pace(ctx, start)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("score the active: %w", err)
 		}
@@ -61,6 +66,20 @@ func scoreActive(ctx context.Context, c *client, segs []string, budget int) ([]r
 		out = append(out, seg)
 	}
 	return out, nil
+}
+
+// pace waits as long as the request begun at start took: between the
+// gate's requests the active color serves its traffic alone at least half
+// of the time, and requests queued behind the gate's slot catch up.
+func pace(ctx context.Context, start time.Time) error {
+	t := time.NewTimer(time.Since(start))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // candidateScore is the candidate's side of the held-out text.

@@ -37,9 +37,10 @@ type Engine struct {
 	slots  []*slot
 	rotate int
 	// The scoring's time share (see account).
-	kind      int           // the last planned step's kind
-	beside    bool          // it had generating sequences
-	scoreDebt time.Duration // scoring time not yet paid back by reply steps
+	kind        int           // the last planned step's kind
+	beside      bool          // other sequences ran in it or just before
+	lastTraffic time.Time     // when other sequences than scorings last ran
+	scoreDebt   time.Duration // scoring time not yet paid back by reply steps
 }
 
 var backendOnce sync.Once

@@ -83,22 +83,25 @@ func (e *Engine) admit(active []*sequence, s *sequence) []*sequence {
 // Scoring beside replies. A scoring is a long run of prompt-like steps, and
 // prompt steps go first: left alone it would stall every reply on the color
 // for the whole text (the 1 GB model scores a few dozen positions a second
-// on one core). So while other sequences generate, scoring steps are short
-// and take at most a share of the loop's time.
+// on one core). So while other sequences run (their prompts or replies),
+// scoring steps are short and take at most a share of the loop's time.
 const (
 	// scoreChunk bounds the positions a step scores when nothing else
 	// generates. Each one's logits are copied out (a vocabulary's worth:
 	// 49,152 floats on the 1 GB model), and llama.cpp keeps an output
 	// buffer as large as the most logits one decode ever returned.
 	scoreChunk = 32
-	// scoreChunkBeside bounds them while other sequences generate: each
-	// scoring step is a pause in their replies.
+	// scoreChunkBeside bounds them while other sequences run: each scoring
+	// step is a pause in their replies.
 	scoreChunkBeside = 8
 	// scoreShare is the largest part (1/scoreShare) of the loop's time that
-	// scoring steps take while other sequences generate: each one's time is
-	// paid back by scoreShare-1 times as much time of reply steps before the
-	// next (see account).
+	// scoring steps take while other sequences run: each one's time is paid
+	// back by scoreShare-1 times as much time of their steps before the next
+	// (see account).
 	scoreShare = 4
+	// trafficMemory is how long after other sequences ran scoring steps
+	// stay short and charged to the share.
+	trafficMemory = time.Second
 )
 
 // Step kinds, for the scoring's time share.
@@ -133,9 +136,15 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 // every generating sequence.
 func (e *Engine) plan(batch *llama.Batch, active []*sequence) {
 	batch.Clear()
-	e.beside = generating(active)
+	now, busy := time.Now(), traffic(active)
+	if busy {
+		e.lastTraffic = now
+	}
+	// A client pausing between requests still counts, or a whole scoring
+	// step would start in each pause and hold up its next request.
+	e.beside = busy || now.Sub(e.lastTraffic) < trafficMemory
 	e.kind = stepReply
-	if e.addPrompts(batch, active, e.beside && e.scoreDebt > 0) {
+	if e.addPrompts(batch, active, busy && e.scoreDebt > 0) {
 		e.kind = stepPrompt
 		for _, s := range active {
 			if s.score != nil && s.inBatch > 0 {
@@ -148,22 +157,23 @@ func (e *Engine) plan(batch *llama.Batch, active []*sequence) {
 }
 
 // account charges a step's decode time to the scoring's time share: a
-// scoring step beside generating sequences adds its time to the debt, a
-// reply step pays back 1/(scoreShare-1) of its own; scorings wait while
-// the debt is positive (and someone generates).
+// scoring step beside other sequences adds its time to the debt, a step of
+// theirs (prompts or replies) pays back 1/(scoreShare-1) of its own;
+// scorings wait while the debt is positive and others run.
 func (e *Engine) account(d time.Duration) {
 	switch {
 	case e.kind == stepScore && e.beside:
 		e.scoreDebt += d
-	case e.kind == stepReply:
+	case e.kind != stepScore:
 		e.scoreDebt = max(0, e.scoreDebt-d/(scoreShare-1))
 	}
 }
 
-// generating reports whether some sequence is generating a reply.
-func generating(active []*sequence) bool {
+// traffic reports whether a sequence other than a scoring runs: a prompt
+// being decoded or a reply being generated.
+func traffic(active []*sequence) bool {
 	for _, s := range active {
-		if s.score == nil && len(s.pending) == 0 {
+		if s.score == nil {
 			return true
 		}
 	}

@@ -149,7 +149,7 @@ func TestScoreCancelAndConcurrency(t *testing.T) {
 
 // While a sequence generates, scoring steps are short and take at most a
 // quarter of the loop's time: each is paid back by three times its time of
-// reply steps. Alone, a scoring takes whole steps.
+// the others' steps. Alone, a scoring takes whole steps.
 func TestScoringYieldsToReplies(t *testing.T) {
 	batch, err := llama.NewBatch(512, 2, 0)
 	if err != nil {
@@ -182,7 +182,27 @@ func TestScoringYieldsToReplies(t *testing.T) {
 	if got, want := steps([]*sequence{gen, sc}, 9, 30*time.Millisecond), "score8 reply reply reply score8 reply reply reply score8"; got != want {
 		t.Errorf("beside a reply, steps of 30 ms: %s\nwant %s", got, want)
 	}
+	if got, want := steps([]*sequence{sc}, 1, 30*time.Millisecond), "score8"; got != want {
+		t.Errorf("right after the reply: %s, want %s (a client between two requests)", got, want)
+	}
+	e.lastTraffic = time.Now().Add(-trafficMemory)
 	if got, want := steps([]*sequence{sc}, 2, 30*time.Millisecond), "score32 score32"; got != want {
 		t.Errorf("alone: %s, want %s", got, want)
+	}
+	// A prompt being decoded is traffic too: it does not share a step with
+	// a scoring in debt, and its steps pay the debt back.
+	e.scoreDebt = 0
+	chat := &sequence{slot: &slot{id: 0}, logitAt: -1, pending: make([]int, 40), req: modelserver.GenerateRequest{Prompt: make([]int, 40)}}
+	e.plan(batch, []*sequence{chat, sc})
+	if sc.inBatch != scoreChunkBeside || chat.inBatch != 40 {
+		t.Fatalf("a prompt beside a scoring: %d and %d positions, want 40 and %d", chat.inBatch, sc.inBatch, scoreChunkBeside)
+	}
+	e.account(30 * time.Millisecond)
+	chat.slot.cached, chat.pending = chat.pending, nil
+	sc.slot.cached, sc.pending = append(sc.slot.cached, sc.pending[:sc.inBatch]...), sc.pending[sc.inBatch:]
+	chat.pending = make([]int, 10) // the next turn's prompt
+	e.plan(batch, []*sequence{chat, sc})
+	if sc.inBatch != 0 || chat.inBatch != 10 {
+		t.Errorf("with a debt: the prompt step holds %d scoring positions", sc.inBatch)
 	}
 }
