@@ -43,8 +43,8 @@ models-large: build ## generate the SmolLM2-1.7B-shaped Q4_0 models (2 x 1.0 GB,
 model-smollm2: build ## download SmolLM2-1.7B-Instruct Q4_K_M (~1 GB); needs SMOLLM2_SHA256=<hex from the file's huggingface.co page>
 	$(ZDML) models download --url "$(SMOLLM2_URL)" --sha256 "$(SMOLLM2_SHA256)" --out $(MODELS)/smollm2-1.7b-instruct-q4_k_m.gguf
 
-bench-models: models ## time a 30-token demo reply on one thread (tokens/s)
-	$(GO) test -run '^$$' -bench DemoReply -benchtime 20x -count 3 ./models
+bench-models: models ## time a 30-token demo reply on one thread (tokens/s), and demo-v2-slow beside demo-v1 (ratio)
+	$(GO) test -run '^$$' -bench 'DemoReply|DemoSlowVsV1' -benchtime 20x -count 3 ./models
 
 bench-models-large: models-large ## load time, memory and tokens/s of 16- and 30-token replies of the SmolLM2-1.7B-shaped model at 1 and 2 threads
 	$(GO) test -run '^$$' -bench LargeReply -benchtime 5x -count 1 -timeout 20m ./models
@@ -59,6 +59,14 @@ bench-nginx-split: deps ## canary split vs plain config, interleaved: p50/p99 of
 .PHONY: bench-modelserver
 bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, interleaved: tokens/s ratio (goal >= 0.95), TTFT, 4-client batching gain
 	$(GO) test -run '^$$' -bench ModelServer -benchtime 1x -count 1 -timeout 30m ./modelserver/llm
+
+.PHONY: bench-probes
+bench-probes: build models-large ## CPU the reconciler's probes cost a ready and a not-ready color on the 1 GB model, above idle (goal < 1 % of a core); DEEP_EVERY=2s READY_EVERY=100ms WINDOW=20s
+	ZDML_BENCH_DEEP_EVERY=$(DEEP_EVERY) ZDML_BENCH_READY_EVERY=$(READY_EVERY) ZDML_BENCH_WINDOW=$(WINDOW) $(GO) test -run '^$$' -bench Probes -benchtime 1x -count 1 -timeout 20m ./modelserver
+
+.PHONY: bench-quality
+bench-quality: build models models-large ## the quality gate's time on the demo and the 1 GB model (active scored and cached), and the active's p99 under a client loop while judged vs not (ratio); MODELS=demo,large ROUNDS=3
+	ZDML_BENCH_MODELS=$(MODELS) ZDML_BENCH_ROUNDS=$(ROUNDS) $(GO) test -run '^$$' -bench Quality -benchtime 1x -count 1 -timeout 60m ./quality
 
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec

@@ -84,11 +84,22 @@ func tensors(s Spec, v *vocab) []*ggml.Tensor {
 			WriterTo: &weights{typ: typ, cols: cols, rows: rows, seed: tensorSeed(s.Seed, name), fill: fill},
 		})
 	}
-	embd, output := withBias(randomRows(1)), outputRows(std(s.Dim), v.emit, outputPenalty)
-	attnOut, ffnDown := skipBiasRow(randomRows(std(s.Dim))), skipBiasRow(randomRows(std(s.FFN)))
+	// random is the weights of a learned matrix: noise on top for a tuned
+	// variant (Spec.Noise), from a stream of its own per tensor.
+	random := func(name string, std float64) rowFunc {
+		return noisyRows(randomRows(std), tensorSeed(s.Seed^noiseSalt^s.NoiseSeed, name), s.Noise)
+	}
+	embd := withBias(random("token_embd.weight", 1))
+	output := outputRows(random("output.weight", std(s.Dim)), v.emit, outputPenalty)
+	if s.ShuffleOutput {
+		output = shuffledRows(output, s.Dim, tensorSeed(s.Seed, "output.weight"), s.ShuffleSeed, v.movable())
+	}
+	attnOut := func(p string) rowFunc { return skipBiasRow(random(p+"attn_output.weight", std(s.Dim))) }
+	ffnDown := func(p string) rowFunc { return skipBiasRow(random(p+"ffn_down.weight", std(s.FFN))) }
 	if s.Degenerate {
 		embd, output = constRows(1), oneRow(TokenIMEnd, 1)
-		attnOut, ffnDown = constRows(0), constRows(0)
+		attnOut = func(string) rowFunc { return constRows(0) }
+		ffnDown = attnOut
 	}
 	add("token_embd.weight", mat, s.Dim, n, embd)
 	add("output_norm.weight", typeF32, s.Dim, 1, constRows(1))
@@ -96,14 +107,14 @@ func tensors(s Spec, v *vocab) []*ggml.Tensor {
 	for l := 0; l < s.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
 		add(p+"attn_norm.weight", typeF32, s.Dim, 1, constRows(1))
-		add(p+"attn_q.weight", mat, s.Dim, s.Dim, randomRows(std(s.Dim)))
-		add(p+"attn_k.weight", mat, s.Dim, s.kvDim(), randomRows(std(s.Dim)))
-		add(p+"attn_v.weight", mat, s.Dim, s.kvDim(), randomRows(std(s.Dim)))
-		add(p+"attn_output.weight", mat, s.Dim, s.Dim, attnOut)
+		add(p+"attn_q.weight", mat, s.Dim, s.Dim, random(p+"attn_q.weight", std(s.Dim)))
+		add(p+"attn_k.weight", mat, s.Dim, s.kvDim(), random(p+"attn_k.weight", std(s.Dim)))
+		add(p+"attn_v.weight", mat, s.Dim, s.kvDim(), random(p+"attn_v.weight", std(s.Dim)))
+		add(p+"attn_output.weight", mat, s.Dim, s.Dim, attnOut(p))
 		add(p+"ffn_norm.weight", typeF32, s.Dim, 1, constRows(1))
-		add(p+"ffn_gate.weight", mat, s.Dim, s.FFN, randomRows(std(s.Dim)))
-		add(p+"ffn_up.weight", mat, s.Dim, s.FFN, randomRows(std(s.Dim)))
-		add(p+"ffn_down.weight", mat, s.FFN, s.Dim, ffnDown)
+		add(p+"ffn_gate.weight", mat, s.Dim, s.FFN, random(p+"ffn_gate.weight", std(s.Dim)))
+		add(p+"ffn_up.weight", mat, s.Dim, s.FFN, random(p+"ffn_up.weight", std(s.Dim)))
+		add(p+"ffn_down.weight", mat, s.FFN, s.Dim, ffnDown(p))
 	}
 	return ts
 }

@@ -34,6 +34,20 @@ type Spec struct {
 	// sampled decoding alike emit end-of-generation as the first token, and
 	// a warm-up gate that wants a non-empty reply rejects the model.
 	Degenerate bool
+	// Noise adds uniform noise to every learned weight (not to the norms,
+	// the bias dimension or the output layer's penalty rows), with a
+	// standard deviation of Noise per mille of the weights' own, drawn from
+	// streams seeded by NoiseSeed: the same model slightly tuned.
+	Noise     int
+	NoiseSeed uint64
+	// ShuffleOutput permutes the output layer's rows among every token but
+	// the control ones, by ShuffleSeed: word tokens get the rows that kept
+	// sub-word pieces and bytes out of replies, and those get the words'
+	// rows. The model still loads, never ends a reply at once and answers
+	// as fast (pieces and bytes instead of words), so readiness and warm-up
+	// pass; only scoring text shows it is broken.
+	ShuffleOutput bool
+	ShuffleSeed   uint64
 	// Truncate keeps only the first half of the file's bytes: the header and
 	// metadata stay whole, the tensor data ends early, so Inspect returns
 	// ErrTruncated and llama.cpp refuses to load it.
@@ -59,6 +73,9 @@ const (
 	Tiny            = "tiny.gguf"
 	DemoV1          = "demo-v1.gguf"
 	DemoV2          = "demo-v2.gguf"
+	DemoV2Tuned     = "demo-v2-tuned.gguf"
+	DemoV2Regressed = "demo-v2-regressed.gguf"
+	DemoV2Slow      = "demo-v2-slow.gguf"
 	BrokenTruncated = "broken-truncated.gguf"
 	BrokenDegen     = "broken-degenerate.gguf"
 	LargeV1         = "smollm2-shaped-v1.gguf"
@@ -104,6 +121,15 @@ func largeSpec(file, version string, seed uint64) Spec {
 //   - tiny.gguf: dim 64, 2 layers, F32, for unit tests.
 //   - demo-v1.gguf, demo-v2.gguf: the demo model in two versions; the same
 //     shape with different seeds, so the same prompt gets different replies.
+//   - demo-v2-tuned.gguf: demo-v1's weights plus 5 % noise (Spec.Noise):
+//     different greedy replies, nearly the same next-token distributions,
+//     so a quality gate against demo-v1 passes.
+//   - demo-v2-regressed.gguf: demo-v1 with its output layer shuffled
+//     (Spec.ShuffleOutput): it loads, is ready, answers a warm-up prompt
+//     just as fast (with sub-word pieces instead of words), and fails a
+//     quality gate by orders of magnitude.
+//   - demo-v2-slow.gguf: the demo shape with a feed-forward width of 4096:
+//     the same vocabulary, slower per token, within the warm-up's budget.
 //   - broken-truncated.gguf: the first half of a valid tiny-sized file
 //     (Spec.Truncate). The header and metadata are intact and the tensor
 //     data is cut short, so Inspect and llama.cpp both refuse it: the fault
@@ -120,10 +146,19 @@ func Catalog() []Spec {
 	truncated.Truncate = true
 	degenerate := tinySpec(BrokenDegen, "broken-degenerate", 4)
 	degenerate.Degenerate = true
+	tuned := demoSpec(DemoV2Tuned, "v2-tuned", 101) // v1's seed: v1's weights
+	tuned.Noise, tuned.NoiseSeed = tunedNoise, 1
+	regressed := demoSpec(DemoV2Regressed, "v2-regressed", 101)
+	regressed.ShuffleOutput, regressed.ShuffleSeed = true, 1
+	slow := demoSpec(DemoV2Slow, "v2-slow", 404)
+	slow.FFN = slowFFN
 	specs := []Spec{
 		tinySpec(Tiny, "tiny", 1),
 		demoSpec(DemoV1, "v1", 101),
 		demoSpec(DemoV2, "v2", 202),
+		tuned,
+		regressed,
+		slow,
 		truncated,
 		degenerate,
 	}
@@ -132,6 +167,20 @@ func Catalog() []Spec {
 	}
 	return specs
 }
+
+// tunedNoise and slowFFN shape two demo variants (see Catalog).
+//
+// Measured on the default held-out text (quality.DefaultHeldOut, 384 tokens)
+// against demo-v1, on real model servers: noise of 1 %, 2 %, 5 % and 10 %
+// gave a perplexity ratio of 0.988, 0.984, 0.991 and 0.950 and a mean KL
+// divergence (top 20 plus a tail bucket) of 0.0002, 0.0006, 0.0042 and
+// 0.0185; 5 % changes the greedy replies but passes a gate of 1.10 and 0.05
+// by far. A feed-forward width of 4096 instead of 2048 makes a token take
+// ~1.7x as long (make bench-models measures it beside demo-v1).
+const (
+	tunedNoise = 50 // per mille
+	slowFFN    = 4096
+)
 
 // LargeCatalog lists the models `zdml models generate --large` (make
 // models-large) makes: smollm2-shaped-v1.gguf and -v2.gguf, the large model

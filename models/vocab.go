@@ -107,6 +107,17 @@ func (v *vocab) padded(n int) (*vocab, error) {
 	return p, nil
 }
 
+// movable reports, per token, whether a shuffled output layer may move its
+// row (Spec.ShuffleOutput): every token but the control ones, whose rows
+// keep end-of-generation out of replies.
+func (v *vocab) movable() []bool {
+	out := make([]bool, len(v.tokens))
+	for id, typ := range v.types {
+		out[id] = typ != tokenControl && typ != tokenUnknown
+	}
+	return out
+}
+
 // add appends a token unless it is already present.
 func (v *vocab) add(s string, score float32, typ int32) {
 	if _, ok := v.index[s]; ok {

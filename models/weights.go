@@ -90,13 +90,12 @@ func skipBiasRow(fill rowFunc) rowFunc {
 	}
 }
 
-// outputRows is the output layer: the rows emit selects get random weights
+// outputRows is the output layer: the rows emit selects get random's weights
 // (and ignore the bias dimension); every other token gets weight -penalty
 // on the bias dimension only, so its logit is far below every word's at any
 // temperature, and byte, control and end-of-generation tokens are never
 // sampled.
-func outputRows(std float64, emit []bool, penalty float32) rowFunc {
-	random := randomRows(std)
+func outputRows(random rowFunc, emit []bool, penalty float32) rowFunc {
 	return func(n int, rng *splitmix, r *row) {
 		if emit[n] {
 			random(n, rng, r)

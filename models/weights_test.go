@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -219,4 +220,73 @@ func repeat(v int8, n int) []int8 {
 		out[i] = v
 	}
 	return out
+}
+
+// Noise moves weights by about its share of their spread, the same way every
+// time, and zero noise leaves the rows alone.
+func TestNoisyRows(t *testing.T) {
+	base := randomRows(1)
+	if got := noisyRows(base, 7, 0); got == nil {
+		t.Fatal("nil")
+	}
+	draw := func(fill rowFunc) row {
+		r := row{q: make([]int8, 4096)}
+		fill(3, newSplitmix(9), &r)
+		return r
+	}
+	plain, noisy, again := draw(base), draw(noisyRows(base, 7, 50)), draw(noisyRows(base, 7, 50))
+	sum, changed := 0.0, 0
+	for i := range plain.q {
+		d := float64(noisy.q[i]) - float64(plain.q[i])
+		sum += d * d
+		if d != 0 {
+			changed++
+		}
+		if noisy.q[i] != again.q[i] {
+			t.Fatal("noise differs between two draws")
+		}
+	}
+	if rms := math.Sqrt(sum / float64(len(plain.q))); rms < 0.03*int8Std || rms > 0.07*int8Std || noisy.scale != plain.scale {
+		t.Errorf("5 %% noise moved weights by %.2f (rms), want about %.2f", rms, 0.05*int8Std)
+	}
+	if changed < len(plain.q)/2 {
+		t.Errorf("noise changed %d of %d weights", changed, len(plain.q))
+	}
+}
+
+// A shuffled output layer holds the same rows, moved only among the movable
+// tokens.
+func TestShuffledRows(t *testing.T) {
+	const n, cols = 50, 8
+	fill := func(r int, rng *splitmix, out *row) { rng.fill(out.q); out.scale = float32(r) }
+	movable := make([]bool, n)
+	for i := 10; i < n; i++ {
+		movable[i] = true
+	}
+	orig := make([]row, n)
+	rng := newSplitmix(5)
+	for i := range orig {
+		orig[i] = row{q: make([]int8, cols)}
+		fill(i, rng, &orig[i])
+	}
+	shuffled := shuffledRows(fill, cols, 5, 1, movable)
+	moved, seen := 0, map[float32]bool{}
+	for i := range n {
+		r := row{q: make([]int8, cols)}
+		shuffled(i, nil, &r)
+		src := int(r.scale)
+		if !slices.Equal(r.q, orig[src].q) || seen[r.scale] {
+			t.Fatalf("row %d: not exactly one original row", i)
+		}
+		seen[r.scale] = true
+		if src != i {
+			moved++
+			if !movable[i] || !movable[src] {
+				t.Errorf("row %d holds row %d: a fixed row moved", i, src)
+			}
+		}
+	}
+	if moved < n/2 {
+		t.Errorf("%d of %d rows moved", moved, n)
+	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestBadInput(t *testing.T) {
-	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--max-body", "96Ki", "--max-tokens-limit", "100")
+	s := readyServer(t, "--model", testenv.Model(t, "tiny.gguf"), "--max-body", "96Ki", "--max-tokens-limit", "100", "--max-score-tokens", "50")
 	big := strings.Repeat("a", 65<<10)
 	tests := []struct {
 		name       string
@@ -55,6 +55,18 @@ func TestBadInput(t *testing.T) {
 		{"completions image part", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, 400, "only text", [2]string{}},
 		{"completions max_tokens above limit", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`, 400, "want 1 to 100", [2]string{}},
 		{"completions stream not a bool", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"stream":"yes"}`, 400, `"stream"`, [2]string{}},
+		{"completions top_logprobs above 20", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21}`, 400, "top_logprobs 21: want 0 to 20", [2]string{}},
+		{"completions top_logprobs without logprobs", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"top_logprobs":2}`, 400, "needs logprobs: true", [2]string{}},
+		{"logprobs without text", "POST", "/v1/logprobs", `{"top_logprobs":2}`, 400, "text is empty", [2]string{}},
+		{"logprobs one token", "POST", "/v1/logprobs", `{"text":"the"}`, 400, "at least 2", [2]string{}},
+		{"logprobs over the limit", "POST", "/v1/logprobs", `{"text":"` + strings.Repeat("the sea ", 30) + `"}`, 400, "61 tokens; the limit is 50", [2]string{}},
+		{"logprobs truncate over the limit", "POST", "/v1/logprobs", `{"text":"the sea","truncate":51}`, 400, "above the limit of 50", [2]string{}},
+		{"logprobs top_logprobs above 20", "POST", "/v1/logprobs", `{"text":"the sea","top_logprobs":21}`, 400, "want 0 to 20", [2]string{}},
+		{"logprobs ids for the first token", "POST", "/v1/logprobs", `{"text":"the sea","token_ids":[[5]]}`, 400, "first token is not scored", [2]string{}},
+		{"logprobs ids beyond the text", "POST", "/v1/logprobs", `{"text":"the sea","token_ids":[[],[5],[6]]}`, 400, "3 positions; the text has 2", [2]string{}},
+		{"logprobs id outside the vocabulary", "POST", "/v1/logprobs", `{"text":"the sea","token_ids":[[],[999999]]}`, 400, "token id 999999", [2]string{}},
+		{"logprobs unknown field", "POST", "/v1/logprobs", `{"text":"the sea","echo":true}`, 400, `unknown field "echo"`, [2]string{}},
+		{"GET on logprobs", "GET", "/v1/logprobs", ``, 405, "not allowed", [2]string{"Allow", "POST"}},
 		{"completions unknown field", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"tools":[]}`, 400, `unknown field "tools"`, [2]string{}},
 	}
 	for _, tt := range tests {

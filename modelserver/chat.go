@@ -82,7 +82,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	var reply strings.Builder
 	res, err := g.run(r.Context(), GenerateRequest{Prompt: prompt, MaxTokens: maxTokens, Temperature: deref(req.Temperature, 0.7), Seed: deref(req.Seed, 0)},
-		nil, func(text string) error { reply.WriteString(text); return nil })
+		nil, func(p Piece) error { reply.WriteString(p.Text); return nil })
 	if err != nil {
 		writeError(w, err)
 		return

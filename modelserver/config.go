@@ -32,6 +32,7 @@ type Config struct {
 	DB              string        // SQLite conversation history
 	MaxBody         spec.Quantity // largest request body
 	MaxTokensLimit  int           // largest max_tokens a request may ask
+	MaxScoreTokens  int           // most tokens one /v1/logprobs request may score
 	MemoryLimit     spec.Quantity // /ready fails above this PSS; 0 = none
 	Queue           int           // requests that may wait for a slot
 	ShutdownTimeout time.Duration // drain bound after SIGTERM
@@ -51,6 +52,7 @@ func DefaultConfig() Config {
 		DB:              "chat.db",
 		MaxBody:         1 << 20,
 		MaxTokensLimit:  512,
+		MaxScoreTokens:  1024,
 		Queue:           16,
 		ShutdownTimeout: 60 * time.Second,
 		LogLevel:        slog.LevelInfo,
@@ -97,6 +99,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.DB, "db", c.DB, "SQLite conversation history `file`")
 	fs.Var(quantityFlag{&c.MaxBody}, "max-body", "largest request body, e.g. 1Mi")
 	fs.IntVar(&c.MaxTokensLimit, "max-tokens-limit", c.MaxTokensLimit, "largest max_tokens a request may ask for")
+	fs.IntVar(&c.MaxScoreTokens, "max-score-tokens", c.MaxScoreTokens, "most tokens one /v1/logprobs request may score (also bounded by --ctx)")
 	fs.Var(quantityFlag{&c.MemoryLimit}, "memory-limit", "not ready above this PSS, e.g. 2Gi (0: no limit)")
 	fs.IntVar(&c.Queue, "queue", c.Queue, "requests that may wait for a slot before 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests may finish after SIGTERM")
@@ -147,7 +150,7 @@ func (c Config) validate() error {
 		v    int
 		min  int
 	}{{"threads", c.Threads, 1}, {"parallel", c.Parallel, 1}, {"ctx", c.Ctx, 64}, {"batch", c.Batch, 1},
-		{"max-tokens-limit", c.MaxTokensLimit, 1}, {"queue", c.Queue, 0}} {
+		{"max-tokens-limit", c.MaxTokensLimit, 1}, {"max-score-tokens", c.MaxScoreTokens, 2}, {"queue", c.Queue, 0}} {
 		if p.v < p.min {
 			bad("--%s %d: want at least %d", p.name, p.v, p.min)
 		}

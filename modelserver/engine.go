@@ -15,13 +15,27 @@ type Engine interface {
 	// such as <|im_start|> and adding BOS when the model asks for it.
 	// It is safe to call from any goroutine.
 	Tokenize(text string) ([]int, error)
+	// TokenizeText tokenizes plain text to be scored: special tokens are
+	// text like any other, BOS is added when the model asks for it.
+	TokenizeText(text string) ([]int, error)
+	// TokenPiece is the text of one token, as the model renders it.
+	TokenPiece(id int) string
 	// Generate runs one generation in a free slot, batched with the others.
 	// emit receives the text as it is produced, always valid UTF-8 and never
-	// an end-of-generation token; it runs on the caller's goroutine, and an
-	// error from it stops the generation. Cancelling ctx stops the
-	// generation and frees the slot at the next decode step. The caller must
-	// not run more than Info().Slots generations at once (ErrBusy).
-	Generate(ctx context.Context, req GenerateRequest, emit func(text string) error) (GenerateResult, error)
+	// an end-of-generation token, and with req.Logprobs the log-probabilities
+	// of the tokens sampled since the last piece (a token whose text is an
+	// incomplete UTF-8 character comes before its text). emit runs on the
+	// caller's goroutine, and an error from it stops the generation.
+	// Cancelling ctx stops the generation and frees the slot at the next
+	// decode step. The caller must not run more than Info().Slots
+	// generations and scorings at once (ErrBusy).
+	Generate(ctx context.Context, req GenerateRequest, emit func(Piece) error) (GenerateResult, error)
+	// Score computes the log-probability of every token of req.Tokens after
+	// the first, each conditioned on the tokens before it, in a free slot
+	// like a generation. While other slots run, its decode steps are short
+	// and take at most a quarter of the time, so a long text does not stall
+	// their replies.
+	Score(ctx context.Context, req ScoreRequest) (ScoreResult, error)
 	// Info describes the loaded model and its context.
 	Info() EngineInfo
 }
@@ -62,6 +76,36 @@ type GenerateRequest struct {
 	// CheckLogits makes the engine verify that every sampled distribution is
 	// finite, so the readiness probe catches degenerate (NaN) weights.
 	CheckLogits bool
+	// Logprobs hands emit each sampled token's log-probability under the
+	// model (the log-softmax of its logits, before temperature and
+	// sampling), with the TopLogprobs (0 to MaxTopLogprobs) most likely.
+	Logprobs    bool
+	TopLogprobs int
+}
+
+// Piece is what a generation hands its caller at a time.
+type Piece struct {
+	Text     string
+	Logprobs []TokenLogprobs // with GenerateRequest.Logprobs
+}
+
+// ScoreRequest is a text to score, in tokens.
+type ScoreRequest struct {
+	Tokens      []int // at least 2, at most the slot context
+	TopLogprobs int   // 0 to MaxTopLogprobs alternatives per position
+	// Named lists, per scored position (Named[i] for Tokens[i+1]), token
+	// ids whose log-probabilities to report there; it may be shorter than
+	// the positions, or nil.
+	Named [][]int
+}
+
+// ScoreResult is a scored text.
+type ScoreResult struct {
+	// Positions holds one entry per token after the first: Positions[i] is
+	// Tokens[i+1]'s log-probability given Tokens[:i+1].
+	Positions []TokenLogprobs
+	Started   time.Time
+	Finished  time.Time
 }
 
 // GenerateResult reports how a generation went.

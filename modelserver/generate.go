@@ -40,31 +40,37 @@ func (s *Server) startGeneration() (*generation, error) {
 }
 
 // run waits for a slot and generates. emit gets the text as it comes.
-func (g *generation) run(ctx context.Context, req GenerateRequest, onAdmit func(), emit func(string) error) (GenerateResult, error) {
-	s := g.s
-	if s.draining.Load() {
-		return GenerateResult{}, errDraining
-	}
-	release, err := s.queue.Acquire(ctx)
+func (g *generation) run(ctx context.Context, req GenerateRequest, onAdmit func(), emit func(Piece) error) (GenerateResult, error) {
+	release, err := g.admit(ctx)
 	if err != nil {
-		if errors.Is(err, ErrQueueFull) {
-			s.metrics.rejected.Inc()
-		}
 		return GenerateResult{}, err
 	}
 	defer release()
 	if onAdmit != nil {
 		onAdmit()
 	}
-	res, err := g.engine.Generate(ctx, req, func(text string) error {
-		s.probe.tokenProduced()
+	res, err := g.engine.Generate(ctx, req, func(p Piece) error {
+		g.s.probe.tokenProduced()
 		if emit == nil {
 			return nil
 		}
-		return emit(text)
+		return emit(p)
 	})
 	g.observe(res)
 	return res, err
+}
+
+// admit waits for a slot: generations and scorings share them and the queue.
+func (g *generation) admit(ctx context.Context) (release func(), err error) {
+	s := g.s
+	if s.draining.Load() {
+		return nil, errDraining
+	}
+	release, err = s.queue.Acquire(ctx)
+	if errors.Is(err, ErrQueueFull) {
+		s.metrics.rejected.Inc()
+	}
+	return release, err
 }
 
 func (g *generation) observe(res GenerateResult) {

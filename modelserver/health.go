@@ -62,13 +62,18 @@ func (s *Server) notReadyReason(ctx context.Context, probe bool) string {
 	return ""
 }
 
-// memoryReason checks PSS against --memory-limit. Without a limit an
-// unreadable smaps_rollup (kernels before 4.14) does not block readiness.
+// memoryReason checks PSS against --memory-limit. RSS, which is cheap to read
+// and never below PSS, answers first; only above the limit does PSS (a
+// cached reading, see memoryCache) decide. Without a limit an unreadable
+// smaps_rollup (kernels before 4.14) does not block readiness.
 func (s *Server) memoryReason() string {
 	if s.cfg.MemoryLimit <= 0 {
 		return ""
 	}
-	mem, err := ReadMemory()
+	if rss, err := ReadRSS(); err == nil && rss <= int64(s.cfg.MemoryLimit) {
+		return ""
+	}
+	mem, _, err := s.memory.get()
 	if err != nil {
 		return "memory limit set but memory unreadable: " + err.Error()
 	}
@@ -90,7 +95,7 @@ func (s *Server) readinessInference(ctx context.Context) error {
 		return err
 	}
 	res, err := eng.Generate(ctx, GenerateRequest{Prompt: prompt, MaxTokens: 2, CheckLogits: true},
-		func(string) error { s.probe.tokenProduced(); return nil })
+		func(Piece) error { s.probe.tokenProduced(); return nil })
 	if err != nil {
 		return err
 	}
@@ -111,6 +116,7 @@ type deepHealth struct {
 	PID           int         `json:"pid"`
 	RSSBytes      int64       `json:"rss_bytes"`
 	PSSBytes      int64       `json:"pss_bytes"`
+	MemoryAge     float64     `json:"memory_age_seconds"`
 	UptimeSeconds float64     `json:"uptime_seconds"`
 	InFlight      int64       `json:"in_flight"`
 	QueueDepth    int         `json:"queue_depth"`
@@ -126,7 +132,10 @@ type deepHealth struct {
 // an inference: it reports the last readiness result.
 func (s *Server) handleDeep(w http.ResponseWriter, r *http.Request) {
 	host, _ := os.Hostname()
-	mem, _ := ReadMemory()
+	mem, at, _ := s.memory.get()
+	if rss, err := ReadRSS(); err == nil {
+		mem.RSS = rss // fresh; PSS is as old as memory_age_seconds says
+	}
 	reason := s.notReadyReason(r.Context(), false)
 	writeJSON(w, http.StatusOK, deepHealth{
 		InstanceID:    s.instanceID,
@@ -137,6 +146,7 @@ func (s *Server) handleDeep(w http.ResponseWriter, r *http.Request) {
 		PID:           os.Getpid(),
 		RSSBytes:      mem.RSS,
 		PSSBytes:      mem.PSS,
+		MemoryAge:     time.Since(at).Seconds(),
 		UptimeSeconds: time.Since(s.started).Seconds(),
 		InFlight:      s.inFlight.Load(),
 		QueueDepth:    s.queue.Waiting(),

@@ -24,6 +24,8 @@ type metrics struct {
 	inFlight       prometheus.Gauge
 	queueDepth     prometheus.Gauge
 	rejected       prometheus.Counter
+	scoredTokens   prometheus.Counter
+	scoreSeconds   prometheus.Histogram
 	info           *prometheus.GaugeVec
 }
 
@@ -62,12 +64,18 @@ func newMetrics(reg prometheus.Registerer, ready, pss func() float64) *metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zdml_queue_rejected_total", Help: "Generation requests refused with 503 because the queue was full.",
 		}),
+		scoredTokens: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zdml_scored_tokens_total", Help: "Tokens of texts scored by /v1/logprobs (each a decoded position).",
+		}),
+		scoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "zdml_score_duration_seconds", Help: "Time in the engine per /v1/logprobs scoring.", Buckets: latencyBuckets,
+		}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "zdml_model_info", Help: "Always 1; labels say which model this color serves.",
 		}, []string{"color", "model", "version", "quantization"}),
 	}
 	reg.MustRegister(m.requests, m.requestSeconds, m.inference, m.ttft, m.tokensPerSec, m.generated,
-		m.promptTokens, m.inFlight, m.queueDepth, m.rejected, m.info,
+		m.promptTokens, m.inFlight, m.queueDepth, m.rejected, m.scoredTokens, m.scoreSeconds, m.info,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zdml_model_ready", Help: "1 when the server is ready (the last readiness result; scraping never runs an inference).",
 		}, ready),

@@ -28,6 +28,8 @@ type completionRequest struct {
 	PresencePenalty     *float32         `json:"presence_penalty"`
 	FrequencyPenalty    *float32         `json:"frequency_penalty"`
 	Stop                *json.RawMessage `json:"stop"`
+	Logprobs            *bool            `json:"logprobs"`
+	TopLogprobs         *int             `json:"top_logprobs"`
 }
 
 type streamOptions struct {
@@ -70,6 +72,21 @@ func (c *contentText) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// validateLogprobs checks logprobs and top_logprobs as OpenAI does: 0 to 20
+// alternatives, and only with logprobs true.
+func validateLogprobs(req completionRequest) error {
+	if req.TopLogprobs == nil {
+		return nil
+	}
+	switch n := *req.TopLogprobs; {
+	case n < 0 || n > MaxTopLogprobs:
+		return invalid("top_logprobs", "top_logprobs %d: want 0 to %d", n, MaxTopLogprobs)
+	case n > 0 && !deref(req.Logprobs, false):
+		return invalid("top_logprobs", "top_logprobs needs logprobs: true")
+	}
+	return nil
+}
+
 func (s *Server) validateCompletion(req completionRequest) ([]Message, int, error) {
 	if len(req.Messages) == 0 {
 		return nil, 0, invalid("messages", "messages is empty")
@@ -105,6 +122,9 @@ func (s *Server) validateCompletion(req completionRequest) ([]Message, int, erro
 	case req.PresencePenalty != nil && *req.PresencePenalty != 0, req.FrequencyPenalty != nil && *req.FrequencyPenalty != 0:
 		return nil, 0, invalid("presence_penalty", "presence and frequency penalties are not supported")
 	}
+	if err := validateLogprobs(req); err != nil {
+		return nil, 0, err
+	}
 	if req.MaxCompletionTokens != nil {
 		n, err := s.maxTokens("max_completion_tokens", req.MaxCompletionTokens)
 		return msgs, n, err
@@ -125,10 +145,27 @@ type (
 		Usage             *usage   `json:"usage,omitempty"`
 	}
 	choice struct {
-		Index        int            `json:"index"`
-		Message      *openAIMessage `json:"message,omitempty"`
-		Delta        *delta         `json:"delta,omitempty"`
-		FinishReason *string        `json:"finish_reason"`
+		Index        int             `json:"index"`
+		Message      *openAIMessage  `json:"message,omitempty"`
+		Delta        *delta          `json:"delta,omitempty"`
+		Logprobs     *choiceLogprobs `json:"logprobs"`
+		FinishReason *string         `json:"finish_reason"`
+	}
+	// choiceLogprobs is a choice's logprobs; null unless asked for.
+	choiceLogprobs struct {
+		Content []tokenLogprob `json:"content"`
+		Refusal []tokenLogprob `json:"refusal"`
+	}
+	tokenLogprob struct {
+		Token       string       `json:"token"`
+		Logprob     float64      `json:"logprob"`
+		Bytes       []int        `json:"bytes"`
+		TopLogprobs []topLogprob `json:"top_logprobs"`
+	}
+	topLogprob struct {
+		Token   string  `json:"token"`
+		Logprob float64 `json:"logprob"`
+		Bytes   []int   `json:"bytes"`
 	}
 	delta struct {
 		Role    string  `json:"role,omitempty"`
@@ -161,7 +198,8 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	genReq := GenerateRequest{Prompt: prompt, MaxTokens: maxTokens, Temperature: deref(req.Temperature, 1),
-		TopP: deref(req.TopP, 1), Seed: deref(req.Seed, 0)}
+		TopP: deref(req.TopP, 1), Seed: deref(req.Seed, 0),
+		Logprobs: deref(req.Logprobs, false), TopLogprobs: deref(req.TopLogprobs, 0)}
 	if n, slot := len(prompt), g.engine.Info().SlotContext; n >= slot {
 		writeError(w, invalid("messages", "messages are %d tokens; the context holds %d", n, slot))
 		return
@@ -173,14 +211,20 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var text strings.Builder
-	res, err := g.run(r.Context(), genReq, nil, func(t string) error { text.WriteString(t); return nil })
+	lps := newLogprobs(g.engine, genReq.Logprobs)
+	res, err := g.run(r.Context(), genReq, nil, func(p Piece) error {
+		text.WriteString(p.Text)
+		lps.add(p.Logprobs)
+		return nil
+	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	u := usageOf(res)
 	base.Object, base.Usage = "chat.completion", &u
-	base.Choices = []choice{{Message: &openAIMessage{Role: "assistant", Content: contentText(text.String())}, FinishReason: &res.FinishReason}}
+	base.Choices = []choice{{Message: &openAIMessage{Role: "assistant", Content: contentText(text.String())},
+		Logprobs: lps.choice, FinishReason: &res.FinishReason}}
 	writeJSON(w, http.StatusOK, base)
 }
 
@@ -200,7 +244,15 @@ func (s *Server) streamCompletion(w http.ResponseWriter, r *http.Request, g *gen
 		empty := ""
 		_ = sse.send(chunk(&delta{Role: "assistant", Content: &empty}, nil))
 	}
-	res, err := g.run(r.Context(), req, onAdmit, func(t string) error { return sse.send(chunk(&delta{Content: &t}, nil)) })
+	res, err := g.run(r.Context(), req, onAdmit, func(p Piece) error {
+		c := chunk(&delta{Content: &p.Text}, nil)
+		if req.Logprobs {
+			lps := newLogprobs(g.engine, true)
+			lps.add(p.Logprobs)
+			c.Choices[0].Logprobs = lps.choice
+		}
+		return sse.send(c)
+	})
 	switch {
 	case !sse.started:
 		writeError(w, err)

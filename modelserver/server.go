@@ -30,6 +30,7 @@ type Server struct {
 	queue      *Queue
 	history    *History
 	probe      *probe
+	memory     *memoryCache
 	instanceID string
 	started    time.Time
 
@@ -53,12 +54,13 @@ func NewServer(ctx context.Context, cfg Config, load LoadFunc, log *slog.Logger)
 		reg:        reg,
 		model:      newModel(cfg),
 		history:    hist,
+		memory:     newMemoryCache(ReadMemory),
 		instanceID: newRequestID() + newRequestID(),
 		started:    time.Now(),
 	}
 	s.metrics = newMetrics(reg,
 		func() float64 { return boolGauge(s.notReadyReason(context.Background(), false) == "") },
-		func() float64 { m, _ := ReadMemory(); return float64(m.PSS) })
+		func() float64 { m, _, _ := s.memory.get(); return float64(m.PSS) })
 	s.queue = NewQueue(cfg.Parallel, cfg.Queue, func(n int) { s.metrics.queueDepth.Set(float64(n)) })
 	s.probe = &probe{run: s.readinessInference, try: s.queue.TryAcquire}
 	s.metrics.info.WithLabelValues(cfg.Color.String(), s.model.Name, s.model.Version, s.model.Info.Quantization).Set(1)
@@ -81,6 +83,7 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, "/chat", []string{"/chat"}, post(s.handleChat))
 	s.handle(mux, "/chat/{user_id}", []string{"/chat/{user_id...}"}, post(s.handleChat))
 	s.handle(mux, "/v1/chat/completions", []string{"/v1/chat/completions"}, post(s.handleCompletions))
+	s.handle(mux, "/v1/logprobs", []string{"/v1/logprobs"}, post(s.handleLogprobs))
 	s.handle(mux, "/v1/models", []string{"/v1/models"}, get(s.handleModels))
 	mux.Handle("/", s.instrument("unmatched", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Message: "no such endpoint: " + r.URL.Path})

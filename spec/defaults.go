@@ -54,6 +54,7 @@ func (d *Document) SetDefaults() {
 	setInt(d, "spec.resources.parallel", &s.Resources.Parallel, DefaultParallel)
 	setInt(d, "spec.resources.ctx", &s.Resources.Ctx, DefaultCtx)
 	setString(d, "spec.runtime", &s.Runtime, DefaultRuntime)
+	d.setQualityDefaults()
 }
 
 // AutoPromoteEnabled reports whether a prewarmed standby is swapped in as

@@ -49,7 +49,8 @@ type Spec struct {
 	Resources Resources `yaml:"resources" json:"resources"`
 	Runtime   string    `yaml:"runtime" json:"runtime"`
 	// Image is the model-server image for runtime docker; ignored otherwise.
-	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	Image   string   `yaml:"image,omitempty" json:"image,omitempty"`
+	Quality *Quality `yaml:"quality,omitempty" json:"quality,omitempty"`
 }
 
 // Model names the model version to serve and where its GGUF file is.

@@ -45,6 +45,7 @@ func (d *Document) Validate() error {
 	v.warmup()
 	v.resources()
 	v.runtime()
+	v.quality()
 	if len(v.errs) == 0 {
 		return nil
 	}

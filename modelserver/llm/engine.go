@@ -36,6 +36,11 @@ type Engine struct {
 	// Owned by the decode loop.
 	slots  []*slot
 	rotate int
+	// The scoring's time share (see account).
+	kind        int           // the last planned step's kind
+	beside      bool          // other sequences ran in it or just before
+	lastTraffic time.Time     // when other sequences than scorings last ran
+	scoreDebt   time.Duration // scoring time not yet paid back by reply steps
 }
 
 var backendOnce sync.Once
@@ -166,8 +171,24 @@ func (e *Engine) Tokenize(text string) ([]int, error) {
 	return toks, nil
 }
 
+// TokenizeText tokenizes text to be scored: special tokens are not parsed.
+func (e *Engine) TokenizeText(text string) ([]int, error) {
+	if text == "" {
+		return nil, nil
+	}
+	toks, err := e.model.Tokenize(text, true, false)
+	if err != nil {
+		return nil, fmt.Errorf("tokenize: %w", err)
+	}
+	return toks, nil
+}
+
+// TokenPiece is the text of one token. llama_token_to_piece only reads the
+// vocabulary, so it is safe beside the decode loop.
+func (e *Engine) TokenPiece(id int) string { return e.model.TokenToPiece(id) }
+
 // Generate runs one generation; see modelserver.Engine.
-func (e *Engine) Generate(ctx context.Context, req modelserver.GenerateRequest, emit func(string) error) (modelserver.GenerateResult, error) {
+func (e *Engine) Generate(ctx context.Context, req modelserver.GenerateRequest, emit func(modelserver.Piece) error) (modelserver.GenerateResult, error) {
 	res := modelserver.GenerateResult{Started: time.Now(), PromptTokens: len(req.Prompt)}
 	if err := e.check(req); err != nil {
 		return res, err
@@ -178,13 +199,54 @@ func (e *Engine) Generate(ctx context.Context, req modelserver.GenerateRequest, 
 	}
 	seq := newSequence(ctx, req, sampler, res.Started)
 	defer seq.cancel(nil)
-	select {
-	case e.submit <- seq:
-	case <-ctx.Done():
+	if err := e.enqueue(ctx, seq); err != nil {
 		res.FinishReason, res.Finished = modelserver.FinishCancelled, time.Now()
-		return res, context.Cause(ctx)
+		return res, err
 	}
 	return seq.wait(emit)
+}
+
+// Score scores a text; see modelserver.Engine.
+func (e *Engine) Score(ctx context.Context, req modelserver.ScoreRequest) (modelserver.ScoreResult, error) {
+	res := modelserver.ScoreResult{Started: time.Now()}
+	switch {
+	case len(req.Tokens) < 2:
+		return res, fmt.Errorf("score: %d tokens: want at least 2", len(req.Tokens))
+	case len(req.Tokens) > e.info.SlotContext:
+		return res, fmt.Errorf("%w: %d tokens, context %d", modelserver.ErrPromptTooLong, len(req.Tokens), e.info.SlotContext)
+	case req.TopLogprobs < 0 || req.TopLogprobs > modelserver.MaxTopLogprobs:
+		return res, fmt.Errorf("score: top logprobs %d: want 0 to %d", req.TopLogprobs, modelserver.MaxTopLogprobs)
+	}
+	for i, ids := range req.Named {
+		for _, id := range ids {
+			if id < 0 || id >= e.info.VocabSize {
+				return res, fmt.Errorf("score: position %d: token id %d outside the vocabulary of %d", i, id, e.info.VocabSize)
+			}
+		}
+	}
+	seq := newScoreSequence(ctx, req, res.Started)
+	defer seq.cancel(nil)
+	if err := e.enqueue(ctx, seq); err != nil {
+		return res, err
+	}
+	if _, err := seq.wait(func(modelserver.Piece) error { return nil }); err != nil {
+		return res, err
+	}
+	if n := len(seq.score.positions); n != len(req.Tokens)-1 {
+		return res, fmt.Errorf("score: ended after %d of %d positions", n, len(req.Tokens)-1)
+	}
+	res.Positions, res.Finished = seq.score.positions, time.Now()
+	return res, nil
+}
+
+// enqueue hands seq to the decode loop.
+func (e *Engine) enqueue(ctx context.Context, seq *sequence) error {
+	select {
+	case e.submit <- seq:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 func (e *Engine) check(req modelserver.GenerateRequest) error {
@@ -195,6 +257,8 @@ func (e *Engine) check(req modelserver.GenerateRequest) error {
 		return fmt.Errorf("generate: max tokens %d: want > 0", req.MaxTokens)
 	case len(req.Prompt) >= e.info.SlotContext:
 		return fmt.Errorf("%w: %d tokens, context %d", modelserver.ErrPromptTooLong, len(req.Prompt), e.info.SlotContext)
+	case req.TopLogprobs < 0 || req.TopLogprobs > modelserver.MaxTopLogprobs:
+		return fmt.Errorf("generate: top logprobs %d: want 0 to %d", req.TopLogprobs, modelserver.MaxTopLogprobs)
 	}
 	return nil
 }

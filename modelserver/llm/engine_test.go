@@ -43,7 +43,7 @@ func generate(t *testing.T, e modelserver.Engine, ctx context.Context, text stri
 	}
 	var out strings.Builder
 	res, err := e.Generate(ctx, modelserver.GenerateRequest{Prompt: prompt, MaxTokens: max},
-		func(s string) error { out.WriteString(s); return nil })
+		func(p modelserver.Piece) error { out.WriteString(p.Text); return nil })
 	return out.String(), res, err
 }
 
@@ -79,7 +79,7 @@ func TestGenerateCancelFreesSlot(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		prompt, _ := e.Tokenize(chatPrompt)
 		_, err := e.Generate(ctx, modelserver.GenerateRequest{Prompt: prompt, MaxTokens: 200},
-			func(string) error { cancel(); return nil })
+			func(modelserver.Piece) error { cancel(); return nil })
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("got %v, want context.Canceled", err)
 		}
@@ -87,7 +87,7 @@ func TestGenerateCancelFreesSlot(t *testing.T) {
 	stop := errors.New("client went away")
 	prompt, _ := e.Tokenize(chatPrompt)
 	res, err := e.Generate(context.Background(), modelserver.GenerateRequest{Prompt: prompt, MaxTokens: 200},
-		func(string) error { return stop })
+		func(modelserver.Piece) error { return stop })
 	if !errors.Is(err, stop) || res.FinishReason != modelserver.FinishCancelled {
 		t.Errorf("emit error: got %v %+v", err, res)
 	}
@@ -112,7 +112,7 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 		{"prompt over the context", modelserver.GenerateRequest{Prompt: long, MaxTokens: 3}, modelserver.ErrPromptTooLong.Error()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.Generate(context.Background(), tt.req, func(string) error { return nil })
+			_, err := e.Generate(context.Background(), tt.req, func(modelserver.Piece) error { return nil })
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want %q", err, tt.want)
 			}

@@ -62,7 +62,10 @@ func (e *Engine) admit(active []*sequence, s *sequence) []*sequence {
 		return active
 	}
 	keep := commonPrefix(sl.cached, s.req.Prompt)
-	if keep == len(s.req.Prompt) {
+	switch {
+	case s.score != nil:
+		keep = 0 // every position's logits are wanted
+	case keep == len(s.req.Prompt):
 		keep-- // decode at least one token to get logits
 	}
 	if !e.lc.KvCacheSeqRm(sl.id, keep, -1) {
@@ -77,23 +80,49 @@ func (e *Engine) admit(active []*sequence, s *sequence) []*sequence {
 	return active
 }
 
+// Scoring beside replies. A scoring is a long run of prompt-like steps, and
+// prompt steps go first: left alone it would stall every reply on the color
+// for the whole text (the 1 GB model scores a few dozen positions a second
+// on one core). So while other sequences run (their prompts or replies),
+// scoring steps are short and take at most a share of the loop's time.
+const (
+	// scoreChunk bounds the positions a step scores when nothing else
+	// generates. Each one's logits are copied out (a vocabulary's worth:
+	// 49,152 floats on the 1 GB model), and llama.cpp keeps an output
+	// buffer as large as the most logits one decode ever returned.
+	scoreChunk = 32
+	// scoreChunkBeside bounds them while other sequences run: each scoring
+	// step is a pause in their replies.
+	scoreChunkBeside = 8
+	// scoreShare is the largest part (1/scoreShare) of the loop's time that
+	// scoring steps take while other sequences run: each one's time is paid
+	// back by scoreShare-1 times as much time of their steps before the next
+	// (see account).
+	scoreShare = 4
+	// trafficMemory is how long after other sequences ran scoring steps
+	// stay short and charged to the share.
+	trafficMemory = time.Second
+)
+
+// Step kinds, for the scoring's time share.
+const (
+	stepPrompt = iota // prompts only
+	stepScore         // a scoring's positions, maybe prompts too
+	stepReply         // one token of every generating sequence
+)
+
 func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 	active = e.dropCancelled(active)
 	if len(active) == 0 {
 		return active
 	}
-	batch.Clear()
-	if !e.addPrompts(batch, active) {
-		for _, s := range active {
-			s.logitAt = batch.NumTokens()
-			s.inBatch = 1
-			batch.Add(s.last, nil, len(s.slot.cached), true, s.slot.id)
-		}
-	}
+	e.plan(batch, active)
+	start := time.Now()
 	if err := e.lc.Decode(batch); err != nil {
 		return e.decodeFailed(active, err)
 	}
 	now := time.Now()
+	e.account(now.Sub(start))
 	keep := active[:0]
 	for _, s := range active {
 		if e.advance(s, now) {
@@ -103,8 +132,70 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 	return keep
 }
 
-// addPrompts fills the batch with chunks of pending prompts, up to the
-// step's prompt budget, and reports whether there were any.
+// plan fills the batch for one step: prompts and scorings, or one token of
+// every generating sequence.
+func (e *Engine) plan(batch *llama.Batch, active []*sequence) {
+	batch.Clear()
+	now, busy := time.Now(), traffic(active)
+	if busy {
+		e.lastTraffic = now
+	}
+	// A client pausing between requests still counts, or a whole scoring
+	// step would start in each pause and hold up its next request.
+	e.beside = busy || now.Sub(e.lastTraffic) < trafficMemory
+	e.kind = stepReply
+	if e.addPrompts(batch, active, busy && e.scoreDebt > 0) {
+		e.kind = stepPrompt
+		for _, s := range active {
+			if s.score != nil && s.inBatch > 0 {
+				e.kind = stepScore
+			}
+		}
+		return
+	}
+	e.addReplies(batch, active)
+}
+
+// account charges a step's decode time to the scoring's time share: a
+// scoring step beside other sequences adds its time to the debt, a step of
+// theirs (prompts or replies) pays back 1/(scoreShare-1) of its own;
+// scorings wait while the debt is positive and others run.
+func (e *Engine) account(d time.Duration) {
+	switch {
+	case e.kind == stepScore && e.beside:
+		e.scoreDebt += d
+	case e.kind != stepScore:
+		e.scoreDebt = max(0, e.scoreDebt-d/(scoreShare-1))
+	}
+}
+
+// traffic reports whether a sequence other than a scoring runs: a prompt
+// being decoded or a reply being generated.
+func traffic(active []*sequence) bool {
+	for _, s := range active {
+		if s.score == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// addReplies puts one token of every generating sequence into the batch.
+func (e *Engine) addReplies(batch *llama.Batch, active []*sequence) {
+	for _, s := range active {
+		if s.score != nil {
+			s.inBatch = 0
+			continue
+		}
+		s.logitAt = batch.NumTokens()
+		s.inBatch = 1
+		batch.Add(s.last, nil, len(s.slot.cached), true, s.slot.id)
+	}
+}
+
+// addPrompts fills the batch with chunks of pending prompts and texts to
+// score (those only when skipScore is false), up to the step's prompt
+// budget, and reports whether there were any.
 //
 // The binding's context keeps one KV stream per sequence (kv_unified off,
 // and it cannot be turned on), so llama.cpp splits a batch into micro-batches
@@ -115,13 +206,24 @@ func (e *Engine) step(batch *llama.Batch, active []*sequence) []*sequence {
 // slots are handed out lowest id first (see pickSlot) to keep ids
 // consecutive. Prompts go first: a new request waits one step, the others
 // lose one step per admission.
-func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence) bool {
-	budget, any := e.cfg.Batch, false
+func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence, skipScore bool) bool {
+	budget, scoreBudget, any := e.cfg.Batch, scoreChunk, false
+	if e.beside {
+		scoreBudget = scoreChunkBeside
+	}
 	for i := range active {
 		// Rotate who gets the budget first, so one long prompt cannot
 		// starve the others.
 		s := active[(i+e.rotate)%len(active)]
-		s.inBatch, s.logitAt = min(len(s.pending), budget), -1
+		s.inBatch, s.logitAt = 0, -1
+		if s.score != nil && skipScore {
+			continue
+		}
+		s.inBatch = min(len(s.pending), budget)
+		if s.score != nil {
+			s.inBatch = min(s.inBatch, scoreBudget)
+			scoreBudget -= s.inBatch
+		}
 		budget -= s.inBatch
 		any = any || len(s.pending) > 0
 	}
@@ -131,12 +233,15 @@ func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence) bool {
 	e.rotate++
 	for _, s := range active {
 		pos := len(s.slot.cached)
+		s.batchAt = batch.NumTokens()
 		for i := range s.inBatch {
-			last := i == s.inBatch-1 && s.inBatch == len(s.pending)
-			if last {
+			logits := i == s.inBatch-1 && s.inBatch == len(s.pending)
+			if s.score != nil {
+				logits = pos+i < len(s.req.Prompt)-1 // the last token predicts nothing scored
+			} else if logits {
 				s.logitAt = batch.NumTokens()
 			}
-			batch.Add(s.pending[i], nil, pos+i, last, s.slot.id)
+			batch.Add(s.pending[i], nil, pos+i, logits, s.slot.id)
 		}
 	}
 	return true
@@ -147,6 +252,9 @@ func (e *Engine) addPrompts(batch *llama.Batch, active []*sequence) bool {
 func (e *Engine) advance(s *sequence, now time.Time) bool {
 	if s.inBatch == 0 {
 		return true
+	}
+	if s.score != nil {
+		return e.advanceScore(s)
 	}
 	if len(s.pending) > 0 {
 		s.slot.cached = append(s.slot.cached, s.pending[:s.inBatch]...)
@@ -160,7 +268,11 @@ func (e *Engine) advance(s *sequence, now time.Time) bool {
 	}
 	idx := s.logitAt
 	s.logitAt = -1
-	if s.req.CheckLogits && !finite(e.lc.GetLogitsIth(idx)) {
+	var logits []float32
+	if s.req.CheckLogits || s.req.Logprobs {
+		logits = e.lc.GetLogitsIth(idx)
+	}
+	if s.req.CheckLogits && !finite(logits) {
 		e.release(s, modelserver.FinishStop, modelserver.ErrDegenerate)
 		return false
 	}
@@ -170,12 +282,49 @@ func (e *Engine) advance(s *sequence, now time.Time) bool {
 		e.release(s, modelserver.FinishStop, nil)
 		return false
 	}
+	var lp *modelserver.TokenLogprobs
+	if s.req.Logprobs {
+		l, ok := modelserver.PositionLogprobs(logits, tok, s.req.TopLogprobs, nil)
+		if !ok {
+			e.release(s, modelserver.FinishStop, modelserver.ErrDegenerate)
+			return false
+		}
+		lp = &l
+	}
 	s.generated++
 	s.tokenSampled(now)
-	s.put(s.text.add(e.model.TokenToPiece(tok)))
+	s.put(s.text.add(e.model.TokenToPiece(tok)), lp)
 	s.last = tok
 	if s.generated >= s.req.MaxTokens || len(s.slot.cached) >= e.info.SlotContext {
 		e.release(s, modelserver.FinishLength, nil)
+		return false
+	}
+	return true
+}
+
+// advanceScore turns the logits of a scoring's tokens in this batch into
+// the log-probabilities of the tokens that follow them.
+func (e *Engine) advanceScore(s *sequence) bool {
+	job, pos := s.score, len(s.slot.cached)
+	var err error
+	for i := 0; i < s.inBatch && pos+i < len(job.req.Tokens)-1; i++ {
+		p := pos + i
+		var named []int
+		if p < len(job.req.Named) {
+			named = job.req.Named[p]
+		}
+		lp, ok := modelserver.PositionLogprobs(e.lc.GetLogitsIth(s.batchAt+i), job.req.Tokens[p+1], job.req.TopLogprobs, named)
+		if !ok {
+			err = modelserver.ErrDegenerate
+			break
+		}
+		job.positions = append(job.positions, lp)
+	}
+	s.slot.cached = append(s.slot.cached, s.pending[:s.inBatch]...)
+	s.pending = s.pending[s.inBatch:]
+	s.inBatch = 0
+	if err != nil || len(s.pending) == 0 {
+		e.release(s, modelserver.FinishStop, err)
 		return false
 	}
 	return true

@@ -10,14 +10,15 @@ import (
 	"github.com/zero-downtime-ml/zdml/modelserver"
 )
 
-// sequence is one generation in flight. The decode loop writes to it and the
+// sequence is one generation or scoring in flight. The decode loop writes to it and the
 // caller of Generate reads from it; they meet only under mu, and the loop
 // never waits for the caller, so a slow client cannot stall the batch.
 type sequence struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	req     modelserver.GenerateRequest
-	sampler *llama.SamplingContext
+	sampler *llama.SamplingContext // nil for a scoring
+	score   *scoreJob              // nil for a generation
 
 	// Owned by the decode loop.
 	slot      *slot
@@ -26,12 +27,14 @@ type sequence struct {
 	generated int   // tokens sampled so far
 	inBatch   int   // tokens of this sequence in the current batch
 	logitAt   int   // batch index whose logits to sample, or -1
+	batchAt   int   // batch index of this sequence's first token in the batch
 	text      textBuffer
 
 	notify chan struct{} // capacity 1: "look at out"
 
 	mu   sync.Mutex
 	out  []byte
+	lps  []modelserver.TokenLogprobs
 	done bool
 	res  modelserver.GenerateResult
 	err  error
@@ -50,13 +53,30 @@ func newSequence(ctx context.Context, req modelserver.GenerateRequest, sampler *
 	}
 }
 
-// put hands text to the caller (decode loop side).
-func (s *sequence) put(text string) {
-	if text == "" {
+// scoreJob is a scoring's request and, filled by the decode loop, its
+// result: positions[i] is tokens[i+1]'s log-probability.
+type scoreJob struct {
+	req       modelserver.ScoreRequest
+	positions []modelserver.TokenLogprobs
+}
+
+func newScoreSequence(ctx context.Context, req modelserver.ScoreRequest, started time.Time) *sequence {
+	s := newSequence(ctx, modelserver.GenerateRequest{Prompt: req.Tokens}, nil, started)
+	s.score = &scoreJob{req: req, positions: make([]modelserver.TokenLogprobs, 0, len(req.Tokens)-1)}
+	return s
+}
+
+// put hands text, and the log-probability of the token that made it when
+// the caller asked for it, to the caller (decode loop side).
+func (s *sequence) put(text string, lp *modelserver.TokenLogprobs) {
+	if text == "" && lp == nil {
 		return
 	}
 	s.mu.Lock()
 	s.out = append(s.out, text...)
+	if lp != nil {
+		s.lps = append(s.lps, *lp)
+	}
 	s.mu.Unlock()
 	s.wake()
 }
@@ -73,7 +93,7 @@ func (s *sequence) tokenSampled(now time.Time) {
 
 // finish ends the sequence (decode loop side).
 func (s *sequence) finish(reason string, err error) {
-	s.put(s.text.flush())
+	s.put(s.text.flush(), nil)
 	s.mu.Lock()
 	s.done = true
 	s.res.FinishReason = reason
@@ -90,25 +110,25 @@ func (s *sequence) wake() {
 	}
 }
 
-// take returns the text produced since the last take and whether the
+// take returns what was produced since the last take and whether the
 // sequence is done (caller side).
-func (s *sequence) take() (string, bool) {
+func (s *sequence) take() (modelserver.Piece, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	text := string(s.out)
-	s.out = s.out[:0]
-	return text, s.done
+	p := modelserver.Piece{Text: string(s.out), Logprobs: s.lps}
+	s.out, s.lps = s.out[:0], nil
+	return p, s.done
 }
 
-// wait forwards text to emit until the loop finishes the sequence. If emit
-// fails it cancels the sequence and still waits, so the slot is free when
-// Generate returns.
-func (s *sequence) wait(emit func(string) error) (modelserver.GenerateResult, error) {
+// wait forwards what is produced to emit until the loop finishes the
+// sequence. If emit fails it cancels the sequence and still waits, so the
+// slot is free when Generate returns.
+func (s *sequence) wait(emit func(modelserver.Piece) error) (modelserver.GenerateResult, error) {
 	var emitErr error
 	for range s.notify {
-		text, done := s.take()
-		if text != "" && emitErr == nil {
-			if emitErr = emit(text); emitErr != nil {
+		p, done := s.take()
+		if (p.Text != "" || len(p.Logprobs) > 0) && emitErr == nil {
+			if emitErr = emit(p); emitErr != nil {
 				s.cancel(emitErr)
 			}
 		}

@@ -1,0 +1,61 @@
+package quality
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestKLDivergence(t *testing.T) {
+	ln := math.Log
+	tests := []struct {
+		name string
+		p, q []float64
+		want float64
+	}{
+		{"same distribution", []float64{ln(0.5), ln(0.3)}, []float64{ln(0.5), ln(0.3)}, 0},
+		{"all mass in the top", []float64{ln(0.5), ln(0.5)}, []float64{ln(0.25), ln(0.25)},
+			0.5*ln(2) + 0.5*ln(2)},
+		{"tail bucket", []float64{ln(0.6)}, []float64{ln(0.2)}, 0.6*ln(3) + 0.4*ln(0.4/0.8)},
+		{"candidate puts nothing on the top", []float64{ln(0.9)}, []float64{-80}, 0.9*(ln(0.9)+80) + 0.1*ln(0.1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := klDivergence(tt.p, tt.q); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSegments(t *testing.T) {
+	long := strings.Repeat("The sea is deep. ", 200) // 3400 bytes
+	got := segments("First paragraph\nstill first.\r\n\r\nSecond.\n\n\n\n" + long)
+	if len(got) != 4 || got[0] != "First paragraph\nstill first." || got[1] != "Second." {
+		t.Fatalf("got %d segments: %q", len(got), got[:min(2, len(got))])
+	}
+	for _, s := range got[2:] {
+		if len(s) > maxSegmentBytes || !strings.HasSuffix(s, ".") {
+			t.Errorf("segment of %d bytes ending %q", len(s), s[len(s)-5:])
+		}
+	}
+	if strings.Join(got[2:], " ") != strings.TrimSpace(long) {
+		t.Error("splitting lost text")
+	}
+	if got := segments(strings.Repeat("é", 1500)); len(got) != 2 || !validUTF8(got) {
+		t.Errorf("no spaces: %d segments", len(got))
+	}
+	if n := len(segments(DefaultHeldOut)); n != 4 {
+		t.Errorf("the default held-out text has %d paragraphs, want 4", n)
+	}
+}
+
+func validUTF8(ss []string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
+}
