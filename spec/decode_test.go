@@ -35,7 +35,7 @@ func TestParseBad(t *testing.T) {
 			want: "desired.yaml: invalid YAML: more than one YAML document in the file"},
 		{name: "not a mapping", yaml: "- a\n- b\n", want: "desired.yaml:1: want a mapping of fields, got a list"},
 		{name: "unknown field", yaml: strings.Replace(good, "drainTimeout: 30s", "drainTimeout: 30s, canary: 10", 1),
-			want: "desired.yaml:6: spec.strategy.canary: unknown field (want one of type, readyTimeout, drainTimeout, autoPromote)"},
+			want: "desired.yaml:6: spec.strategy.canary: unknown field (want one of type, readyTimeout, drainTimeout, autoPromote, steps, analysis, sticky)"},
 		{name: "unknown top-level field", yaml: good + "status: {}\n",
 			want: "desired.yaml:10: status: unknown field (want one of apiVersion, kind, metadata, spec)"},
 		{name: "duplicate field", yaml: good + "kind: ModelDeployment\n",
@@ -48,8 +48,8 @@ func TestParseBad(t *testing.T) {
 			want: "desired.yaml:9: spec.runtime: want a string, got a mapping"},
 		{name: "wrong type list", yaml: strings.Replace(good, `prompts: ["Say hello"]`, "prompts: Say hello", 1),
 			want: `desired.yaml:7: spec.warmup.prompts: want a list, got "Say hello"`},
-		{name: "unknown strategy", yaml: strings.Replace(good, "type: bluegreen", "type: canary", 1),
-			want: `desired.yaml:6: spec.strategy.type: unknown strategy "canary" (want bluegreen or prewarm)`},
+		{name: "unknown strategy", yaml: strings.Replace(good, "type: bluegreen", "type: rolling", 1),
+			want: `desired.yaml:6: spec.strategy.type: unknown strategy "rolling" (want bluegreen, prewarm or canary)`},
 		{name: "unknown runtime", yaml: strings.Replace(good, "runtime: process", "runtime: kubernetes", 1),
 			want: `desired.yaml:9: spec.runtime: unknown runtime "kubernetes" (want process or docker)`},
 		{name: "docker without image", yaml: strings.Replace(good, "runtime: process", "runtime: docker", 1),
@@ -93,8 +93,8 @@ func TestParseBad(t *testing.T) {
 			want: "desired.yaml:3: metadata: anchors and aliases are not supported"},
 		{name: "empty prompt list", yaml: strings.Replace(good, `prompts: ["Say hello"]`, "prompts: []", 1),
 			want: "desired.yaml:7: spec.warmup.prompts: want 1 to 16 prompts, got 0"},
-		{name: "several errors together", yaml: strings.Replace(strings.Replace(good, "type: bluegreen", "type: canary", 1), "threads: 1", "threads: x", 1),
-			want: "desired.yaml:6: spec.strategy.type: unknown strategy \"canary\" (want bluegreen or prewarm)\n" +
+		{name: "several errors together", yaml: strings.Replace(strings.Replace(good, "type: bluegreen", "type: rolling", 1), "threads: 1", "threads: x", 1),
+			want: "desired.yaml:6: spec.strategy.type: unknown strategy \"rolling\" (want bluegreen, prewarm or canary)\n" +
 				"desired.yaml:8: spec.resources.threads: want an integer, got \"x\""},
 	}
 	for _, tt := range tests {

@@ -39,6 +39,7 @@ func (d *Document) SetDefaults() {
 		v := DefaultAutoPromote
 		s.Strategy.AutoPromote = &v
 	}
+	d.setCanaryDefaults()
 	if s.Warmup.Prompts == nil && !d.written("spec.warmup.prompts") {
 		s.Warmup.Prompts = append([]string(nil), DefaultPrompts...)
 	}

@@ -13,6 +13,7 @@ const (
 const (
 	StrategyBlueGreen = "bluegreen" // start, gate, swap and drain in one go
 	StrategyPrewarm   = "prewarm"   // prewarm the standby first, then a fast swap
+	StrategyCanary    = "canary"    // shift traffic step by step, judged on live metrics
 )
 
 // Runtimes.
@@ -72,6 +73,10 @@ type Strategy struct {
 	// When false the reconciler waits for `zdml deploy-fast` (Argo Rollouts'
 	// autoPromotionEnabled).
 	AutoPromote *bool `yaml:"autoPromote,omitempty" json:"autoPromote,omitempty"`
+	// Steps, Analysis and Sticky are for type canary (canary.go).
+	Steps    []CanaryStep `yaml:"steps,omitempty" json:"steps,omitempty"`
+	Analysis *Analysis    `yaml:"analysis,omitempty" json:"analysis,omitempty"`
+	Sticky   string       `yaml:"sticky,omitempty" json:"sticky,omitempty"`
 }
 
 // Warmup is the real inference gate run on the standby before it gets traffic.

@@ -77,6 +77,17 @@ func (v *validator) fail(field, format string, args ...any) {
 	v.errs = append(v.errs, &FieldError{File: v.doc.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
+// badUnder reports whether field or anything below it failed to decode:
+// a list or a pointer field whose items failed is not validated again.
+func (v *validator) badUnder(field string) bool {
+	for p := range v.doc.bad {
+		if p == field || strings.HasPrefix(p, field+".") || strings.HasPrefix(p, field+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 func parentPath(p string) string {
 	if i := strings.LastIndexAny(p, ".["); i >= 0 {
 		return p[:i]
@@ -151,15 +162,16 @@ func hasDotDot(p string) bool {
 func (v *validator) strategy() {
 	s := v.doc.Spec.Strategy
 	switch s.Type {
-	case StrategyBlueGreen, StrategyPrewarm:
+	case StrategyBlueGreen, StrategyPrewarm, StrategyCanary:
 	default:
-		v.fail("spec.strategy.type", "unknown strategy %q (want %s or %s)", s.Type, StrategyBlueGreen, StrategyPrewarm)
+		v.fail("spec.strategy.type", "unknown strategy %q (want %s, %s or %s)", s.Type, StrategyBlueGreen, StrategyPrewarm, StrategyCanary)
 	}
 	v.duration("spec.strategy.readyTimeout", s.ReadyTimeout.Duration, MinTimeout, MaxTimeout)
 	v.duration("spec.strategy.drainTimeout", s.DrainTimeout.Duration, MinTimeout, MaxTimeout)
-	if s.Type == StrategyBlueGreen && v.doc.written("spec.strategy.autoPromote") {
+	if s.Type != StrategyPrewarm && v.doc.written("spec.strategy.autoPromote") {
 		v.fail("spec.strategy.autoPromote", "applies only to strategy %s", StrategyPrewarm)
 	}
+	v.canary()
 }
 
 func (v *validator) duration(field string, d, lo, hi time.Duration) {
