@@ -47,6 +47,9 @@ const (
 type Canary struct {
 	Color  spec.Color // the canary color; it must differ from Config.Active
 	Weight int        // percent of user requests to the canary, 0..100
+	// PerRequest splits every request by weight, ignoring user ids
+	// (desired.yaml's sticky: none); the body is then never read.
+	PerRequest bool
 }
 
 // validate checks the split against the config it belongs to.

@@ -385,3 +385,29 @@ func TestCanaryBodyUser(t *testing.T) {
 		}
 	}
 }
+
+// TestCanaryPerRequest: with sticky: none (PerRequest) one user id is split
+// by weight request by request, and the body is not read for it.
+func TestCanaryPerRequest(t *testing.T) {
+	p, cfg, _, _ := canaryProxy(t, 50, nil)
+	cfg.Canary.PerRequest = true
+	if _, err := p.Ensure(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	text, _, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(text), "mirror_request_body") || strings.Contains(string(text), "map $request_body") {
+		t.Error("a per-request split still reads the body")
+	}
+	client := keepAliveClient(t, 1)
+	seen := map[spec.Color]int{}
+	for range 200 {
+		seen[mustColor(t, client, cfg.PublicAddr, idCall("header", "alice"))]++
+	}
+	t.Logf("one user id over 200 requests: %v", seen)
+	if seen[spec.Green] < 60 || seen[spec.Blue] < 60 {
+		t.Errorf("one user id at 50%% per request: %v, want both colors", seen)
+	}
+}

@@ -68,6 +68,7 @@ type view struct {
 	UserTarget   string // proxy_pass target of the user routes
 	HealthTarget string // proxy_pass target of /healthz and /ready
 	Weighted     bool   // a canary with 0 < weight < 100: the split needs a key
+	Sticky       bool   // the key is the user id where there is one
 	Unpinned     string // the side of an unpinned request: a split variable or a fixed side
 
 	CanaryReport      string // what /zdml/canary answers
@@ -80,6 +81,7 @@ func execute(cfg Config, hash string) ([]byte, error) {
 		CanaryReport: cfg.Canary.report(), MaintenanceReport: cfg.Maintenance.report()}
 	if s := cfg.Canary; s != nil {
 		v.UserTarget, v.HealthTarget, v.Weighted = "$zdml_route", "$zdml_health", s.weighted()
+		v.Sticky = v.Weighted && !s.PerRequest
 		switch {
 		case v.Weighted:
 			v.Unpinned = "$zdml_split"
