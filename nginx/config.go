@@ -168,7 +168,7 @@ func (c Config) Validate() error {
 	}
 	add(c.validateTimeouts())
 	add(c.Canary.validate(c))
-	add(c.Maintenance.validate())
+	add(c.Maintenance.Validate())
 	return errors.Join(errs...)
 }
 

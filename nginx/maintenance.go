@@ -56,7 +56,9 @@ func (m *Maintenance) withDefaults() *Maintenance {
 	return &c
 }
 
-func (m *Maintenance) validate() error {
+// Validate checks a defaulted maintenance section: the CLI checks it before
+// anything is recorded.
+func (m *Maintenance) Validate() error {
 	if m == nil {
 		return nil
 	}

@@ -137,9 +137,9 @@ func FuzzMaintenanceBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg string) {
 		m := (&Maintenance{Message: msg, RetryAfter: time.Second}).withDefaults()
-		if m.validate() != nil {
+		if m.Validate() != nil {
 			if utf8.ValidString(msg) && len(msg) <= MaxMaintenanceMessage {
-				t.Fatalf("valid message %q rejected: %v", msg, m.validate())
+				t.Fatalf("valid message %q rejected: %v", msg, m.Validate())
 			}
 			return
 		}

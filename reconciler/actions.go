@@ -108,8 +108,7 @@ func (r *Reconciler) desiredForAction(ctx context.Context) (Revision, observatio
 func (r *Reconciler) rollbackNow(ctx context.Context) (string, error) {
 	o := r.observe(ctx)
 	if p := r.state.InProgress; p != nil {
-		d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
-			swapped: p.Swapped || o.nginx.Active == p.To, started: true, log: r.log}
+		d := r.deployOf(p, o)
 		_ = r.fail(ctx, d, p.Step, errRollbackRequested)
 		return "interrupted " + p.Kind + " " + p.DeployID + " rolled back", nil
 	}

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,9 +25,10 @@ type ActionResult struct {
 }
 
 // Handler is the daemon's API: GET /status, GET /history, GET /metrics
-// (from gatherer), and POST /reconcile, /prewarm, /promote, /rollback,
-// which wait for the action to finish. It must be served only on a
-// loopback address: it can deploy and roll back.
+// (from gatherer), and POST /<action> for each of Actions (an optional
+// JSON Request body carries the arguments), which waits for the action to
+// finish. It must be served only on a loopback address: it can deploy and
+// roll back.
 func (r *Reconciler) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Status()) })
@@ -34,9 +36,15 @@ func (r *Reconciler) Handler(gatherer prometheus.Gatherer) http.Handler {
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
-	for _, a := range []string{ActionReconcile, ActionPrewarm, ActionPromote, ActionRollback} {
+	for _, a := range Actions {
 		mux.HandleFunc("POST /"+a, func(w http.ResponseWriter, req *http.Request) {
-			msg, err := r.Do(req.Context(), a)
+			args := Request{}
+			if err := json.NewDecoder(io.LimitReader(req.Body, 64<<10)).Decode(&args); err != nil && !errors.Is(err, io.EOF) {
+				writeJSON(w, http.StatusBadRequest, ActionResult{Error: "body: " + err.Error()})
+				return
+			}
+			args.Action = a
+			msg, err := r.Do(req.Context(), args)
 			if err != nil {
 				code := http.StatusConflict
 				if errors.Is(err, context.Canceled) {
@@ -145,8 +153,12 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 }
 
 // Do asks the daemon to take an action and waits for the outcome.
-func (c *Client) Do(ctx context.Context, action string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+action, nil)
+func (c *Client) Do(ctx context.Context, a Request) (string, error) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+a.Action, bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}

@@ -46,7 +46,7 @@ func BenchmarkDeploySteps(b *testing.B) {
 				c, ok := condition(e.r.Status(), CondProgressing)
 				return ok && c.Reason == "AwaitingPromotion" && e.r.Status().DesiredVersion == version
 			})
-			if _, err := e.r.Do(context.Background(), ActionPromote); err != nil {
+			if _, err := e.r.Do(context.Background(), Request{Action: ActionPromote}); err != nil {
 				b.Fatal(err)
 			}
 			recs := e.waitDeploys(2*i+3, time.Minute)

@@ -90,7 +90,7 @@ func TestChatHistoryFollowsSwap(t *testing.T) {
 		}
 	}
 
-	if _, err := e.r.Do(context.Background(), ActionPromote); err != nil {
+	if _, err := e.r.Do(context.Background(), Request{Action: ActionPromote}); err != nil {
 		t.Fatalf("deploy-fast: %v", err)
 	}
 	e.waitSynced("v2", time.Minute)

@@ -102,7 +102,7 @@ func TestPrewarmDeployFast(t *testing.T) {
 	}
 	green := colorPID(t, st, spec.Green)
 	wantNice(t, green, process.DefaultLowNice) // warmed and waiting at low priority: the swap raises it
-	msg, err := e.r.Do(context.Background(), ActionPromote)
+	msg, err := e.r.Do(context.Background(), Request{Action: ActionPromote})
 	if err != nil {
 		t.Fatalf("promote: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestRollbackAfterAutoPromote(t *testing.T) {
 	if recs[1].Kind != KindPrewarm || recs[2].Kind != KindPromote || recs[1].ID != recs[2].ID {
 		t.Errorf("history %s/%s then %s/%s, want one deploy id's prewarm then promote", recs[1].Kind, recs[1].ID, recs[2].Kind, recs[2].ID)
 	}
-	msg, err := e.r.Do(context.Background(), ActionRollback)
+	msg, err := e.r.Do(context.Background(), Request{Action: ActionRollback})
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/reconciler/analysis"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -34,6 +35,10 @@ type Event struct {
 	Commit   string        `json:"commit,omitempty"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Message  string        `json:"message,omitempty"`
+	// Weight is the canary's share of user traffic, on canary events.
+	Weight *int `json:"weight,omitempty"`
+	// Analysis is a canary analysis window, on the events that judge one.
+	Analysis *analysis.Decision `json:"analysis,omitempty"`
 }
 
 // ReadEvents decodes a stream of JSON-lines events.

@@ -35,6 +35,7 @@ type desiredSpec struct {
 	ReadyTimeout, DrainTimeout, MaxLatency       string
 	MaxTokens                                    int
 	Extra                                        string // raw YAML appended under spec:
+	Canary                                       string // raw YAML appended under spec.strategy: (steps, analysis)
 }
 
 func (d desiredSpec) yaml() string {
@@ -55,6 +56,7 @@ func (d desiredSpec) yaml() string {
 	if d.AutoPromote != "" {
 		fmt.Fprintf(&b, "    autoPromote: %s\n", d.AutoPromote)
 	}
+	b.WriteString(d.Canary)
 	mt := d.MaxTokens
 	if mt == 0 {
 		mt = 4

@@ -14,13 +14,33 @@ import (
 const (
 	ActionReconcile = "reconcile" // deploy the desired state now, lifting its quarantine
 	ActionPrewarm   = "prewarm"   // start and warm the standby, no swap
-	ActionPromote   = "promote"   // swap the prewarmed standby in (deploy-fast)
+	ActionPromote   = "promote"   // promote now: a canary to all traffic, or the prewarmed standby (deploy-fast)
 	ActionRollback  = "rollback"  // emergency rollback to the previous version
+	ActionAbort     = "abort"     // abort the canary in progress: weight 0, the canary drains and stops
+	ActionPause     = "pause"     // hold the canary at its weight (the analysis keeps running)
+	ActionResume    = "resume"    // continue a paused canary
+	// ActionMaintenanceOn makes nginx answer user routes with 503 JSON and
+	// Retry-After (Request.Message, Request.RetryAfter); health routes
+	// stay up. ActionMaintenanceOff restores traffic.
+	ActionMaintenanceOn  = "maintenance-on"
+	ActionMaintenanceOff = "maintenance-off"
 )
 
+// Actions lists every action the API accepts.
+var Actions = []string{ActionReconcile, ActionPrewarm, ActionPromote, ActionRollback, ActionAbort, ActionPause,
+	ActionResume, ActionMaintenanceOn, ActionMaintenanceOff}
+
+// Request is an action and its arguments, as the CLI and the API send it.
+type Request struct {
+	Action string `json:"action"`
+	// Message and RetryAfter are maintenance mode's 503 text and header.
+	Message    string        `json:"message,omitempty"`
+	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
+}
+
 type request struct {
-	action string
-	reply  chan result
+	req   Request
+	reply chan result
 }
 
 type result struct {
@@ -55,7 +75,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-r.wake:
 		case <-t.C:
 		case req := <-r.requests:
-			msg, err := r.act(ctx, req.action)
+			msg, err := r.act(ctx, req.req)
 			req.reply <- result{msg, err}
 		}
 	}
@@ -70,68 +90,81 @@ func (r *Reconciler) Wake() {
 }
 
 // Do asks the running daemon to take an action and waits for its outcome.
-// A rollback first cancels a deploy in progress, which then rolls itself
-// back.
-func (r *Reconciler) Do(ctx context.Context, action string) (string, error) {
-	switch action {
-	case ActionReconcile, ActionPrewarm, ActionPromote:
+// A rollback or an abort first cancels the deploy in progress, which then
+// rolls itself back; the other actions wait for the daemon's loop, or
+// reach a canary that waits in a pause.
+func (r *Reconciler) Do(ctx context.Context, req Request) (string, error) {
+	switch req.Action {
+	case ActionReconcile, ActionPrewarm, ActionPromote, ActionPause, ActionResume, ActionMaintenanceOn, ActionMaintenanceOff:
 	case ActionRollback:
-		r.abortRunning()
+		r.abortRunning(errRollbackRequested)
+	case ActionAbort:
+		r.abortRunning(errCanaryAborted)
 	default:
-		return "", fmt.Errorf("unknown action %q", action)
+		return "", fmt.Errorf("unknown action %q", req.Action)
 	}
-	req := request{action: action, reply: make(chan result, 1)}
+	rq := request{req: req, reply: make(chan result, 1)}
 	select {
-	case r.requests <- req:
+	case r.requests <- rq:
 	case <-ctx.Done():
 		return "", context.Cause(ctx)
 	}
 	select {
-	case res := <-req.reply:
+	case res := <-rq.reply:
 		return res.msg, res.err
 	case <-ctx.Done():
 		return "", context.Cause(ctx)
 	}
 }
 
-// abortRunning cancels the deploy in progress, if any, for a rollback.
-func (r *Reconciler) abortRunning() {
+// abortRunning cancels the deploy in progress, if any, with cause.
+func (r *Reconciler) abortRunning(cause error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cancel != nil && r.running != nil && r.running.kind != KindRollback {
 		r.aborted = r.running.id
-		r.cancel(errRollbackRequested)
+		r.cancel(cause)
 	}
 }
 
 // Act takes an action directly; for a CLI holding the lock while no
 // daemon runs. It must not be called concurrently with Run.
-func (r *Reconciler) Act(ctx context.Context, action string) (string, error) {
+func (r *Reconciler) Act(ctx context.Context, req Request) (string, error) {
 	if err := r.Recover(ctx); err != nil {
 		return "", err
 	}
-	return r.act(ctx, action)
+	return r.act(ctx, req)
 }
 
-func (r *Reconciler) act(ctx context.Context, action string) (string, error) {
-	switch action {
+func (r *Reconciler) act(ctx context.Context, req Request) (string, error) {
+	switch req.Action {
 	case ActionReconcile:
 		return r.deployNow(ctx)
 	case ActionPrewarm:
 		return r.prewarm(ctx)
 	case ActionPromote:
+		if r.canaryInProgress() {
+			return r.canaryControl(ctx, req)
+		}
 		return r.promote(ctx)
-	case ActionRollback:
+	case ActionRollback, ActionAbort:
 		r.mu.Lock()
 		aborted := r.aborted
 		r.aborted = ""
 		r.mu.Unlock()
 		if aborted != "" {
-			return "deploy " + aborted + " aborted and rolled back; the previous version serves", nil
+			return r.describeAborted(aborted)
+		}
+		if req.Action == ActionAbort {
+			return r.canaryControl(ctx, req)
 		}
 		return r.rollbackNow(ctx)
+	case ActionPause, ActionResume:
+		return r.canaryControl(ctx, req)
+	case ActionMaintenanceOn, ActionMaintenanceOff:
+		return r.maintenance(ctx, req)
 	}
-	return "", fmt.Errorf("unknown action %q", action)
+	return "", fmt.Errorf("unknown action %q", req.Action)
 }
 
 // Recover re-attaches to what an earlier reconciler left running: the

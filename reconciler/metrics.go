@@ -30,6 +30,8 @@ type metrics struct {
 	lastDrain      prometheus.Gauge
 	lastDrainIn    prometheus.Gauge
 	selfHeals      *prometheus.CounterVec
+	canaryWeight   prometheus.Gauge
+	canaryWindows  *prometheus.CounterVec
 }
 
 // deployBuckets reach 30 minutes: a cold load of a large model is slow.
@@ -58,10 +60,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests in flight on the old color when the last drain began."}),
 		selfHeals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdml_reconciler_self_heals_total",
 			Help: "Self-heals by reason."}, []string{"reason"}),
+		canaryWeight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdml_reconciler_canary_weight",
+			Help: "Percent of user traffic nginx sends to the canary (0 without a canary)."}),
+		canaryWindows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdml_reconciler_canary_windows_total",
+			Help: "Canary analysis windows by verdict (pass, fail, inconclusive)."}, []string{"verdict"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.deploys, m.deployDuration, m.stepDuration, m.activeColor, m.versionInfo,
-			m.syncState, m.lastDeploy, m.lastDrain, m.lastDrainIn, m.selfHeals)
+			m.syncState, m.lastDeploy, m.lastDrain, m.lastDrainIn, m.selfHeals, m.canaryWeight, m.canaryWindows)
 	}
 	for _, o := range []string{OutcomeSucceeded, OutcomeRolledBack, OutcomeFailed} {
 		m.deploys.WithLabelValues(o)

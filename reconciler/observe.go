@@ -50,14 +50,23 @@ func (r *Reconciler) observe(ctx context.Context) observation {
 	return o
 }
 
-// nginxConfig is the config that routes public traffic to active.
+// nginxConfig is the config that routes public traffic to active, with
+// the canary split and maintenance mode that state.json records: every
+// config nginx gets (a swap, a rollback, a self-heal) keeps them.
 func (r *Reconciler) nginxConfig(active spec.Color) nginx.Config {
-	return nginx.Config{
+	cfg := nginx.Config{
 		PublicAddr: r.cfg.PublicAddr,
 		AdminAddr:  r.cfg.AdminAddr,
 		Upstreams:  map[spec.Color]string{spec.Blue: r.colorAddr(spec.Blue), spec.Green: r.colorAddr(spec.Green)},
 		Active:     active,
 	}
+	if c := r.state.Canary; c != nil && c.Stable == active && c.Canary == active.Other() {
+		cfg.Canary = &nginx.Canary{Color: c.Canary, Weight: c.Weight, PerRequest: c.Sticky == spec.StickyNone}
+	}
+	if m := r.state.Maintenance; m != nil {
+		cfg.Maintenance = &nginx.Maintenance{Message: m.Message, RetryAfter: m.RetryAfter}
+	}
+	return cfg
 }
 
 // colorAddr is where color c listens: the address it was started on while

@@ -103,8 +103,8 @@ func (r *Reconciler) runDeploy(ctx context.Context, d *deploy, steps []step) err
 				d.log.Warn("deploy interrupted by shutdown; the next reconciler resumes it", "step", s.name)
 				return fmt.Errorf("interrupted at %s: %w", s.name, ctx.Err())
 			}
-			if c := context.Cause(dctx); errors.Is(c, errRollbackRequested) {
-				err = fmt.Errorf("%w: %v", errRollbackRequested, err)
+			if c := context.Cause(dctx); errors.Is(c, errRollbackRequested) || errors.Is(c, errCanaryAborted) {
+				err = fmt.Errorf("%w: %v", c, err)
 			}
 			return r.fail(ctx, d, s.name, err)
 		}
@@ -138,7 +138,9 @@ func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cau
 	// The rollback must run even when the deploy was cancelled.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	if d.kind != KindSelfHeal && d.kind != KindRollback {
+	// A deploy superseded by a newer commit is rolled back, not
+	// quarantined: nothing was wrong with it.
+	if d.kind != KindSelfHeal && d.kind != KindRollback && !errors.Is(cause, errSuperseded) {
 		r.state.AddQuarantine(Quarantine{SpecHash: d.target.SpecHash, Commit: d.target.Commit, Version: d.target.Version,
 			Reason: fmt.Sprintf("%s failed: %v", failedStep, cause), DeployID: d.id, At: time.Now().UTC()})
 	}

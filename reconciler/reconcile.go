@@ -109,7 +109,7 @@ func (r *Reconciler) converge(ctx context.Context, o observation, want Revision,
 	}
 	d := r.newDeploy(KindDeploy, want, from, to, o)
 	if want.Spec.Strategy.Type != spec.StrategyPrewarm {
-		return r.runDeploy(ctx, d, r.blueGreenSteps())
+		return r.runDeploy(ctx, d, r.stepsFor(KindDeploy, want.Spec))
 	}
 	if !r.prewarmed(o, to, want) {
 		d.kind = KindPrewarm

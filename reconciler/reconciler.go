@@ -51,6 +51,9 @@ type Config struct {
 	Resync time.Duration
 	// MinFreeDisk is the pre-flight disk space floor (DefaultMinFreeDisk).
 	MinFreeDisk int64
+	// PrometheusURL is a Prometheus server's address (http://host:port)
+	// for canary analysis metrics written in PromQL; "" allows none.
+	PrometheusURL string
 	// StopTimeout bounds a graceful stop beyond the spec's drain timeout.
 	StopTimeout time.Duration
 	// Command names the holder in the lock ("reconcile", "deploy", ...).
@@ -233,7 +236,16 @@ func (r *Reconciler) colorDriver(c spec.Color) (driver.Driver, error) {
 // saveState writes state.json; a failure is logged, since the next save
 // retries and observation does not depend on it.
 func (r *Reconciler) saveState() {
-	if err := r.state.Save(r.cfg.StateDir); err != nil {
+	if err := r.saveStateErr(); err != nil {
 		r.log.Error("save state", "err", err)
 	}
+}
+
+// saveStateErr writes state.json and returns why it could not: a step
+// that records before it acts stops when the record fails.
+func (r *Reconciler) saveStateErr() error {
+	if err := r.state.Save(r.cfg.StateDir); err != nil {
+		return fmt.Errorf("record state: %w", err)
+	}
+	return nil
 }

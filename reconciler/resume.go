@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
+	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // resume continues a deploy that a previous reconciler left unfinished
@@ -16,20 +17,13 @@ import (
 // rolled back when the desired state moved on.
 func (r *Reconciler) resume(ctx context.Context, o observation) error {
 	p := r.state.InProgress
-	d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
-		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: driver.PriorityLow}
+	d := r.deployOf(p, o)
 	if p.Target.Spec == nil {
 		r.state.InProgress = nil
 		r.saveState()
 		return errors.New("interrupted deploy has no target spec; dropped")
 	}
 	d.strategy = p.Target.Spec.Strategy.Type
-	if cs := r.state.Colors[p.From]; cs != nil {
-		d.fromVer = cs.Version
-	}
-	if d.kind == KindRollback || d.kind == KindSelfHeal {
-		d.priority = driver.PriorityNormal
-	}
 	r.events.Emit(Event{DeployID: d.id, Step: p.Step, Phase: PhaseInfo, Color: d.to, Version: d.target.Version,
 		Message: fmt.Sprintf("reconciler restarted during %s %s at step %s (swapped: %v)", p.Kind, p.DeployID, p.Step, d.swapped)})
 	d.log = r.log.With("deploy_id", d.id, "kind", d.kind)
@@ -41,10 +35,27 @@ func (r *Reconciler) resume(ctx context.Context, o observation) error {
 			return r.abandon(ctx, d)
 		}
 	}
-	return r.runDeploy(ctx, d, r.stepsFor(d.kind))
+	return r.runDeploy(ctx, d, r.stepsFor(d.kind, d.target.Spec))
 }
 
-func (r *Reconciler) stepsFor(kind string) []step {
+// deployOf rebuilds the deploy state.json records as in progress, as o
+// shows it: swapped when nginx may route to its new color.
+func (r *Reconciler) deployOf(p *Progress, o observation) *deploy {
+	d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
+		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: driver.PriorityLow, log: r.log}
+	if cs := r.state.Colors[p.From]; cs != nil {
+		d.fromVer = cs.Version
+	}
+	if d.kind == KindRollback || d.kind == KindSelfHeal {
+		d.priority = driver.PriorityNormal
+	}
+	return d
+}
+
+func (r *Reconciler) stepsFor(kind string, target *spec.Spec) []step {
+	if kind == KindDeploy && canaryTarget(target) {
+		return r.canarySteps()
+	}
 	switch kind {
 	case KindPrewarm:
 		return r.prewarmSteps()

@@ -48,6 +48,10 @@ type State struct {
 	// Quarantine lists desired states that failed and are not retried
 	// until the spec changes, newest last.
 	Quarantine []Quarantine `json:"quarantine,omitempty"`
+	// Canary is the traffic split of a canary in progress (canary_state.go).
+	Canary *CanaryState `json:"canary,omitempty"`
+	// Maintenance, when set, makes nginx answer user routes with 503.
+	Maintenance *MaintenanceState `json:"maintenance,omitempty"`
 	// Conditions are Ready, Progressing and Degraded.
 	Conditions []Condition `json:"conditions,omitempty"`
 	UpdatedAt  time.Time   `json:"updated_at"`

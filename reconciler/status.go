@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -26,9 +27,12 @@ type StatusReport struct {
 	Quarantine     *Quarantine    `json:"quarantine,omitempty"`
 	Conditions     []Condition    `json:"conditions"`
 	Prewarm        *PrewarmReport `json:"prewarm,omitempty"`
-	Colors         []ColorReport  `json:"colors"`
-	Nginx          NginxReport    `json:"nginx"`
-	UpdatedAt      time.Time      `json:"updated_at"`
+	Canary         *CanaryReport  `json:"canary,omitempty"`
+	// Maintenance is set while nginx answers user routes with 503.
+	Maintenance *MaintenanceState `json:"maintenance,omitempty"`
+	Colors      []ColorReport     `json:"colors"`
+	Nginx       NginxReport       `json:"nginx"`
+	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
 // ColorReport is one color in a status report.
@@ -103,6 +107,8 @@ func (r *Reconciler) report(o observation) StatusReport {
 	}
 	rep.SyncState, rep.Conditions = r.conditions(o, rep)
 	rep.Prewarm = r.prewarmReport(o, s.Desired)
+	rep.Canary = r.canaryReport()
+	rep.Maintenance = s.Maintenance
 	return rep
 }
 
@@ -180,6 +186,9 @@ func (r *Reconciler) conditions(o observation, rep StatusReport) (string, []Cond
 	}
 	state := SyncSynced
 	switch {
+	case s.InProgress != nil && rep.Canary != nil:
+		state = SyncProgressing
+		set(CondProgressing, true, "Canary"+title(rep.Canary.Status), fmt.Sprintf("canary %s at %d%%: %s", rep.Canary.DeployID, rep.Canary.Weight, rep.Canary.Message))
 	case s.InProgress != nil:
 		state = SyncProgressing
 		set(CondProgressing, true, "Deploying", s.InProgress.Kind+" "+s.InProgress.DeployID+" at step "+s.InProgress.Step)
@@ -262,4 +271,12 @@ func (r *Reconciler) Status() StatusReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.snapshot
+}
+
+// title upper-cases the first letter: "paused" -> "Paused", for reasons.
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

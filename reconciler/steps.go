@@ -50,6 +50,9 @@ func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 	if _, err := r.driver(s.Runtime); err != nil {
 		return err
 	}
+	if err := r.checkCanary(s); err != nil {
+		return err
+	}
 	o := r.observe(ctx)
 	if err := r.checkActive(ctx, o, d); err != nil {
 		return err

@@ -169,6 +169,9 @@ func (r *Reconciler) stepRecord(_ context.Context, d *deploy) error {
 // then it stops the new color. When the old color is gone the new one is
 // left serving: something must serve.
 func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
+	if c := r.state.Canary; c != nil && c.DeployID == d.id {
+		r.state.Canary = nil // weight 0 at once: the route back has no split
+	}
 	if d.swapped && d.from != "" {
 		o := r.observe(ctx)
 		if !o.running(d.from) {

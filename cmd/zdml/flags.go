@@ -25,7 +25,7 @@ type stateFlags struct {
 	stateDir, modelsDir, repo, branch, file string
 	publicAddr, adminAddr, apiAddr          string
 	blueAddr, greenAddr, modelserver        string
-	nginxRuntime, runtime                   string
+	nginxRuntime, runtime, prometheusURL    string
 	resync, poll                            time.Duration
 	envErrs                                 []error
 }
@@ -45,6 +45,7 @@ func (f *stateFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.nginxRuntime, "nginx", envOr("ZDML_NGINX_RUNTIME", reconciler.NginxLocal), "how nginx runs: local (a process) or docker (a container) (env ZDML_NGINX_RUNTIME)")
 	fs.StringVar(&f.modelserver, "modelserver", envOr("ZDML_MODELSERVER", defaultModelserver()), "model server binary (env ZDML_MODELSERVER)")
 	fs.DurationVar(&f.resync, "resync", envDuration("ZDML_RESYNC", reconciler.DefaultResync, &f.envErrs), "how often the daemon re-checks for drift (env ZDML_RESYNC)")
+	fs.StringVar(&f.prometheusURL, "prometheus-url", envOr("ZDML_PROMETHEUS_URL", ""), "Prometheus for canary metrics written in PromQL, e.g. http://127.0.0.1:9090 (env ZDML_PROMETHEUS_URL)")
 	fs.DurationVar(&f.poll, "poll", envDuration("ZDML_POLL", reconciler.DefaultPoll, &f.envErrs), "fallback re-read of the desired state (env ZDML_POLL)")
 }
 
@@ -158,7 +159,7 @@ func (f *stateFlags) config(log *slog.Logger, command string) (reconciler.Config
 		StateDir:    f.stateDir, ModelsDir: f.modelsDir, Source: src,
 		PublicAddr: f.publicAddr, AdminAddr: f.adminAddr, APIAddr: f.apiAddr,
 		ColorAddrs:  map[spec.Color]string{spec.Blue: f.blueAddr, spec.Green: f.greenAddr},
-		Modelserver: f.modelserver, Resync: f.resync, Command: command, Log: log,
+		Modelserver: f.modelserver, Resync: f.resync, Command: command, Log: log, PrometheusURL: f.prometheusURL,
 	}, nil
 }
 

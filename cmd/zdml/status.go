@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/reconciler"
+	"github.com/zero-downtime-ml/zdml/reconciler/analysis"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -165,6 +166,13 @@ func printStatus(w io.Writer, r reconciler.StatusReport) {
 		fmt.Fprintf(w, "prewarm:  %s %s warmed %s; ready %v: %s\n", p.Color, p.Version,
 			p.WarmedAt.Local().Format("15:04:05"), p.Ready, p.Reason)
 	}
+	if m := r.Maintenance; m != nil {
+		fmt.Fprintf(w, "maintenance: on since %s (Retry-After %s): %q\n          (zdml maintenance off restores traffic)\n",
+			m.Since.Local().Format("15:04:05"), m.RetryAfter, m.Message)
+	}
+	if c := r.Canary; c != nil {
+		printCanary(w, c)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COLOR\tROLE\tRUNNING\tVERSION\tID\tADDR\tPRIORITY")
 	for _, c := range r.Colors {
@@ -229,4 +237,39 @@ func printHistory(w io.Writer, recs []reconciler.DeployRecord) {
 			fmt.Fprintf(w, "    %s: %s\n", orNone(r.FailedStep), r.Reason)
 		}
 	}
+}
+
+// printCanary shows a canary as `kubectl argo rollouts get rollout` does:
+// step, weight, status, and each metric's last value against its bound.
+func printCanary(w io.Writer, c *reconciler.CanaryReport) {
+	fmt.Fprintf(w, "canary:   %s %s (stable %s)  step %d/%d %s  weight %d%%  %s\n", c.Canary, c.Version, c.Stable,
+		c.Step, c.Steps, c.StepText, c.Weight, strings.ToUpper(c.Status))
+	if c.Message != "" {
+		fmt.Fprintf(w, "          %s\n", c.Message)
+	}
+	fmt.Fprintf(w, "analysis: %d windows, %d failed of failureLimit %d", c.Windows, c.Failures, c.FailureLimit)
+	if l := c.Last; l != nil {
+		fmt.Fprintf(w, "; last %s at %s: %s", l.Verdict, l.At.Local().Format("15:04:05"), l.Reason)
+		if l.Share.Valid() {
+			fmt.Fprintf(w, " (canary share %.1f%% of %.0f requests)", 100*float64(l.Share), l.CanaryRequests+l.StableRequests)
+		}
+	}
+	fmt.Fprintln(w)
+	if len(c.Metrics) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  METRIC\tBOUND\tCANARY\tSTABLE\tRATIO\tLAST")
+	for _, m := range c.Metrics {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", m.Metric, m.Bound, num(m.Value), num(m.Stable), num(m.Ratio), orNone(string(m.Verdict)))
+	}
+	tw.Flush()
+}
+
+// num formats a metric value, "-" when there is none.
+func num(n analysis.Number) string {
+	if !n.Valid() {
+		return "-"
+	}
+	return fmt.Sprintf("%.4g", float64(n))
 }

@@ -23,9 +23,9 @@ const (
 type Result struct {
 	Metric string  `json:"metric"`
 	Bound  string  `json:"bound"`            // as written: "maxRatio 1.5"
-	Value  float64 `json:"value"`            // the canary's value (seconds, fraction, tokens/s)
-	Stable float64 `json:"stable,omitempty"` // the stable color's, for ratio bounds
-	Ratio  float64 `json:"ratio,omitempty"`  // Value / Stable, for ratio bounds
+	Value  Number  `json:"value"`            // the canary's value (seconds, fraction, tokens/s)
+	Stable Number  `json:"stable,omitempty"` // the stable color's, for ratio bounds
+	Ratio  Number  `json:"ratio,omitempty"`  // Value / Stable, for ratio bounds
 	Verdict
 	Reason string `json:"reason"`
 }
@@ -36,7 +36,7 @@ type Decision struct {
 	Weight int       `json:"weight"` // the configured canary weight during the window
 	// Share is the canary's observed share of user requests in the window
 	// (NaN without any request), to set against Weight.
-	Share          float64  `json:"share"`
+	Share          Number   `json:"share"`
 	CanaryRequests float64  `json:"canary_requests"`
 	StableRequests float64  `json:"stable_requests"`
 	Verdict        Verdict  `json:"verdict"`
@@ -55,7 +55,7 @@ type Querier interface {
 // blocks longer than ctx allows.
 func Judge(ctx context.Context, a spec.Analysis, weight int, canary, stable Window, colors Colors, prom Querier) Decision {
 	d := Decision{At: canary.To, Weight: weight, CanaryRequests: canary.Requests, StableRequests: stable.Requests,
-		Share: canary.Requests / (canary.Requests + stable.Requests)}
+		Share: Number(canary.Requests / (canary.Requests + stable.Requests))}
 	enough := canary.Requests >= float64(a.MinRequests)
 	for _, m := range a.Metrics {
 		r := judgeMetric(ctx, a, m, canary, stable, colors, prom)
@@ -99,16 +99,17 @@ type Colors struct{ Canary, Stable spec.Color }
 
 func judgeMetric(ctx context.Context, a spec.Analysis, m spec.Metric, canary, stable Window, colors Colors, prom Querier) Result {
 	b := m.Bound()
-	r := Result{Metric: m.Name(), Bound: b.String()}
+	nan := Number(math.NaN())
+	r := Result{Metric: m.Name(), Bound: b.String(), Value: nan, Stable: nan, Ratio: nan}
 	switch {
 	case m.ErrorRate != nil:
-		r.Value = canary.Errors / canary.Requests
+		r.Value, r.Stable = Number(canary.Errors/canary.Requests), Number(stable.Errors/stable.Requests)
 	case m.LatencyP95 != nil:
-		r.Value, r.Stable = canary.Latency.Quantile(0.95), stable.Latency.Quantile(0.95)
+		r.Value, r.Stable = Number(canary.Latency.Quantile(0.95)), Number(stable.Latency.Quantile(0.95))
 	case m.TTFTP95 != nil:
-		r.Value, r.Stable = canary.TTFT.Quantile(0.95), stable.TTFT.Quantile(0.95)
+		r.Value, r.Stable = Number(canary.TTFT.Quantile(0.95)), Number(stable.TTFT.Quantile(0.95))
 	case m.TokensPerSecond != nil:
-		r.Value, r.Stable = canary.TPS.Mean(), stable.TPS.Mean()
+		r.Value, r.Stable = Number(canary.TPS.Mean()), Number(stable.TPS.Mean())
 	case m.Prometheus != nil:
 		return promResult(ctx, r, *m.Prometheus, a.Interval.Duration, colors, prom)
 	}
@@ -132,10 +133,10 @@ func bounded(r Result, b spec.Threshold) Result {
 		upper  bool
 		format string
 	}{
-		{"max", b.Max, r.Value, true, "%s %s > max %g"},
-		{"min", b.Min, r.Value, false, "%s %s < min %g"},
-		{"maxRatio", b.MaxRatio, r.Ratio, true, "%s ×%s > maxRatio %g"},
-		{"minRatio", b.MinRatio, r.Ratio, false, "%s ×%s < minRatio %g"},
+		{"max", b.Max, float64(r.Value), true, "%s %s > max %g"},
+		{"min", b.Min, float64(r.Value), false, "%s %s < min %g"},
+		{"maxRatio", b.MaxRatio, float64(r.Ratio), true, "%s ×%s > maxRatio %g"},
+		{"minRatio", b.MinRatio, float64(r.Ratio), false, "%s ×%s < minRatio %g"},
 	}
 	r.Verdict = Pass
 	var why []string
@@ -171,7 +172,7 @@ func (r Result) describe(v float64, ratio bool) string {
 		return fmt.Sprintf("%.4g", x)
 	}
 	if ratio {
-		return fmt.Sprintf("%.3g (%s / %s)", v, unit(r.Value), unit(r.Stable))
+		return fmt.Sprintf("%.3g (%s / %s)", v, unit(float64(r.Value)), unit(float64(r.Stable)))
 	}
 	return unit(v)
 }
@@ -189,7 +190,7 @@ func promResult(ctx context.Context, r Result, p spec.PromMetric, interval time.
 		r.Verdict, r.Reason = Inconclusive, "prometheus: "+err.Error()
 		return r
 	}
-	r.Value = v
+	r.Value = Number(v)
 	return bounded(r, spec.Threshold{Max: p.Max, Min: p.Min})
 }
 
