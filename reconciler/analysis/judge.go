@@ -21,11 +21,11 @@ const (
 
 // Result is one metric judged in one window.
 type Result struct {
-	Metric string  `json:"metric"`
-	Bound  string  `json:"bound"`            // as written: "maxRatio 1.5"
-	Value  Number  `json:"value"`            // the canary's value (seconds, fraction, tokens/s)
-	Stable Number  `json:"stable,omitempty"` // the stable color's, for ratio bounds
-	Ratio  Number  `json:"ratio,omitempty"`  // Value / Stable, for ratio bounds
+	Metric string `json:"metric"`
+	Bound  string `json:"bound"`            // as written: "maxRatio 1.5"
+	Value  Number `json:"value"`            // the canary's value (seconds, fraction, tokens/s)
+	Stable Number `json:"stable,omitempty"` // the stable color's, for ratio bounds
+	Ratio  Number `json:"ratio,omitempty"`  // Value / Stable, for ratio bounds
 	Verdict
 	Reason string `json:"reason"`
 }
