@@ -21,8 +21,13 @@ const statusTick = time.Second
 // the daemon loop waits on this step: promote, pause, resume and
 // maintenance are done here; abort and rollback cancel ctx.
 func (r *Reconciler) canaryPause(ctx context.Context, d *deploy, c *CanaryState, p spec.Pause, run *analysisRun) error {
-	if p.Indefinite && !c.Paused {
-		c.Paused = true
+	if p.Indefinite {
+		if !c.Paused {
+			c.Paused = true
+			if err := r.saveStateErr(); err != nil {
+				return err
+			}
+		}
 		r.canaryEvent(d, c, "pause until zdml resume or zdml promote", nil)
 	}
 	tick := time.NewTicker(statusTick)

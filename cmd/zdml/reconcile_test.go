@@ -31,6 +31,7 @@ type world struct {
 	repo     string
 	state    string
 	public   string
+	admin    string
 	env      []string
 	zdml     string
 	daemon   *exec.Cmd
@@ -42,10 +43,10 @@ func newWorld(t *testing.T) *world {
 	testenv.LookPath(t, "nginx", "nginx")
 	dir := t.TempDir()
 	w := &world{t: t, dir: dir, repo: filepath.Join(dir, "repo"), state: filepath.Join(dir, "state"), public: testenv.FreeAddr(t),
-		zdml: testenv.Binary(t, "zdml")}
+		admin: testenv.FreeAddr(t), zdml: testenv.Binary(t, "zdml")}
 	w.env = append(os.Environ(),
 		"ZDML_STATE_DIR="+w.state, "ZDML_MODELS_DIR="+testenv.ModelsDir(t), "ZDML_REPO="+w.repo, "ZDML_BRANCH=main",
-		"ZDML_FILE=desired.yaml", "ZDML_PUBLIC_ADDR="+w.public, "ZDML_ADMIN_ADDR="+testenv.FreeAddr(t), "ZDML_API_ADDR="+testenv.FreeAddr(t),
+		"ZDML_FILE=desired.yaml", "ZDML_PUBLIC_ADDR="+w.public, "ZDML_ADMIN_ADDR="+w.admin, "ZDML_API_ADDR="+testenv.FreeAddr(t),
 		"ZDML_BLUE_ADDR="+testenv.FreeAddr(t), "ZDML_GREEN_ADDR="+testenv.FreeAddr(t), "ZDML_MODELSERVER="+testenv.Binary(t, "modelserver"),
 		"ZDML_RESYNC=200ms", "ZDML_POLL=1s")
 	testenv.GitRepo(t, w.repo)
