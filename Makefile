@@ -18,7 +18,7 @@ ZDML_SRC := --repo . --branch main --file desired.yaml --models-dir $(MODELS)
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
-.PHONY: reconcile deploy prewarm deploy-fast prewarm-and-deploy prewarm-status rollback state history deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention open-report
+.PHONY: reconcile deploy prewarm deploy-fast promote abort pause resume maintenance-on maintenance-off prewarm-and-deploy prewarm-status rollback state history deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention open-report
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: loadtest-deploy loadtest-large test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
@@ -114,6 +114,18 @@ prewarm-and-deploy: build ## prewarm, then deploy-fast: both steps in sequence
 	$(ZDML) prewarm $(ZDML_SRC) && $(ZDML) deploy-fast $(ZDML_SRC)
 prewarm-status: build ## is the standby warm and ready for deploy-fast: color, version, warmed_at, ready (exit 1 if not)
 	$(ZDML) prewarm-status $(ZDML_SRC)
+promote: build ## promote now: the canary in progress to all traffic (skips its remaining steps), or the prewarmed standby
+	$(ZDML) promote $(ZDML_SRC)
+abort: build ## abort the canary in progress: weight 0 at once, the canary drains and stops, its spec is quarantined
+	$(ZDML) abort $(ZDML_SRC)
+pause: build ## hold the canary in progress at its weight (its analysis keeps running)
+	$(ZDML) pause $(ZDML_SRC)
+resume: build ## continue a paused canary (and past a pause: {} step)
+	$(ZDML) resume $(ZDML_SRC)
+maintenance-on: build ## maintenance mode: user routes answer 503 JSON with Retry-After, health stays up (MSG="...", RETRY_AFTER=30s)
+	$(ZDML) maintenance on $(if $(MSG),--message "$(MSG)") $(if $(RETRY_AFTER),--retry-after $(RETRY_AFTER)) $(ZDML_SRC)
+maintenance-off: build ## leave maintenance mode: user routes reach the active color again
+	$(ZDML) maintenance off $(ZDML_SRC)
 rollback: build ## emergency rollback to the previous version (works with the daemon down)
 	$(ZDML) rollback $(ZDML_SRC)
 state: build ## show the sync state, colors, last deploy and quarantine

@@ -28,6 +28,12 @@ func TestMakeTargets(t *testing.T) {
 		{target: "deploy-log", vars: []string{"FOLLOW=1"}, want: []string{"bin/zdml deploy-log --follow --repo ."}},
 		{target: "start-blue", want: []string{"bin/zdml start blue --repo ."}},
 		{target: "stop-blue", want: []string{"bin/zdml stop blue --repo ."}},
+		{target: "promote", want: []string{"bin/zdml promote --repo ."}},
+		{target: "abort", want: []string{"bin/zdml abort --repo ."}},
+		{target: "pause", want: []string{"bin/zdml pause --repo ."}},
+		{target: "resume", want: []string{"bin/zdml resume --repo ."}},
+		{target: "maintenance-on", vars: []string{"MSG=back at 5", "RETRY_AFTER=60s"}, want: []string{`bin/zdml maintenance on --message "back at 5" --retry-after 60s --repo .`}},
+		{target: "maintenance-off", want: []string{"bin/zdml maintenance off --repo ."}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{tt.target}, tt.vars...), " "), func(t *testing.T) {
