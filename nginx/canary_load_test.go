@@ -15,8 +15,9 @@ import (
 )
 
 // streamEvents is how many SSE events the test backends send to a request
-// with X-Test-Stream, 10 ms apart: a stream spans reloads.
-const streamEvents = 20
+// with X-Test-Stream, 10 ms apart: a stream spans reloads (a verified
+// reload took up to ~300 ms under -race on 2 busy cores).
+const streamEvents = 60
 
 // loadHandler answers a plain request at once, and streams SSE events to a
 // request with X-Test-Stream.

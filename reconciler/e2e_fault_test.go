@@ -51,8 +51,8 @@ func faults() []fault {
 	return []fault{
 		{name: "invalid YAML", desired: "apiVersion: zdml/v1\nkind: [ModelDeployment\n", step: StepPreflight,
 			outcome: OutcomeFailed, reason: "invalid YAML", recommit: true},
-		{name: "unknown strategy", desired: desiredSpec{Version: "v2", Strategy: "canary"}.yaml(), step: StepPreflight,
-			outcome: OutcomeFailed, reason: `unknown strategy "canary"`},
+		{name: "unknown strategy", desired: desiredSpec{Version: "v2", Strategy: "rolling"}.yaml(), step: StepPreflight,
+			outcome: OutcomeFailed, reason: `unknown strategy "rolling"`},
 		{name: "missing model file", desired: desiredSpec{Version: "v2", Path: "no-such-model.gguf"}.yaml(), step: StepPreflight,
 			outcome: OutcomeFailed, reason: "file does not exist"},
 		{name: "sha256 mismatch", desired: desiredSpec{Version: "v2", SHA256: strings.Repeat("ab", 32)}.yaml(), step: StepPreflight,

@@ -96,10 +96,21 @@ func (r *Reconciler) Wake() {
 func (r *Reconciler) Do(ctx context.Context, req Request) (string, error) {
 	switch req.Action {
 	case ActionReconcile, ActionPrewarm, ActionPromote, ActionPause, ActionResume, ActionMaintenanceOn, ActionMaintenanceOff:
-	case ActionRollback:
-		r.abortRunning(errRollbackRequested)
-	case ActionAbort:
-		r.abortRunning(errCanaryAborted)
+	case ActionRollback, ActionAbort:
+		cause := errRollbackRequested
+		if req.Action == ActionAbort {
+			cause = errCanaryAborted
+		}
+		// The answer is what became of the deploy: wait until it has
+		// rolled itself back, so that its own loop (a canary waiting in a
+		// pause reads requests too) does not take the request meanwhile.
+		if done := r.abortRunning(cause); done != nil {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return "", context.Cause(ctx)
+			}
+		}
 	default:
 		return "", fmt.Errorf("unknown action %q", req.Action)
 	}
@@ -117,14 +128,17 @@ func (r *Reconciler) Do(ctx context.Context, req Request) (string, error) {
 	}
 }
 
-// abortRunning cancels the deploy in progress, if any, with cause.
-func (r *Reconciler) abortRunning(cause error) {
+// abortRunning cancels the deploy in progress, if any, with cause, and
+// returns a channel closed when it has finished (nil when none runs).
+func (r *Reconciler) abortRunning(cause error) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cancel != nil && r.running != nil && r.running.kind != KindRollback {
 		r.aborted = r.running.id
 		r.cancel(cause)
+		return r.runDone
 	}
+	return nil
 }
 
 // Act takes an action directly; for a CLI holding the lock while no

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zero-downtime-ml/zdml/reconciler/analysis"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -71,6 +72,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, o := range []string{OutcomeSucceeded, OutcomeRolledBack, OutcomeFailed} {
 		m.deploys.WithLabelValues(o)
+	}
+	for _, v := range []analysis.Verdict{analysis.Pass, analysis.Fail, analysis.Inconclusive} {
+		m.canaryWindows.WithLabelValues(string(v))
 	}
 	return m
 }

@@ -90,7 +90,7 @@ func TestMetricNames(t *testing.T) {
 		got = append(got, mf.GetName())
 	}
 	sort.Strings(got)
-	want := []string{"zdml_reconciler_active_color", "zdml_reconciler_deploy_duration_seconds", "zdml_reconciler_deploys_total",
+	want := []string{"zdml_reconciler_active_color", "zdml_reconciler_canary_weight", "zdml_reconciler_canary_windows_total", "zdml_reconciler_deploy_duration_seconds", "zdml_reconciler_deploys_total",
 		"zdml_reconciler_last_deploy_timestamp_seconds", "zdml_reconciler_last_drain_inflight", "zdml_reconciler_last_drain_seconds",
 		"zdml_reconciler_self_heals_total", "zdml_reconciler_step_duration_seconds", "zdml_reconciler_sync_state",
 		"zdml_reconciler_version_info"}

@@ -81,13 +81,15 @@ func (r *Reconciler) event(d *deploy, stepName, phase string, dur time.Duration,
 func (r *Reconciler) runDeploy(ctx context.Context, d *deploy, steps []step) error {
 	dctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	done := make(chan struct{})
 	r.mu.Lock()
-	r.cancel, r.running = cancel, d
+	r.cancel, r.running, r.runDone = cancel, d, done
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		r.cancel, r.running = nil, nil
+		r.cancel, r.running, r.runDone = nil, nil, nil
 		r.mu.Unlock()
+		close(done)
 	}()
 	if d.begun.IsZero() {
 		d.begun = time.Now().UTC()
