@@ -27,7 +27,7 @@ func TestValidateCommand(t *testing.T) {
 	const head = "apiVersion: zdml/v1\nkind: ModelDeployment\nmetadata: {name: chat}\nspec:\n"
 	good := write("good.yaml", head+"  model: {name: demo, version: v1, path: models/demo-v1.gguf}\n")
 	missing := write("missing.yaml", head+"  model: {name: demo, version: v9, path: models/demo-v9.gguf}\n")
-	bad := write("bad.yaml", head+"  model: {name: demo, version: v1, path: models/demo-v1.gguf}\n  strategy: {type: canary}\n  runtime: k8s\n")
+	bad := write("bad.yaml", head+"  model: {name: demo, version: v1, path: models/demo-v1.gguf}\n  strategy: {type: rolling}\n  runtime: k8s\n")
 
 	tests := []struct {
 		name    string
@@ -40,7 +40,7 @@ func TestValidateCommand(t *testing.T) {
 		{name: "flags first", args: []string{"--models-dir", models, good}, wantOut: ": ok ("},
 		{name: "model file missing", args: []string{missing, "--models-dir", models}, wantErr: missing + ": spec.model.path: model file " + filepath.Join(models, "demo-v9.gguf") + ": file does not exist"},
 		{name: "missing model ignored without models dir", args: []string{missing}, wantOut: ": ok ("},
-		{name: "every error at once", args: []string{bad}, wantErr: bad + ":6: spec.strategy.type: unknown strategy \"canary\" (want bluegreen or prewarm)\n" +
+		{name: "every error at once", args: []string{bad}, wantErr: bad + ":6: spec.strategy.type: unknown strategy \"rolling\" (want bluegreen, prewarm or canary)\n" +
 			bad + ":7: spec.runtime: unknown runtime \"k8s\" (want process or docker)"},
 		{name: "no file", args: nil, wantErr: "want exactly one FILE"},
 		{name: "two files", args: []string{good, bad}, wantErr: "want exactly one FILE"},
