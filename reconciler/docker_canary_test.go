@@ -20,10 +20,7 @@ func TestDockerCanary(t *testing.T) {
 		"  resources:", "  runtime: docker\n  image: "+e.image+"\n  resources:", 1)
 	text = strings.Replace(text, "readyTimeout: 30s", "readyTimeout: 120s", 1)
 	e.commit(text, "v2 canary on docker")
-	e.waitFor("canary at 25%", 3*time.Minute, func() bool {
-		c := e.r.Status().Canary
-		return c != nil && c.Weight == 25
-	})
+	e.waitCanaryWeight(25)
 	st := e.waitSynced("v2", 3*time.Minute)
 	loop.check(t)
 	if st.ActiveColor != spec.Green || loop.versions["v1"] == 0 || loop.versions["v2"] == 0 {

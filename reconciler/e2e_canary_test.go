@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -37,6 +38,15 @@ func (e *env) canaryEvents(id string) []Event {
 	return out
 }
 
+// waitCanaryWeight waits until status shows the canary at weight.
+func (e *env) waitCanaryWeight(weight int) {
+	e.t.Helper()
+	e.waitFor(fmt.Sprintf("canary at %d%%", weight), 3*time.Minute, func() bool {
+		c := e.r.Status().Canary
+		return c != nil && c.Weight == weight
+	})
+}
+
 // adminCanary asks nginx's admin listener for its split ("green 20", "none").
 func (e *env) adminCanary() string {
 	e.t.Helper()
@@ -59,10 +69,7 @@ func TestCanaryPromotedUnderLoad(t *testing.T) {
 	e.serveV1()
 	loop := startClients(t, e.public, 4)
 	e.commit(canarySpec("v2", "", twoSteps, passingMetrics), "v2 canary")
-	e.waitFor("canary at 20%", time.Minute, func() bool {
-		c := e.r.Status().Canary
-		return c != nil && c.Weight == 20
-	})
+	e.waitCanaryWeight(20)
 	if got := e.adminCanary(); got != "green 20" {
 		t.Errorf("nginx admin /zdml/canary = %q, want green 20", got)
 	}
@@ -220,10 +227,7 @@ func TestCanaryAbort(t *testing.T) {
 	e.serveV1()
 	loop := startClients(t, e.public, 2)
 	e.commit(canarySpec("v2", "", "      - setWeight: 50\n      - pause: 1h\n", passingMetrics), "v2 canary")
-	e.waitFor("canary at 50%", time.Minute, func() bool {
-		c := e.r.Status().Canary
-		return c != nil && c.Weight == 50
-	})
+	e.waitCanaryWeight(50)
 	msg, err := e.r.Do(context.Background(), Request{Action: ActionAbort})
 	if err != nil || !strings.Contains(msg, "aborted and rolled back") {
 		t.Fatalf("abort: %q, %v", msg, err)
@@ -242,10 +246,7 @@ func TestCanarySuperseded(t *testing.T) {
 	e := newEnv(t)
 	e.serveV1()
 	e.commit(canarySpec("v2", "", "      - setWeight: 50\n      - pause: 1h\n", passingMetrics), "v2 canary")
-	e.waitFor("canary at 50%", time.Minute, func() bool {
-		c := e.r.Status().Canary
-		return c != nil && c.Weight == 50
-	})
+	e.waitCanaryWeight(50)
 	e.commit(desiredSpec{Version: "v3"}.yaml(), "v3")
 	st := e.waitSynced("v3", time.Minute)
 	if st.Quarantine != nil {
