@@ -3,49 +3,18 @@ package analysis
 import (
 	"context"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 )
-
-// modelServer starts a real model server on the tiny model and waits until
-// it is ready.
-func modelServer(t *testing.T) string {
-	t.Helper()
-	addr := testenv.FreeAddr(t)
-	cmd := exec.Command(testenv.Binary(t, "modelserver"), "--model", testenv.Model(t, "tiny.gguf"), "--addr", addr,
-		"--color", "green", "--model-version", "v2", "--db", filepath.Join(t.TempDir(), "chat.db"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("model server at %s not ready within 60s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // TestScrapeRealServer reads a real model server's /metrics: user
 // requests are counted (health and metrics requests are not), a 4xx is not
 // an error, and the window between two scrapes holds exactly the requests
 // sent in between.
 func TestScrapeRealServer(t *testing.T) {
-	addr := modelServer(t)
+	addr := testenv.StartModelServer(t, "tiny.gguf", "--color", "green", "--model-version", "v2").Addr
 	ctx := context.Background()
 	before, err := Scrape(ctx, http.DefaultClient, addr)
 	if err != nil {
