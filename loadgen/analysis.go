@@ -15,6 +15,9 @@ type Analysis struct {
 	Phases []Stats
 	// Deploy is nil for a run without a deploy.
 	Deploy *DeployWindow
+	// Canary is the canary's weights and analysis windows, for a canary
+	// deploy (nil otherwise).
+	Canary *CanaryTrace
 }
 
 // DeployWindow is the deploy as the events show it.
@@ -52,6 +55,7 @@ func Analyze(d *RunData) *Analysis {
 	}
 	if a.Deploy != nil {
 		a.Deploy.Stats = NewStats("deploy", d.Records, a.Deploy.Start, a.Deploy.End)
+		a.Canary = canaryTrace(a.Deploy, d.Records, end)
 	}
 	return a
 }
@@ -193,6 +197,7 @@ func phaseWindows(from, to time.Time, w *DeployWindow) []window {
 			marks = append(marks, window{name: name, from: t})
 		}
 	}
+	add("canary", firstEvent(evs, StepCanary, PhaseStart))
 	add("swap", w.SwapStart)
 	add("drain", firstEvent(evs, StepDrain, PhaseStart))
 	rb := firstEvent(evs, StepRollback, PhaseStart)

@@ -154,7 +154,7 @@ func TestEditDesiredKeepsCommentsAndValidates(t *testing.T) {
 	if !strings.Contains(string(out), "# desired.yaml: the state the reconciler converges") {
 		t.Errorf("the edit dropped the file's comments:\n%s", out)
 	}
-	if _, err := EditDesired("desired.yaml", in, DesiredChange{Strategy: "canary"}); err == nil || !strings.Contains(err.Error(), "spec.strategy.type") {
+	if _, err := EditDesired("desired.yaml", in, DesiredChange{Strategy: "rolling"}); err == nil || !strings.Contains(err.Error(), "spec.strategy.type") {
 		t.Errorf("an invalid edit: err %v, want the spec's error naming spec.strategy.type", err)
 	}
 }

@@ -74,6 +74,9 @@ func (a *Analysis) value(t Threshold, phase string) (float64, error) {
 		}
 		return a.Deploy.Duration().Seconds(), nil
 	}
+	if t.Metric == "canary" {
+		return a.canaryValue(t.Agg)
+	}
 	s, ok := a.Phase(phase)
 	if !ok {
 		return 0, fmt.Errorf("the run has no %s phase", phase)

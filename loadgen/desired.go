@@ -14,7 +14,10 @@ import (
 type DesiredChange struct {
 	Model    spec.Model
 	Strategy string
-	Runtime  string
+	// Canary sets strategy.steps, analysis and sticky; any other strategy
+	// drops them (they apply only to canary).
+	Canary  *CanaryPlan
+	Runtime string
 }
 
 // EditDesired applies c to a desired.yaml file's text, keeping its comments
@@ -42,7 +45,11 @@ func EditDesired(filename string, data []byte, c DesiredChange) ([]byte, error) 
 		}
 	}
 	if c.Strategy != "" {
-		setScalar(child(specNode, "strategy"), "type", c.Strategy)
+		strategy := child(specNode, "strategy")
+		setScalar(strategy, "type", c.Strategy)
+		if err := setCanary(strategy, c.Strategy, c.Canary); err != nil {
+			return nil, fmt.Errorf("edit %s: %w", filename, err)
+		}
 	}
 	if c.Runtime != "" {
 		setScalar(specNode, "runtime", c.Runtime)

@@ -25,6 +25,10 @@ type Event struct {
 	Commit   string        `json:"commit,omitempty"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Message  string        `json:"message,omitempty"`
+	// Weight is the canary's share of user traffic, on canary events.
+	Weight *int `json:"weight,omitempty"`
+	// Analysis is a canary analysis window, on the events that judge one.
+	Analysis *CanaryDecision `json:"analysis,omitempty"`
 }
 
 // Step names and phases used to cut a run into phases.
@@ -36,6 +40,7 @@ const (
 	StepRecord    = "record"
 	StepRollback  = "rollback"
 	StepSelfHeal  = "self_heal"
+	StepCanary    = "canary"
 
 	PhaseStart = "start"
 	PhaseEnd   = "end"

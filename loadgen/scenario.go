@@ -96,8 +96,11 @@ type Deploy struct {
 	// At is when, after the traffic starts, the commit is made.
 	At    spec.Duration `yaml:"at"`
 	Model spec.Model    `yaml:"model"`
-	// Strategy is spec.strategy.type for the commit: bluegreen or prewarm.
+	// Strategy is spec.strategy.type for the commit: bluegreen, prewarm or canary.
 	Strategy string `yaml:"strategy"`
+	// Canary is the canary's steps, analysis and stickiness, for strategy
+	// canary (spec.strategy's own fields; left out, the spec's defaults).
+	Canary *CanaryPlan `yaml:"canary"`
 	// Expect is the outcome the run must end with: succeeded or rolled_back.
 	Expect string `yaml:"expect"`
 	// Timeout bounds the deploy; the run fails if it has not finished by then.

@@ -138,8 +138,13 @@ func (v *scenarioValidator) deploy(s *Scenario, d *Deploy) {
 	if d.Model.Version == s.Stack.Model.Version && d.Model.Path == s.Stack.Model.Path {
 		v.fail("deploy.model", "is the stack's model already: nothing would deploy")
 	}
-	if d.Strategy != spec.StrategyBlueGreen && d.Strategy != spec.StrategyPrewarm {
-		v.fail("deploy.strategy", "want bluegreen or prewarm, got %q", d.Strategy)
+	switch d.Strategy {
+	case spec.StrategyBlueGreen, spec.StrategyPrewarm, spec.StrategyCanary:
+	default:
+		v.fail("deploy.strategy", "want bluegreen, prewarm or canary, got %q", d.Strategy)
+	}
+	if d.Canary != nil && d.Strategy != spec.StrategyCanary {
+		v.fail("deploy.canary", "applies only to strategy canary")
 	}
 	if d.Expect != ExpectSucceeded && d.Expect != ExpectRolledBack {
 		v.fail("deploy.expect", "want succeeded or rolled_back, got %q", d.Expect)

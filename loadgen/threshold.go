@@ -49,15 +49,16 @@ var metricAggs = map[string][]string{
 	"http_req_duration": {"p50", "p90", "p95", "p99", "max", "avg", "min"},
 	"ttft":              {"p50", "p90", "p95", "p99", "max", "avg", "min"},
 	"deploy":            {"outcome", "duration"},
+	"canary":            {"max_weight", "windows", "failed_windows", "passed_windows", "to_weight_zero"},
 }
 
 // Phases a threshold may name. deploy is from the first step of the deploy
 // to its last; the others are cut by the reconciler's step events.
-var Phases = []string{"before", "warmup", "swap", "drain", "rollback", "after", "deploy"}
+var Phases = []string{"before", "warmup", "canary", "swap", "drain", "rollback", "after", "deploy"}
 
 var (
 	keyRE  = regexp.MustCompile(`^([a-z_]+)(?:\{phase:([a-z]+)\})?$`)
-	exprRE = regexp.MustCompile(`^(p\(\d+\)|[a-z0-9]+)\s*(<=|>=|==|!=|<|>)\s*(.+)$`)
+	exprRE = regexp.MustCompile(`^(p\(\d+\)|[a-z0-9_]+)\s*(<=|>=|==|!=|<|>)\s*(.+)$`)
 )
 
 // ParseThreshold parses one key (metric and phase) and expression.
@@ -70,7 +71,7 @@ func ParseThreshold(key, expr string) (Threshold, error) {
 	t.Metric, t.Phase = m[1], m[2]
 	aggs, ok := metricAggs[t.Metric]
 	if !ok {
-		return t, fmt.Errorf("unknown metric %q (known: http_req_failed, http_reqs, http_req_duration, ttft, deploy)", t.Metric)
+		return t, fmt.Errorf("unknown metric %q (known: http_req_failed, http_reqs, http_req_duration, ttft, deploy, canary)", t.Metric)
 	}
 	if t.Phase != "" && !slices.Contains(Phases, t.Phase) {
 		return t, fmt.Errorf("unknown phase %q (known: %s)", t.Phase, strings.Join(Phases, ", "))
@@ -136,7 +137,8 @@ func (t *Threshold) parseBound(v string) error {
 }
 
 func (t Threshold) isDuration() bool {
-	return t.Metric == "http_req_duration" || t.Metric == "ttft" || (t.Metric == "deploy" && t.Agg == "duration")
+	return t.Metric == "http_req_duration" || t.Metric == "ttft" || (t.Metric == "deploy" && t.Agg == "duration") ||
+		(t.Metric == "canary" && t.Agg == "to_weight_zero")
 }
 
 // Compare applies the threshold's operator to got and bound.

@@ -43,7 +43,7 @@ func (r *Reconciler) canarySteps() []step {
 // sets the weight to 0 at once; after the last step (or `zdml promote`)
 // the standby gets all traffic, as a swap. It changes nginx's split, the
 // standby's priority and state.json's canary record.
-func (r *Reconciler) stepCanary(ctx context.Context, d *deploy) (err error) {
+func (r *Reconciler) stepCanary(ctx context.Context, d *deploy) error {
 	if d.from == "" {
 		d.note = "first deploy: no stable color to compare with, swapped; "
 		return r.stepSwap(ctx, d)
@@ -57,13 +57,6 @@ func (r *Reconciler) stepCanary(ctx context.Context, d *deploy) (err error) {
 			StepStarted: time.Now().UTC(), Status: CanaryProgressing}
 		r.state.Canary = c
 	}
-	defer func() {
-		if err != nil && ctx.Err() == nil {
-			// Weight 0 at once: the rollback routes to the stable color
-			// without the split; it never passes through other weights.
-			r.state.Canary = nil
-		}
-	}()
 	d.swapped = true
 	r.state.InProgress = d.progress(StepCanary)
 	if err := r.saveStateErr(); err != nil {

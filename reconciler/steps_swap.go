@@ -169,7 +169,8 @@ func (r *Reconciler) stepRecord(_ context.Context, d *deploy) error {
 // then it stops the new color. When the old color is gone the new one is
 // left serving: something must serve.
 func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
-	if c := r.state.Canary; c != nil && c.DeployID == d.id {
+	canary := r.state.Canary
+	if canary != nil && canary.DeployID == d.id {
 		r.state.Canary = nil // weight 0 at once: the route back has no split
 	}
 	if d.swapped && d.from != "" {
@@ -179,6 +180,11 @@ func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
 		}
 		if _, err := r.routeTo(ctx, d.from, o.colors[d.from].ModelVersion, false); err != nil {
 			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
+		}
+		if canary != nil && canary.DeployID == d.id {
+			canary.Weight = 0
+			r.metrics.canaryWeight.Set(0)
+			r.canaryEvent(d, canary, "weight 0: nginx routes every request to "+string(d.from), nil)
 		}
 		r.state.ActiveColor = d.from
 		r.state.Color(d.from).Role = RoleActive

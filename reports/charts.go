@@ -50,6 +50,9 @@ func (r *Report) LatencyChart() ([]byte, error) {
 		}
 		byColor[rec.Color] = append(byColor[rec.Color], pt)
 	}
+	if err := r.shadeCanary(p, math.Max(ymax, 1)*1.45); err != nil {
+		return nil, err
+	}
 	for _, c := range sortedKeys(byColor) {
 		s, err := plotter.NewScatter(byColor[c])
 		if err != nil {
@@ -69,6 +72,9 @@ func (r *Report) LatencyChart() ([]byte, error) {
 		p.Legend.Add("failed", s)
 	}
 	if err := r.markSteps(p, ymax); err != nil {
+		return nil, err
+	}
+	if err := r.markDecisions(p, math.Max(ymax, 1)*1.4); err != nil {
 		return nil, err
 	}
 	return render(p)
@@ -162,8 +168,8 @@ func (r *Report) markSteps(p *plot.Plot, ymax float64) error {
 		group = nil
 	}
 	for _, e := range d.Events {
-		if e.Phase == loadgen.PhaseEnd {
-			continue
+		if e.Phase == loadgen.PhaseEnd || e.Analysis != nil {
+			continue // analysis windows have marks of their own (markDecisions)
 		}
 		x := e.Time.Sub(r.Analysis.Start).Seconds()
 		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: top}})

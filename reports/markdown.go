@@ -16,6 +16,7 @@ func (r *Report) Markdown(w io.Writer) error {
 	r.header(&b)
 	r.thresholdsSection(&b)
 	r.phasesSection(&b)
+	r.canarySection(&b)
 	r.timelineSection(&b)
 	r.chartsSection(&b)
 	r.loadSection(&b)

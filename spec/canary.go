@@ -83,6 +83,14 @@ func (p *Pause) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("want a duration such as \"2m\", {duration: 2m}, or {} to wait for zdml promote")
 }
 
+// MarshalYAML writes `2m0s`, or {} for an indefinite pause.
+func (p Pause) MarshalYAML() (any, error) {
+	if p.Indefinite {
+		return map[string]string{}, nil
+	}
+	return p.Duration.String(), nil
+}
+
 // MarshalJSON writes {"duration":"2m0s"}, or {} for an indefinite pause.
 func (p Pause) MarshalJSON() ([]byte, error) {
 	if p.Indefinite {

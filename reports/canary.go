@@ -1,0 +1,115 @@
+package reports
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Verdict colors of the analysis marks on the latency chart.
+var verdictColor = map[string]color.Color{
+	"pass":         color.RGBA{R: 0x1a, G: 0x9a, B: 0x3a, A: 0xff},
+	"fail":         failColor,
+	"inconclusive": color.RGBA{R: 0x99, G: 0x99, B: 0x99, A: 0xff},
+}
+
+// canarySection shows a canary deploy: its weights over time and each
+// analysis window, with the canary's share of requests as the clients saw
+// it against the configured weight.
+func (r *Report) canarySection(b *strings.Builder) {
+	t := r.Analysis.Canary
+	if t == nil {
+		return
+	}
+	start := r.Analysis.Start
+	b.WriteString("## Canary\n\n")
+	var spans []string
+	for _, s := range t.Spans {
+		spans = append(spans, fmt.Sprintf("%d%% from %s to %s", s.Weight, offset(start, s.From), offset(start, s.To)))
+	}
+	fmt.Fprintf(b, "The canary (%s) had %s; its highest weight was %d%%.", t.Color, strings.Join(spans, ", "), t.MaxWeight)
+	if !t.FirstFail.IsZero() && !t.WeightZero.IsZero() {
+		exposed := t.FirstFail
+		if len(t.Spans) > 0 {
+			exposed = t.Spans[0].From
+		}
+		fmt.Fprintf(b, " The first failed window came %s after the canary got traffic; the weight was 0 (every request on the stable color) %s after it.",
+			secs(t.FirstFail.Sub(exposed)), secs(t.WeightZero.Sub(t.FirstFail)))
+	}
+	b.WriteString("\n\n")
+	if len(t.Windows) == 0 {
+		b.WriteString("No analysis window was judged.\n\n")
+		return
+	}
+	b.WriteString("Each analysis window: the configured weight, the share of requests the clients saw the canary answer in the same stretch, the share the reconciler counted at the servers, and the decision.\n\n")
+	b.WriteString("| window | weight | canary share (clients) | canary share (servers) | verdict | reason |\n|---|---|---|---|---|---|\n")
+	for _, w := range t.Windows {
+		d := w.Decision
+		server := "—"
+		if d.Share != nil {
+			server = fmt.Sprintf("%.1f%% of %.0f", 100**d.Share, d.CanaryRequests+d.StableRequests)
+		}
+		client := "—"
+		if !math.IsNaN(w.ClientShare) {
+			client = fmt.Sprintf("%.1f%% of %d", 100*w.ClientShare, w.ClientRequests)
+		}
+		fmt.Fprintf(b, "| %s … %s | %d%% | %s | %s | **%s** | %s |\n", offset(start, w.From), offset(start, w.To), d.Weight,
+			client, server, d.Verdict, oneLine(d.Reason))
+	}
+	b.WriteString("\n")
+}
+
+// shadeCanary shades the latency chart by the canary's weight: the darker
+// the band, the larger the canary's share of traffic.
+func (r *Report) shadeCanary(p *plot.Plot, top float64) error {
+	t := r.Analysis.Canary
+	if t == nil {
+		return nil
+	}
+	start := r.Analysis.Start
+	base, _ := colorFor(t.Color).(color.RGBA)
+	for _, s := range t.Spans {
+		x0, x1 := s.From.Sub(start).Seconds(), s.To.Sub(start).Seconds()
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: x0, Y: 0}, {X: x1, Y: 0}, {X: x1, Y: top}, {X: x0, Y: top}})
+		if err != nil {
+			return err
+		}
+		a := uint8(12 + float64(s.Weight)*0.9) // 10 % faint, 100 % clearly tinted
+		poly.Color = color.NRGBA{R: base.R, G: base.G, B: base.B, A: a}
+		poly.LineStyle.Width = 0
+		p.Add(poly)
+	}
+	return nil
+}
+
+// markDecisions puts each analysis decision on the chart's top edge.
+func (r *Report) markDecisions(p *plot.Plot, y float64) error {
+	t := r.Analysis.Canary
+	if t == nil {
+		return nil
+	}
+	by := map[string]plotter.XYs{}
+	for _, w := range t.Windows {
+		by[w.Decision.Verdict] = append(by[w.Decision.Verdict], plotter.XY{X: w.To.Sub(r.Analysis.Start).Seconds(), Y: y})
+	}
+	for _, v := range sortedKeys(by) {
+		s, err := plotter.NewScatter(by[v])
+		if err != nil {
+			return err
+		}
+		c, ok := verdictColor[v]
+		if !ok {
+			c = stepColor
+		}
+		s.GlyphStyle = draw.GlyphStyle{Color: c, Radius: vg.Points(4), Shape: draw.PyramidGlyph{}}
+		p.Add(s)
+		p.Legend.Add("analysis "+v, s)
+	}
+	return nil
+}
