@@ -130,7 +130,7 @@ type Reconciler struct {
 	cancel   context.CancelCauseFunc // of the deploy running now
 	running  *deploy
 	runDone  chan struct{} // closed when the deploy running now has finished
-	aborted  string // id of a deploy a rollback request aborted
+	aborted  string        // id of a deploy a rollback request aborted
 
 	healBackoff map[string]time.Time // self-heal reason -> not before
 	healFails   map[string]int
