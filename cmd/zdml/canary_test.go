@@ -105,7 +105,9 @@ func TestMaintenanceCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body struct{ Error struct{ Message, Type string } }
+	var body struct {
+		Error struct{ Message, Type string }
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	resp.Body.Close()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "45" || body.Error.Message != "upgrading; back soon" {
