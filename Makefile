@@ -11,7 +11,7 @@ endif
 # points at a copy outside the checkout, named by its content: every clone and
 # worktree on a machine shares one llama.cpp build (~3 min on 2 cores).
 ZDML_CACHE ?= $(HOME)/.cache/zdml
-LLAMA_INCLUDE := $(shell hack/include.sh "$(ZDML_CACHE)")
+LLAMA_INCLUDE := $(shell $(dir $(abspath $(lastword $(MAKEFILE_LIST))))hack/include.sh "$(ZDML_CACHE)")
 export CGO_CPPFLAGS := -I$(LLAMA_INCLUDE) -DGGML_USE_CPU_REPACK
 export CGO_CFLAGS   := -O3 $(LLAMA_MARCH)
 export CGO_CXXFLAGS := -O3 $(LLAMA_MARCH)

@@ -70,12 +70,12 @@ type outcome struct {
 // load sends user requests from n keep-alive clients until stop closes:
 // OpenAI POSTs with and without a body "user", /chat/{id} POSTs, and every
 // eighth request an SSE stream.
-func load(t testing.TB, addr string, n int, stop <-chan struct{}) func() []outcome {
+// seq counts the requests started.
+func load(t testing.TB, addr string, n int, stop <-chan struct{}, seq *atomic.Int64) func() []outcome {
 	client := keepAliveClient(t, n)
 	var mu sync.Mutex
 	var out []outcome
 	var wg sync.WaitGroup
-	var seq atomic.Int64
 	for range n {
 		wg.Add(1)
 		go func() {
@@ -163,14 +163,24 @@ func stepOf(steps []step, o outcome) int {
 func TestCanaryWeightStepsUnderLoad(t *testing.T) {
 	p, cfg, blue, green := canaryProxy(t, 0, loadHandler)
 	stop := make(chan struct{})
-	wait := load(t, cfg.PublicAddr, 16, stop)
+	var started atomic.Int64
+	wait := load(t, cfg.PublicAddr, 16, stop, &started)
+	// Each weight serves at least 260 requests, however slow the machine:
+	// at least 1,300 in all, with streams running across every reload.
+	settle := func() {
+		from := started.Load()
+		deadline := time.Now().Add(2 * time.Minute)
+		for started.Load()-from < 260 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	steps := []step{{0, time.Now(), time.Now()}}
-	time.Sleep(500 * time.Millisecond) // load on the first weight
+	settle()
 	for _, w := range []int{10, 50, 100, 0} {
 		begin := time.Now()
 		setWeight(t, p, &cfg, w)
 		steps = append(steps, step{w, begin, time.Now()})
-		time.Sleep(700 * time.Millisecond)
+		settle()
 	}
 	close(stop)
 	out := wait()
