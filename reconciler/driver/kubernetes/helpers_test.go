@@ -46,7 +46,7 @@ var imported struct {
 	err error
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*spec.Kubernetes)) *env {
 	t.Helper()
 	c := kubecluster.Shared(t)
 	dockertest.Images(t, "modelserver")
@@ -57,7 +57,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{c: c, ns: c.Namespace(t), models: testenv.ModelsDir(t), image: image}
 	e.applyRBAC(t)
-	e.k = newDriver(t, e)
+	e.k = newDriver(t, e, opts...)
 	// The API server's RBAC authorizer learns of a new RoleBinding through
 	// its informers, a moment after the create returned.
 	waitFor(t, "rbac.yaml's Role in effect", 30*time.Second, func(ctx context.Context) (bool, string) {
@@ -74,13 +74,16 @@ func newEnv(t *testing.T) *env {
 
 // newDriver is a driver for the test's namespace, as rbac.yaml's
 // ServiceAccount (impersonated).
-func newDriver(t *testing.T, e *env) *Kubernetes {
+func newDriver(t *testing.T, e *env, opts ...func(*spec.Kubernetes)) *Kubernetes {
 	t.Helper()
 	cfg := rest.CopyConfig(e.c.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + e.ns + ":zdml"}
-	k, err := New(driver.Config{ModelsDir: e.models, App: app, Log: testLogger(t), Kubernetes: &spec.Kubernetes{
-		Namespace: e.ns, Models: spec.KubeVolume{HostPath: e.models},
-	}}, WithRESTConfig(cfg), WithPreStop(2*time.Second))
+	ks := &spec.Kubernetes{Namespace: e.ns, Models: spec.KubeVolume{HostPath: e.models}}
+	for _, o := range opts {
+		o(ks)
+	}
+	k, err := New(driver.Config{ModelsDir: e.models, App: app, Log: testLogger(t), Kubernetes: ks},
+		WithRESTConfig(cfg), WithPreStop(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	k8s "k8s.io/client-go/kubernetes"
@@ -88,7 +87,9 @@ type Option func(*Kubernetes)
 
 // WithRESTConfig uses c instead of spec.kubernetes.kubeconfig or the
 // in-cluster config.
-func WithRESTConfig(c *rest.Config) Option { return func(k *Kubernetes) { k.rest = rest.CopyConfig(c) } }
+func WithRESTConfig(c *rest.Config) Option {
+	return func(k *Kubernetes) { k.rest = rest.CopyConfig(c) }
+}
 
 // WithCallTimeout bounds every single API call.
 func WithCallTimeout(t time.Duration) Option { return func(k *Kubernetes) { k.callTimeout = t } }
@@ -181,10 +182,6 @@ func (k *Kubernetes) ObjectName(c spec.Color) string { return k.app + "-" + stri
 // credentials. The reconciler's gates, drain and checks use it for a color
 // this driver runs, where they use a plain modelclient.New() for the others.
 func (k *Kubernetes) Client() *modelclient.Client { return k.server }
-
-// Transport is the API server's authenticated transport, for other HTTP
-// clients that reach colors through the proxy (Prometheus-format metrics).
-func (k *Kubernetes) Transport() (http.RoundTripper, error) { return rest.TransportFor(k.rest) }
 
 // Addr is color c's address as the reconciler reaches it: the base URL of
 // its own Service through the API server's service proxy,

@@ -2,7 +2,11 @@ package kubernetes
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +14,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -188,4 +195,73 @@ func (e *env) deployment(t *testing.T, c spec.Color) *appsv1.Deployment {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestChatHistoryFollowsDeploy: with spec.kubernetes.data on a node
+// directory, both colors share one chat database, so a user's
+// conversation started on blue continues on green.
+func TestChatHistoryFollowsDeploy(t *testing.T) {
+	dir, err := os.MkdirTemp("", "zdml-chat-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil { // the pods run as uid 65532
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(k *spec.Kubernetes) { k.Data = &spec.KubeVolume{HostPath: dir} })
+	e.start(t, e.instance(spec.Blue, "v1", "demo-v1.gguf"))
+	if got := e.chat(t, spec.Blue, "v1"); got != 0 {
+		t.Errorf("first message: %d history messages, want 0", got)
+	}
+	e.start(t, e.instance(spec.Green, "v2", "demo-v2.gguf"))
+	if got := e.chat(t, spec.Green, "v2"); got != 2 {
+		t.Errorf("on green: %d history messages, want blue's exchange (2)", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "chat.db")); err != nil {
+		t.Errorf("chat.db not on the node directory: %v", err)
+	}
+}
+
+// chat sends alice's next message to color c through its Service's proxy
+// and returns how many earlier messages its answer was given.
+func (e *env) chat(t *testing.T, c spec.Color, version string) int {
+	t.Helper()
+	rt, err := rest.TransportFor(e.k.rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: rt, Timeout: time.Minute}).Post(e.k.Addr(c)+"/chat/alice", "application/json",
+		strings.NewReader(`{"message":"hello, remember me","max_tokens":4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Version         string `json:"version"`
+		HistoryMessages int    `json:"history_messages"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Version != version {
+		t.Fatalf("chat on %s: %s, %+v, %v", c, resp.Status, body, err)
+	}
+	return body.HistoryMessages
+}
+
+// TestReachable: the API server answers; a driver for an address where
+// none listens says so (the reconciler's Recover skips such a runtime
+// when state.json does not name it).
+func TestReachable(t *testing.T) {
+	e := newEnv(t)
+	if err := e.k.Reachable(context.Background()); err != nil {
+		t.Errorf("reachable: %v", err)
+	}
+	gone := rest.CopyConfig(e.c.Config)
+	gone.Host = "https://" + testenv.FreeAddr(t)
+	k, err := New(driver.Config{ModelsDir: e.models, App: app, Kubernetes: &spec.Kubernetes{Namespace: e.ns}}, WithRESTConfig(gone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Reachable(context.Background()); err == nil {
+		t.Errorf("reachable at %s with nothing listening", gone.Host)
+	}
 }
