@@ -75,6 +75,9 @@ func (v *validator) kubernetes() {
 		}
 		return
 	}
+	if s.Strategy.Type == StrategyCanary {
+		v.fail("spec.strategy.type", "strategy %s is not supported on runtime %s yet (a Service has no weights: docs/kubernetes.md)", StrategyCanary, RuntimeKubernetes)
+	}
 	if n := v.doc.Metadata.Name; n != "" && !kubeName(n, MaxKubeAppName) {
 		v.fail("metadata.name", "%q is not a Kubernetes name (runtime %s names its objects <name>-blue and <name>-green: want a-z, 0-9 and -, starting with a letter, at most %d characters)",
 			n, RuntimeKubernetes, MaxKubeAppName)

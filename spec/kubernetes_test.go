@@ -88,6 +88,8 @@ func TestParseKubernetesBad(t *testing.T) {
 			want: "desired.yaml:13: spec.kubernetes.data: want exactly one of hostPath or claim"},
 		{name: "relative image dir", from: "{hostPath: /srv/zdml/models}", to: "{image: models}",
 			want: `desired.yaml:12: spec.kubernetes.models.image: "models": want the absolute, clean path of the models directory inside spec.image`},
+		{name: "canary", from: "  runtime: kubernetes\n", to: "  strategy: {type: canary, steps: [{setWeight: 10}]}\n  runtime: kubernetes\n",
+			want: "desired.yaml:6: spec.strategy.type: strategy canary is not supported on runtime kubernetes yet (a Service has no weights: docs/kubernetes.md)"},
 		{name: "unknown field", from: "namespace: llm", to: "namespace: llm\n    replicas: 3",
 			want: "desired.yaml:10: spec.kubernetes.replicas: unknown field (want one of namespace, kubeconfig, service, models, data)"},
 		{name: "volume as text", from: "{hostPath: /srv/zdml/models}", to: "/srv/zdml/models",

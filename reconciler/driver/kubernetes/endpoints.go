@@ -63,7 +63,10 @@ func (r *Router) Verify(ctx context.Context, c spec.Color) error {
 // routes says why the stable Service does not route only to color c's
 // ready pods, or "" when it does.
 func (r *Router) routes(ctx context.Context, c spec.Color) string {
-	pods, err := r.k.pods(ctx, c)
+	// Terminating pods count as c's (a pod deleted by hand is still
+	// listed, as not ready, while it stops), but only running ones must
+	// be listed ready.
+	pods, err := r.k.allPods(ctx, c)
 	if err != nil {
 		return err.Error()
 	}
@@ -75,7 +78,7 @@ func (r *Router) routes(ctx context.Context, c spec.Color) string {
 	var ready []string
 	for _, p := range pods {
 		mine[p.Name] = true
-		if podReady(&p) {
+		if p.DeletionTimestamp == nil && podReady(&p) {
 			ready = append(ready, p.Name)
 		}
 	}

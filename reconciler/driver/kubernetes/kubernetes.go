@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	k8s "k8s.io/client-go/kubernetes"
@@ -79,6 +80,7 @@ type Kubernetes struct {
 	callTimeout time.Duration
 	preStop     time.Duration
 	log         *slog.Logger
+	transport   http.RoundTripper   // the API server's, authenticated as the driver
 	server      *modelclient.Client // reaches pods and Services through the API server's proxy
 }
 
@@ -147,7 +149,7 @@ func New(cfg driver.Config, opts ...Option) (*Kubernetes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes driver: transport: %w", err)
 	}
-	k.client, k.server = client, modelclient.New(modelclient.WithTransport(rt))
+	k.client, k.transport, k.server = client, rt, modelclient.New(modelclient.WithTransport(rt))
 	k.log = k.log.With("driver", "kubernetes", "namespace", k.namespace, "app", k.app)
 	return k, nil
 }
@@ -182,6 +184,11 @@ func (k *Kubernetes) ObjectName(c spec.Color) string { return k.app + "-" + stri
 // credentials. The reconciler's gates, drain and checks use it for a color
 // this driver runs, where they use a plain modelclient.New() for the others.
 func (k *Kubernetes) Client() *modelclient.Client { return k.server }
+
+// HTTPClient is a plain HTTP client for the same addresses, for callers
+// that take an *http.Client rather than a modelclient (the quality gate,
+// quality.WithHTTPClient). It shares Client's transport.
+func (k *Kubernetes) HTTPClient() *http.Client { return &http.Client{Transport: k.transport} }
 
 // Addr is color c's address as the reconciler reaches it: the base URL of
 // its own Service through the API server's service proxy,

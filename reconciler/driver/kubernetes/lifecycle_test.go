@@ -227,11 +227,9 @@ func TestChatHistoryFollowsDeploy(t *testing.T) {
 // and returns how many earlier messages its answer was given.
 func (e *env) chat(t *testing.T, c spec.Color, version string) int {
 	t.Helper()
-	rt, err := rest.TransportFor(e.k.rest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := (&http.Client{Transport: rt, Timeout: time.Minute}).Post(e.k.Addr(c)+"/chat/alice", "application/json",
+	hc := e.k.HTTPClient()
+	hc.Timeout = time.Minute
+	resp, err := hc.Post(e.k.Addr(c)+"/chat/alice", "application/json",
 		strings.NewReader(`{"message":"hello, remember me","max_tokens":4}`))
 	if err != nil {
 		t.Fatal(err)
