@@ -263,3 +263,30 @@ func TestReachable(t *testing.T) {
 		t.Errorf("reachable at %s with nothing listening", gone.Host)
 	}
 }
+
+// TestCrashExplained: a model server that exits (here: its chat database
+// is on a node directory uid 65532 may not write) is reported not running,
+// with its exit code and the last lines of its log, read through the API.
+func TestCrashExplained(t *testing.T) {
+	dir, err := os.MkdirTemp("", "zdml-readonly-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // root's, not the pod's
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(k *spec.Kubernetes) { k.Data = &spec.KubeVolume{HostPath: dir} })
+	if _, err := e.k.Start(context.Background(), e.instance(spec.Blue, "v1", "demo-v1.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	var st driver.Status
+	waitFor(t, "the crash reported", 2*time.Minute, func(ctx context.Context) (bool, string) {
+		st, err = e.k.Inspect(ctx, spec.Blue)
+		if err != nil {
+			return false, err.Error()
+		}
+		return !st.Running && strings.Contains(st.ExitErr, "exited with code") && strings.Contains(st.ExitErr, "last log:"), st.ExitErr
+	})
+	t.Logf("exit reason: %s", st.ExitErr)
+}
