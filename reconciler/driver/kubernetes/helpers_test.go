@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
@@ -68,8 +69,27 @@ func newEnv(t *testing.T, opts ...func(*spec.Kubernetes)) *env {
 		if t.Failed() {
 			e.dump(t)
 		}
+		e.clear(t)
 	})
 	return e
+}
+
+// clear deletes the test's Deployments and pods at once, before its
+// namespace goes: a deleted namespace's pods would otherwise hold their
+// CPU requests on the one node while they terminate, and the next test's
+// colors would not be scheduled.
+func (e *env) clear(t *testing.T) {
+	ctx := context.Background()
+	cs := e.c.Client
+	_ = cs.AppsV1().Deployments(e.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	_ = cs.CoreV1().Pods(e.ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0, nil
+	})
+	if err != nil {
+		t.Errorf("pods of %s not gone: %v", e.ns, err)
+	}
 }
 
 // newDriver is a driver for the test's namespace, as rbac.yaml's

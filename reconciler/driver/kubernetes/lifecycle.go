@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
@@ -103,14 +104,30 @@ func (k *Kubernetes) adopt(ctx context.Context, cur, want *appsv1.Deployment, lo
 }
 
 // replace gives an existing Deployment of ours want's template, labels,
-// annotations and one replica. The resource version makes a concurrent
-// change fail rather than be overwritten.
+// annotations and one replica. The Deployment controller writes its
+// status meanwhile, which changes the resource version: on a conflict it
+// is read again, and still ours, updated again.
 func (k *Kubernetes) replace(ctx context.Context, cur, want *appsv1.Deployment) error {
-	cur.Labels, cur.Annotations, cur.Spec = want.Labels, want.Annotations, want.Spec
-	ctx, cancel := k.call(ctx)
-	defer cancel()
-	_, err := k.client.AppsV1().Deployments(k.namespace).Update(ctx, cur, metav1.UpdateOptions{})
-	return wrap("update deployment "+cur.Name, err)
+	api := k.client.AppsV1().Deployments(k.namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur.Labels, cur.Annotations, cur.Spec = want.Labels, want.Annotations, want.Spec
+		cctx, cancel := k.call(ctx)
+		defer cancel()
+		_, err := api.Update(cctx, cur, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		latest, found, gerr := k.getDeployment(ctx, spec.Color(want.Labels[LabelColor]))
+		switch {
+		case gerr != nil:
+			return gerr
+		case !found || !k.owns(latest.Labels):
+			return fmt.Errorf("deployment %s changed hands while being replaced: %w", want.Name, ErrNotOwned)
+		}
+		cur = latest
+		return err
+	})
+	return wrap("update deployment "+want.Name, err)
 }
 
 // patch merge-patches a Deployment.

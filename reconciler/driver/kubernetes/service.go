@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -37,8 +38,13 @@ func servicePorts() []corev1.ServicePort {
 
 // ensureService creates want, or brings an existing Service of ours to
 // want's selector, ports and publishing; a Service that already is so is
-// left alone. A Service by that name that is not ours is an error.
+// left alone. A Service by that name that is not ours is an error. A
+// Service changed meanwhile (a conflict) is observed again.
 func (k *Kubernetes) ensureService(ctx context.Context, want *corev1.Service) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return k.ensureServiceOnce(ctx, want) })
+}
+
+func (k *Kubernetes) ensureServiceOnce(ctx context.Context, want *corev1.Service) error {
 	api := k.client.CoreV1().Services(k.namespace)
 	cctx, cancel := k.call(ctx)
 	cur, err := api.Get(cctx, want.Name, metav1.GetOptions{})
