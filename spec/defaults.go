@@ -56,6 +56,7 @@ func (d *Document) SetDefaults() {
 	setInt(d, "spec.resources.ctx", &s.Resources.Ctx, DefaultCtx)
 	setString(d, "spec.runtime", &s.Runtime, DefaultRuntime)
 	d.setQualityDefaults()
+	d.setKubernetesDefaults()
 }
 
 // AutoPromoteEnabled reports whether a prewarmed standby is swapped in as

@@ -22,7 +22,7 @@ func (s Spec) Hash() string {
 	n.Model.SHA256 = strings.ToLower(n.Model.SHA256)
 	n.Model.Path = strings.TrimPrefix(path.Clean(strings.ReplaceAll(n.Model.Path, "\\", "/")), ModelsPrefix)
 	n.Warmup.Prompts = append([]string(nil), n.Warmup.Prompts...)
-	if n.Runtime != RuntimeDocker {
+	if n.Runtime == RuntimeProcess {
 		n.Image = "" // ignored by runtime process, so it does not change the deployment
 	}
 	b, err := json.Marshal(n)

@@ -18,8 +18,9 @@ const (
 
 // Runtimes.
 const (
-	RuntimeProcess = "process" // model servers as local processes (the embedded default)
-	RuntimeDocker  = "docker"  // model servers as containers through the Docker Engine API
+	RuntimeProcess    = "process"    // model servers as local processes (the embedded default)
+	RuntimeDocker     = "docker"     // model servers as containers through the Docker Engine API
+	RuntimeKubernetes = "kubernetes" // model servers as Deployments on a Kubernetes cluster
 )
 
 // Document is a whole desired.yaml file.
@@ -49,9 +50,12 @@ type Spec struct {
 	Warmup    Warmup    `yaml:"warmup" json:"warmup"`
 	Resources Resources `yaml:"resources" json:"resources"`
 	Runtime   string    `yaml:"runtime" json:"runtime"`
-	// Image is the model-server image for runtime docker; ignored otherwise.
+	// Image is the model-server image for runtimes docker and kubernetes;
+	// ignored by runtime process.
 	Image   string   `yaml:"image,omitempty" json:"image,omitempty"`
 	Quality *Quality `yaml:"quality,omitempty" json:"quality,omitempty"`
+	// Kubernetes is where runtime kubernetes runs the colors (kubernetes.go).
+	Kubernetes *Kubernetes `yaml:"kubernetes,omitempty" json:"kubernetes,omitempty"`
 }
 
 // Model names the model version to serve and where its GGUF file is.

@@ -46,6 +46,7 @@ func (d *Document) Validate() error {
 	v.resources()
 	v.runtime()
 	v.quality()
+	v.kubernetes()
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -217,13 +218,13 @@ func (v *validator) runtime() {
 	s := v.doc.Spec
 	switch s.Runtime {
 	case RuntimeProcess:
-	case RuntimeDocker:
+	case RuntimeDocker, RuntimeKubernetes:
 		if s.Image == "" {
-			v.fail("spec.image", "required for runtime %s", RuntimeDocker)
+			v.fail("spec.image", "required for runtime %s", s.Runtime)
 		} else if strings.IndexFunc(s.Image, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
 			v.fail("spec.image", "%q is not an image reference", s.Image)
 		}
 	default:
-		v.fail("spec.runtime", "unknown runtime %q (want %s or %s)", s.Runtime, RuntimeProcess, RuntimeDocker)
+		v.fail("spec.runtime", "unknown runtime %q (want %s, %s or %s)", s.Runtime, RuntimeProcess, RuntimeDocker, RuntimeKubernetes)
 	}
 }

@@ -41,7 +41,7 @@ func TestValidateCommand(t *testing.T) {
 		{name: "model file missing", args: []string{missing, "--models-dir", models}, wantErr: missing + ": spec.model.path: model file " + filepath.Join(models, "demo-v9.gguf") + ": file does not exist"},
 		{name: "missing model ignored without models dir", args: []string{missing}, wantOut: ": ok ("},
 		{name: "every error at once", args: []string{bad}, wantErr: bad + ":6: spec.strategy.type: unknown strategy \"rolling\" (want bluegreen, prewarm or canary)\n" +
-			bad + ":7: spec.runtime: unknown runtime \"k8s\" (want process or docker)"},
+			bad + ":7: spec.runtime: unknown runtime \"k8s\" (want process, docker or kubernetes)"},
 		{name: "no file", args: nil, wantErr: "want exactly one FILE"},
 		{name: "two files", args: []string{good, bad}, wantErr: "want exactly one FILE"},
 		{name: "file not found", args: []string{filepath.Join(dir, "nope.yaml")}, wantErr: "no such file or directory"},

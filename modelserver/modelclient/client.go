@@ -54,13 +54,42 @@ func ServedBy(h http.Header) Served {
 // Client talks to model servers directly (not through nginx), with a
 // fresh connection per request so a draining server's closed connection is
 // never reused. It is safe for concurrent use.
+//
+// A server's address is host:port (plain HTTP), or a base URL that the
+// API paths are appended to: runtime kubernetes reaches a color through
+// the API server's service proxy,
+// https://<apiserver>/api/v1/namespaces/<ns>/services/<name>:http/proxy,
+// with a Client made WithTransport(the API server's authenticated
+// transport).
 type Client struct {
 	http *http.Client
 }
 
+// Option configures a Client.
+type Option func(*Client)
+
+// WithTransport sends every request through rt instead of a fresh plain
+// connection: for addresses behind a proxy that authenticates, such as the
+// Kubernetes API server (rest.TransportFor).
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *Client) { c.http = &http.Client{Transport: rt} }
+}
+
 // New returns a Client.
-func New() *Client {
-	return &Client{http: &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}}
+func New(opts ...Option) *Client {
+	c := &Client{http: &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// URL is the URL of path on the server at addr (host:port or a base URL).
+func URL(addr, path string) string {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		return strings.TrimSuffix(addr, "/") + path
+	}
+	return "http://" + addr + path
 }
 
 // Deep fetches /health/deep within 2 s.
@@ -139,7 +168,7 @@ func (c *Client) do(ctx context.Context, method, addr, path string, body []byte)
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, URL(addr, path), rd)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -2,6 +2,7 @@
 // runtimes that run model-server colors, as Nomad's plugins/drivers is for
 // its task drivers: the Driver interface, the Instance it starts, the
 // Status it observes, CPU priorities and the errors the pipeline branches
-// on. The implementations live in driver/process and driver/docker; the
-// reconciler builds one per runtime name (spec.Runtime*).
+// on. The implementations live in driver/process, driver/docker and
+// driver/kubernetes; the reconciler builds one per runtime name
+// (spec.Runtime*).
 package driver

@@ -11,7 +11,8 @@ import (
 // Driver runs model-server colors on one runtime (local processes, Docker).
 // Every method observes before it acts, so calling one twice is harmless.
 type Driver interface {
-	// Name is the runtime name from desired.yaml: "process" or "docker".
+	// Name is the runtime name from desired.yaml: "process", "docker" or
+	// "kubernetes".
 	Name() string
 	// Start runs inst; if that color already runs the same version it is adopted.
 	Start(ctx context.Context, inst Instance) (Status, error)
@@ -39,6 +40,11 @@ type Config struct {
 	ModelsDir string
 	// Log is the logger to use; nil discards.
 	Log *slog.Logger
+	// App is desired.yaml's metadata.name; runtime kubernetes names its
+	// objects after it (<app>-blue, <app>-green) and owns them by it.
+	App string
+	// Kubernetes is desired.yaml's spec.kubernetes (runtime kubernetes).
+	Kubernetes *spec.Kubernetes
 }
 
 // ChatDBFile is the chat history database both colors share, in the state

@@ -14,7 +14,7 @@ type Instance struct {
 	ModelVersion string
 	ModelPath    string // absolute path on the host
 	ModelSHA256  string
-	Image        string // runtime docker only
+	Image        string // runtimes docker and kubernetes
 	Threads      int
 	Parallel     int
 	Ctx          int
@@ -32,6 +32,11 @@ type Instance struct {
 	// and reports it back in Status, so that a restarted reconciler knows
 	// what each color runs, and Start adopts a color only when it matches.
 	ConfigHash string
+	// DeployID and SpecHash name the deploy that started the instance and
+	// its desired state; runtime kubernetes records them on the color's
+	// Deployment, so the cluster's objects say which deploy made them.
+	DeployID string
+	SpecHash string
 }
 
 // Status is what a driver observes about one color.

@@ -96,7 +96,7 @@ func (d *Docker) buildContainer(inst driver.Instance, modelsDir, modelsSrc strin
 		return containerSpec{}, err
 	}
 	name := d.ContainerName(inst.Color)
-	args := modelServerArgs(inst, model, ep.listen)
+	args := driver.ModelServerArgs(inst, model, ep.listen, path.Join(ContainerDataDir, driver.ChatDBFile))
 	labels := map[string]string{
 		LabelOwner: d.owner, LabelRole: "modelserver", LabelColor: string(inst.Color),
 		LabelVersion: inst.ModelVersion, LabelModel: inst.ModelName, LabelAddr: inst.Addr,
@@ -143,33 +143,6 @@ func (d *Docker) buildContainer(inst driver.Instance, modelsDir, modelsSrc strin
 		netcfg.EndpointsConfig[d.network].IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.ip}
 	}
 	return containerSpec{name: name, config: cfg, host: host, network: netcfg}, nil
-}
-
-// modelServerArgs are the model server's flags (docs/architecture.md).
-func modelServerArgs(inst driver.Instance, model, listen string) []string {
-	args := []string{
-		"--model", model, "--addr", listen, "--color", string(inst.Color),
-		"--model-name", inst.ModelName, "--model-version", inst.ModelVersion,
-		"--db", path.Join(ContainerDataDir, driver.ChatDBFile),
-	}
-	if inst.ModelSHA256 != "" {
-		args = append(args, "--model-sha256", inst.ModelSHA256)
-	}
-	for _, f := range []struct {
-		flag string
-		v    int
-	}{{"--threads", inst.Threads}, {"--parallel", inst.Parallel}, {"--ctx", inst.Ctx}} {
-		if f.v > 0 {
-			args = append(args, f.flag, strconv.Itoa(f.v))
-		}
-	}
-	if inst.ShutdownTimeout > 0 {
-		args = append(args, "--shutdown-timeout", inst.ShutdownTimeout.String())
-	}
-	if inst.Memory > 0 {
-		args = append(args, "--memory-limit", strconv.FormatInt(int64(inst.Memory), 10))
-	}
-	return args
 }
 
 // resources are the cgroup limits of a color: memory without swap (the
