@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The kubelet's cgroup root (layout.cgroupRoot) exists in every cgroup v1
@@ -72,8 +73,23 @@ func cgroupPIDs(l layout) []int {
 	return out
 }
 
-// removeCgroups removes the slot's cgroups, children first.
+// removeCgroups removes the slot's cgroups, children first. A cgroup
+// whose last task has been killed but not yet reaped refuses rmdir with
+// EBUSY for a moment (seen: "remove .../blkio/zdmlk0/kubepods/besteffort/
+// pod...: device or resource busy" right after the pods were killed), so
+// busy ones are tried again for up to 10 s.
 func removeCgroups(l layout) error {
+	var busy []error
+	waitFor(10*time.Second, func() bool {
+		busy = removeCgroupsOnce(l)
+		return len(busy) == 0
+	})
+	return errors.Join(busy...)
+}
+
+// removeCgroupsOnce removes what it can of the slot's cgroups and returns
+// why the rest remain.
+func removeCgroupsOnce(l layout) []error {
 	var errs []error
 	for _, root := range cgroupDirs(l) {
 		var dirs []string
@@ -89,5 +105,5 @@ func removeCgroups(l layout) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
