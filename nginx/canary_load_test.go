@@ -67,11 +67,32 @@ type outcome struct {
 	err        error
 }
 
+// loadRun is a load that runs until its stop channel closes.
+type loadRun struct {
+	done atomic.Int64 // requests completed so far
+	wait func() []outcome
+}
+
+// settle waits until n more requests have completed: each phase of a test
+// gets its share of the load, however slow the machine (-race, other jobs).
+func (l *loadRun) settle(t testing.TB, n int64) {
+	t.Helper()
+	target := l.done.Load() + n
+	deadline := time.Now().Add(time.Minute)
+	for l.done.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests completed within a minute", l.done.Load(), target)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // load sends user requests from n keep-alive clients until stop closes:
 // OpenAI POSTs with and without a body "user", /chat/{id} POSTs, and every
 // eighth request an SSE stream.
-func load(t testing.TB, addr string, n int, stop <-chan struct{}) func() []outcome {
+func load(t testing.TB, addr string, n int, stop <-chan struct{}) *loadRun {
 	client := keepAliveClient(t, n)
+	run := &loadRun{}
 	var mu sync.Mutex
 	var out []outcome
 	var wg sync.WaitGroup
@@ -104,10 +125,12 @@ func load(t testing.TB, addr string, n int, stop <-chan struct{}) func() []outco
 				mu.Lock()
 				out = append(out, o)
 				mu.Unlock()
+				run.done.Add(1)
 			}
 		}()
 	}
-	return func() []outcome { wg.Wait(); return out }
+	run.wait = func() []outcome { wg.Wait(); return out }
+	return run
 }
 
 // stream sends c and checks the answer: 200, and for a stream every event.
@@ -163,17 +186,17 @@ func stepOf(steps []step, o outcome) int {
 func TestCanaryWeightStepsUnderLoad(t *testing.T) {
 	p, cfg, blue, green := canaryProxy(t, 0, loadHandler)
 	stop := make(chan struct{})
-	wait := load(t, cfg.PublicAddr, 16, stop)
+	run := load(t, cfg.PublicAddr, 16, stop)
 	steps := []step{{0, time.Now(), time.Now()}}
-	time.Sleep(500 * time.Millisecond) // load on the first weight
+	run.settle(t, 200) // load on the first weight
 	for _, w := range []int{10, 50, 100, 0} {
 		begin := time.Now()
 		setWeight(t, p, &cfg, w)
 		steps = append(steps, step{w, begin, time.Now()})
-		time.Sleep(700 * time.Millisecond)
+		run.settle(t, 250)
 	}
 	close(stop)
-	out := wait()
+	out := run.wait()
 
 	failed, spanning := 0, 0
 	perStep := make([]map[spec.Color]int, len(steps))
