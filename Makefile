@@ -76,9 +76,11 @@ bench-quality: build models models-large ## the quality gate's time on the demo 
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 
-test: build models kube-binaries ## run every test (real nginx, model servers, Docker, Prometheus, git, a Kubernetes cluster)
-	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/reconciler\(/\|$$\)')
-	$(GO) test -race -count=1 -p 1 -timeout 15m ./reconciler/...
+# Every package runs under the race detector. -race recompiles llama.cpp for
+# modelserver/llm once (its own build-cache entry), and reuses it afterwards.
+test: build models kube-binaries ## run every test under -race (real nginx, model servers, Docker, Prometheus, git, a Kubernetes cluster)
+	$(GO) test -race -count=1 -timeout 40m $$($(GO) list ./... | grep -v '/reconciler\(/\|$$\)')
+	$(GO) test -race -count=1 -p 1 -timeout 25m ./reconciler/...
 
 # The Kubernetes test cluster (internal/testenv/kubecluster): the binaries
 # are built once per machine into $${ZDML_CACHE:-~/.cache/zdml}/kubernetes/.
