@@ -66,7 +66,7 @@ bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, 
 	$(GO) test -run '^$$' -bench ModelServer -benchtime 1x -count 1 -timeout 30m ./modelserver/llm
 
 .PHONY: bench-probes
-bench-probes: build models-large ## CPU the reconciler's probes cost a ready and a not-ready color on the 1 GB model, above idle (goal < 1 % of a core); DEEP_EVERY=2s READY_EVERY=100ms WINDOW=20s
+bench-probes: build models-large ## CPU the reconciler's probes cost a ready and a not-ready color on the 1 GB model, above idle (goal < 1 % of a core), and the ready gate's poll fixed at 100 ms vs backed off (ratio); DEEP_EVERY=2s READY_EVERY=100ms WINDOW=20s
 	ZDML_BENCH_DEEP_EVERY=$(DEEP_EVERY) ZDML_BENCH_READY_EVERY=$(READY_EVERY) ZDML_BENCH_WINDOW=$(WINDOW) $(GO) test -run '^$$' -bench Probes -benchtime 1x -count 1 -timeout 20m ./modelserver
 
 .PHONY: bench-quality
