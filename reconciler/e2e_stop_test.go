@@ -101,9 +101,13 @@ func TestRollbackDuringStop(t *testing.T) {
 		!strings.Contains(a.msg, "rollback") || !strings.Contains(a.msg, "succeeded: v2 -> v1") {
 		t.Errorf("rollback answered %q %v; want the deploy finished, then rolled back to v1", a.msg, a.err)
 	}
-	st := e.waitSynced("v1", time.Minute)
-	if st.Quarantine == nil {
-		t.Error("v2 is not quarantined after zdml rollback: the daemon would deploy it again")
+	var st StatusReport
+	e.waitFor("v1 serving, v2 quarantined", time.Minute, func() bool {
+		st = e.r.Status()
+		return st.ActiveVersion == "v1" && st.Step == "" && st.Nginx.Active == st.ActiveColor
+	})
+	if st.SyncState != SyncQuarantined || st.Quarantine == nil {
+		t.Errorf("status %s, quarantine %+v; want v2 quarantined after zdml rollback: the daemon would deploy it again", st.SyncState, st.Quarantine)
 	}
 	if color, version := publicVersion(t, e.public); version != "v1" {
 		t.Errorf("public route answers %s %s, want v1", color, version)
