@@ -66,7 +66,7 @@ bench-modelserver: build models ## HTTP API vs the raw binding loop on demo-v1, 
 	$(GO) test -run '^$$' -bench ModelServer -benchtime 1x -count 1 -timeout 30m ./modelserver/llm
 
 .PHONY: bench-probes
-bench-probes: build models-large ## CPU the reconciler's probes cost a ready and a not-ready color on the 1 GB model, above idle (goal < 1 % of a core); DEEP_EVERY=2s READY_EVERY=100ms WINDOW=20s
+bench-probes: build models-large ## CPU the reconciler's probes cost a ready and a not-ready color on the 1 GB model, above idle (goal < 1 % of a core), and the ready gate's poll fixed at 100 ms vs backed off (ratio); DEEP_EVERY=2s READY_EVERY=100ms WINDOW=20s
 	ZDML_BENCH_DEEP_EVERY=$(DEEP_EVERY) ZDML_BENCH_READY_EVERY=$(READY_EVERY) ZDML_BENCH_WINDOW=$(WINDOW) $(GO) test -run '^$$' -bench Probes -benchtime 1x -count 1 -timeout 20m ./modelserver
 
 .PHONY: bench-quality
@@ -76,9 +76,11 @@ bench-quality: build models models-large ## the quality gate's time on the demo 
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
 
-test: build models kube-binaries ## run every test (real nginx, model servers, Docker, Prometheus, git, a Kubernetes cluster)
-	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/reconciler\(/\|$$\)')
-	$(GO) test -race -count=1 -p 1 -timeout 15m ./reconciler/...
+# Every package runs under the race detector. -race recompiles llama.cpp for
+# modelserver/llm once (its own build-cache entry), and reuses it afterwards.
+test: build models kube-binaries ## run every test under -race (real nginx, model servers, Docker, Prometheus, git, a Kubernetes cluster)
+	$(GO) test -race -count=1 -timeout 40m $$($(GO) list ./... | grep -v '/reconciler\(/\|$$\)')
+	$(GO) test -race -count=1 -p 1 -timeout 25m ./reconciler/...
 
 # The Kubernetes test cluster (internal/testenv/kubecluster): the binaries
 # are built once per machine into $${ZDML_CACHE:-~/.cache/zdml}/kubernetes/.

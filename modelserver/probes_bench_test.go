@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
+	"github.com/zero-downtime-ml/zdml/reconciler"
 )
 
 // BenchmarkProbes (make bench-probes) measures what the reconciler's probes
@@ -22,6 +23,9 @@ import (
 // its PSS (the state in which a ready gate polls /ready). Phases per server,
 // each ZDML_BENCH_WINDOW long: idle, /health/deep alone (the resync loop's
 // rate between deploys), and /health/deep plus /ready (a ready gate).
+// Then the ready gate's own poll on the not-ready server (/health/deep,
+// /ready, /health/deep per poll), at the fixed 100 ms it used before and
+// with its backoff now, side by side, with their ratio.
 // Knobs: ZDML_BENCH_MODEL (smollm2-shaped-v1.gguf), ZDML_BENCH_DEEP_EVERY
 // (2s), ZDML_BENCH_READY_EVERY (100ms), ZDML_BENCH_WINDOW (20s).
 func BenchmarkProbes(b *testing.B) {
@@ -57,6 +61,60 @@ func BenchmarkProbes(b *testing.B) {
 		}
 	}
 	fmt.Println("  (ready's deep+ready includes the readiness inference /ready runs at most every 5 s, by design)")
+
+	// The ready gate's own pattern on the not-ready server: each poll is the
+	// driver's /health/deep, /ready, and /health/deep again (the hopeless
+	// check after a 503), every 100 ms before (fixed) and now backing off
+	// from reconciler.ReadyPollFirst to ReadyPollMax, measured side by side.
+	for range b.N {
+		idle := probeCPU(b, notReady, window, nil)
+		fixed := gateCPU(b, notReady, window, func(time.Duration) time.Duration { return 100 * time.Millisecond })
+		backoff := gateCPU(b, notReady, window, func(last time.Duration) time.Duration {
+			if last == 0 {
+				return reconciler.ReadyPollFirst
+			}
+			return min(2*last, reconciler.ReadyPollMax)
+		})
+		f, k := fixed.percent()-idle.percent(), backoff.percent()-idle.percent()
+		fmt.Printf("  ready gate on the not-ready server, %s: fixed 100 ms %5.2f %% of a core above idle (%s)\n", window, f, fixed.perCall(idle))
+		fmt.Printf("  ready gate on the not-ready server, %s: backoff %s..%s %5.2f %% of a core above idle (%s); fixed/backoff %.1fx\n",
+			window, reconciler.ReadyPollFirst, reconciler.ReadyPollMax, k, backoff.perCall(idle), f/max(k, 0.01))
+		b.ReportMetric(f, "gate_fixed_%core")
+		b.ReportMetric(k, "gate_backoff_%core")
+	}
+}
+
+// gateCPU polls s as the reconciler's ready gate does for window: each
+// poll is /health/deep (the driver's Inspect), /ready, and /health/deep
+// again when /ready is not 200 (the hopeless check); next gives the wait
+// after a poll from the one before (0 first). It returns the server's CPU.
+func gateCPU(b *testing.B, s *server, window time.Duration, next func(last time.Duration) time.Duration) probeRun {
+	b.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	run := probeRun{calls: map[string]int{}, status: map[string]int{}}
+	get := func(path string) int {
+		resp, err := client.Get(s.URL + path)
+		if err != nil {
+			b.Fatalf("GET %s: %v", path, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		run.calls[path]++
+		run.status[path] = resp.StatusCode
+		return resp.StatusCode
+	}
+	cpu0, start := serverCPU(b, s), time.Now()
+	var wait time.Duration
+	for time.Since(start) < window {
+		get("/health/deep")
+		if get("/ready") != http.StatusOK {
+			get("/health/deep")
+		}
+		wait = next(wait)
+		time.Sleep(min(wait, time.Until(start.Add(window))))
+	}
+	run.cpu, run.wall = serverCPU(b, s)-cpu0, time.Since(start)
+	return run
 }
 
 type probeRate struct {

@@ -67,15 +67,36 @@ type outcome struct {
 	err        error
 }
 
+// loadRun is a load that runs until its stop channel closes.
+type loadRun struct {
+	done atomic.Int64 // requests completed so far
+	wait func() []outcome
+}
+
+// settle waits until n more requests have completed: each phase of a test
+// gets its share of the load, however slow the machine (-race, other jobs).
+func (l *loadRun) settle(t testing.TB, n int64) {
+	t.Helper()
+	target := l.done.Load() + n
+	deadline := time.Now().Add(time.Minute)
+	for l.done.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests completed within a minute", l.done.Load(), target)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // load sends user requests from n keep-alive clients until stop closes:
 // OpenAI POSTs with and without a body "user", /chat/{id} POSTs, and every
 // eighth request an SSE stream.
-// seq counts the requests started.
-func load(t testing.TB, addr string, n int, stop <-chan struct{}, seq *atomic.Int64) func() []outcome {
+func load(t testing.TB, addr string, n int, stop <-chan struct{}) *loadRun {
 	client := keepAliveClient(t, n)
+	run := &loadRun{}
 	var mu sync.Mutex
 	var out []outcome
 	var wg sync.WaitGroup
+	var seq atomic.Int64
 	for range n {
 		wg.Add(1)
 		go func() {
@@ -104,10 +125,12 @@ func load(t testing.TB, addr string, n int, stop <-chan struct{}, seq *atomic.In
 				mu.Lock()
 				out = append(out, o)
 				mu.Unlock()
+				run.done.Add(1)
 			}
 		}()
 	}
-	return func() []outcome { wg.Wait(); return out }
+	run.wait = func() []outcome { wg.Wait(); return out }
+	return run
 }
 
 // stream sends c and checks the answer: 200, and for a stream every event.
@@ -163,27 +186,17 @@ func stepOf(steps []step, o outcome) int {
 func TestCanaryWeightStepsUnderLoad(t *testing.T) {
 	p, cfg, blue, green := canaryProxy(t, 0, loadHandler)
 	stop := make(chan struct{})
-	var started atomic.Int64
-	wait := load(t, cfg.PublicAddr, 16, stop, &started)
-	// Each weight serves at least 260 requests, however slow the machine:
-	// at least 1,300 in all, with streams running across every reload.
-	settle := func() {
-		from := started.Load()
-		deadline := time.Now().Add(2 * time.Minute)
-		for started.Load()-from < 260 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	run := load(t, cfg.PublicAddr, 16, stop)
 	steps := []step{{0, time.Now(), time.Now()}}
-	settle()
+	run.settle(t, 200) // load on the first weight
 	for _, w := range []int{10, 50, 100, 0} {
 		begin := time.Now()
 		setWeight(t, p, &cfg, w)
 		steps = append(steps, step{w, begin, time.Now()})
-		settle()
+		run.settle(t, 250)
 	}
 	close(stop)
-	out := wait()
+	out := run.wait()
 
 	failed, spanning := 0, 0
 	perStep := make([]map[spec.Color]int, len(steps))

@@ -186,6 +186,7 @@ func TestMaintenanceUnderLoad(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var results []result
+	run := &loadRun{} // counts the requests done, so each phase gets its share
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -207,6 +208,7 @@ func TestMaintenanceUnderLoad(t *testing.T) {
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
+				run.done.Add(1)
 			}
 		}()
 	}
@@ -216,7 +218,7 @@ func TestMaintenanceUnderLoad(t *testing.T) {
 	}
 	phases := []phase{{false, time.Now(), time.Now()}}
 	for _, on := range []bool{true, false, true, false} {
-		time.Sleep(400 * time.Millisecond)
+		run.settle(t, 60)
 		begin := time.Now()
 		cfg.Maintenance = nil
 		if on {
@@ -227,7 +229,7 @@ func TestMaintenanceUnderLoad(t *testing.T) {
 		}
 		phases = append(phases, phase{on, begin, time.Now()})
 	}
-	time.Sleep(400 * time.Millisecond)
+	run.settle(t, 60)
 	close(stop)
 	wg.Wait()
 

@@ -200,11 +200,16 @@ func (p *Proxy) apply(ctx context.Context, running bool, admin, hash string) (Ou
 	return Reloaded, p.awaitRetiring(ctx, current(before))
 }
 
-// call runs one runner call under its own timeout.
+// call runs one runner call under its own timeout; a call that ran out of
+// it wraps ErrTimeout.
 func (p *Proxy) call(ctx context.Context, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, p.callTimeout)
+	cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
 	defer cancel()
-	return f(ctx)
+	err := f(cctx)
+	if err != nil && cctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, ErrTimeout) {
+		err = fmt.Errorf("%w (after %s): %w", ErrTimeout, p.callTimeout, err)
+	}
+	return err
 }
 
 // restore puts the previous config back after a failed apply, and reloads

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -132,4 +134,25 @@ func nginxDuration(d time.Duration) string {
 		return fmt.Sprintf("%ds", d/time.Second)
 	}
 	return fmt.Sprintf("%dms", d/time.Millisecond)
+}
+
+var workerShutdownRe = regexp.MustCompile(`(?m)^\s*worker_shutdown_timeout\s+(\d+)(ms|s)\s*;`)
+
+// WorkerShutdownTimeoutOf reads the worker_shutdown_timeout of a rendered
+// config. An old worker keeps its own config's value after a reload, so
+// this is how long the workers a reload retires may still carry a stream.
+// ok is false when the config sets none (nginx then waits for ever).
+func WorkerShutdownTimeoutOf(conf []byte) (d time.Duration, ok bool) {
+	m := workerShutdownRe.FindSubmatch(conf)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(m[1]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if string(m[2]) == "ms" {
+		return time.Duration(n) * time.Millisecond, true
+	}
+	return time.Duration(n) * time.Second, true
 }

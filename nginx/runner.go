@@ -11,6 +11,11 @@ const ConfFile = "nginx.conf"
 // ErrNotRunning is returned by Runner methods that need a running nginx.
 var ErrNotRunning = errors.New("nginx is not running")
 
+// ErrTimeout wraps a failure of nginx to answer or to take a config in
+// time (a call, a reload, the retiring of old workers): a problem of the
+// moment, which a caller may retry, unlike a config nginx rejects.
+var ErrTimeout = errors.New("nginx did not answer in time")
+
 // Status is what a Runner observes about its nginx.
 type Status struct {
 	Running bool

@@ -89,4 +89,22 @@ func TestWorkerShutdownTimeoutFor(t *testing.T) {
 	if err != nil || !strings.Contains(string(text), "\nworker_shutdown_timeout 330s;\n") {
 		t.Errorf("rendered config lacks worker_shutdown_timeout 330s (err %v)", err)
 	}
+	if got, ok := WorkerShutdownTimeoutOf(text); !ok || got != 330*time.Second {
+		t.Errorf("WorkerShutdownTimeoutOf(rendered) = %s %v, want 330s", got, ok)
+	}
+	for _, tc := range []struct {
+		name, conf string
+		want       time.Duration
+		ok         bool
+	}{
+		{"milliseconds", "worker_processes 2;\nworker_shutdown_timeout 1500ms;\n", 1500 * time.Millisecond, true},
+		{"none", "worker_processes 2;\n", 0, false},
+		{"commented out", "# worker_shutdown_timeout 10s;\n", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, ok := WorkerShutdownTimeoutOf([]byte(tc.conf)); got != tc.want || ok != tc.ok {
+				t.Errorf("got %s %v, want %s %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
 }

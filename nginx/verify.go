@@ -44,7 +44,7 @@ func (p *Proxy) awaitHash(ctx context.Context, admin, hash string, logOffset int
 			if err == nil {
 				err = fmt.Errorf("admin reports config %q", got)
 			}
-			return fmt.Errorf("nginx did not serve config %s within %s: %w", hash, p.verifyTimeout, err)
+			return fmt.Errorf("nginx did not serve config %s within %s: %w: %w", hash, p.verifyTimeout, ErrTimeout, err)
 		case <-tick.C:
 		}
 	}
@@ -73,7 +73,7 @@ func (p *Proxy) awaitRetiring(ctx context.Context, old []int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("old nginx workers %v still accept connections after %s", still, p.verifyTimeout)
+			return fmt.Errorf("old nginx workers %v still accept connections after %s: %w", still, p.verifyTimeout, ErrTimeout)
 		case <-tick.C:
 		}
 	}

@@ -19,6 +19,10 @@ func (r *Reconciler) deployNow(ctx context.Context) (string, error) {
 	if d := r.state.Desired; d != nil && r.state.RemoveQuarantine(d.SpecHash, d.Digest) {
 		r.saveState()
 	}
+	if r.state.Retry != nil {
+		r.state.Retry = nil // a human asked: deploy now, not at the next attempt
+		r.saveState()
+	}
 	if d, err := r.cfg.Source.Read(ctx); err == nil && d.Err == nil {
 		if r.state.RemoveQuarantine(revisionOf(d).SpecHash, "") {
 			r.saveState()
@@ -104,13 +108,30 @@ func (r *Reconciler) desiredForAction(ctx context.Context) (Revision, observatio
 
 // rollbackNow goes back to the previous version: `zdml rollback`. The
 // spec being rolled back (and the desired one) is quarantined first, so
-// that the daemon does not deploy it again.
+// that the daemon does not deploy it again. A deploy a killed reconciler
+// left in progress is rolled back instead, unless it had passed verify:
+// then its new version is committed, so it is finished first, and the
+// previous version deployed back as usual. It answers what really
+// happened: never "rolled back" unless the old version serves again.
 func (r *Reconciler) rollbackNow(ctx context.Context) (string, error) {
 	o := r.observe(ctx)
-	if p := r.state.InProgress; p != nil {
+	if p := r.state.InProgress; p != nil && !p.Verified {
 		d := r.deployOf(p, o)
-		_ = r.fail(ctx, d, p.Step, errRollbackRequested)
-		return "interrupted " + p.Kind + " " + p.DeployID + " rolled back", nil
+		step, cause := p.Step, error(errRollbackRequested)
+		if p.Failed != "" {
+			step, cause = p.FailedStep, errors.New(p.Failed)
+		}
+		_ = r.fail(ctx, d, step, cause)
+		if l := r.state.LastDeploy; l != nil && l.ID == p.DeployID && l.Outcome == OutcomeRolledBack {
+			return fmt.Sprintf("interrupted %s %s rolled back: %s serves %s", p.Kind, p.DeployID, r.state.ActiveColor, l.FromVersion), nil
+		}
+		return "", fmt.Errorf("interrupted %s %s could not be rolled back: %s", p.Kind, p.DeployID, r.state.LastDeploy.Reason)
+	}
+	if p := r.state.InProgress; p != nil {
+		if err := r.resume(ctx, o); err != nil {
+			return "", fmt.Errorf("finish interrupted %s %s (it had passed verify) before rolling back: %w", p.Kind, p.DeployID, err)
+		}
+		o = r.observe(ctx)
 	}
 	prev := r.state.Previous
 	if prev == nil || prev.Spec == nil {
@@ -128,7 +149,9 @@ func (r *Reconciler) rollbackNow(ctx context.Context) (string, error) {
 	if d := r.state.Desired; d != nil && d.SpecHash != "" && d.SpecHash != prev.SpecHash {
 		r.state.AddQuarantine(Quarantine{SpecHash: d.SpecHash, Commit: d.Commit, Version: d.Version, Reason: reason, At: now})
 	}
-	r.saveState()
+	if err := r.saveStateErr(); err != nil {
+		return "", fmt.Errorf("rollback not started: %w", err)
+	}
 	d := r.newDeploy(KindRollback, *prev, active, active.Other(), o)
 	if err := r.runDeploy(ctx, d, r.blueGreenSteps()); err != nil {
 		return "", err
@@ -142,10 +165,13 @@ func (r *Reconciler) describeLast() (string, error) {
 		return "", errors.New("no deploy recorded")
 	}
 	msg := fmt.Sprintf("%s %s %s: %s -> %s in %s", l.Kind, l.ID, l.Outcome, l.FromVersion, l.ToVersion, l.FinishedAt.Sub(l.StartedAt).Round(time.Millisecond))
-	if l.Outcome != OutcomeSucceeded {
-		return "", errors.New(msg + ": " + l.Reason)
+	switch l.Outcome {
+	case OutcomeSucceeded:
+		return msg, nil
+	case OutcomeDegraded:
+		return msg + " (" + l.Reason + ")", nil // the new version serves
 	}
-	return msg, nil
+	return "", errors.New(msg + ": " + l.Reason)
 }
 
 func (r *Reconciler) describeActive() string {

@@ -58,6 +58,9 @@ func (r *Reconciler) describeAborted(id string) (string, error) {
 		return "", fmt.Errorf("deploy %s was asked to stop, but no outcome is recorded for it yet (zdml status)", id)
 	case l.Outcome == OutcomeRolledBack:
 		return fmt.Sprintf("deploy %s aborted and rolled back: %s serves %s", id, r.state.ActiveColor, l.FromVersion), nil
+	case committed(l.Outcome):
+		return "", fmt.Errorf("deploy %s had passed verify and finished (%s): nothing was aborted; %s serves %s (zdml rollback goes back to %s)",
+			id, l.Outcome, r.state.ActiveColor, l.ToVersion, l.FromVersion)
 	}
 	return "", fmt.Errorf("deploy %s aborted, but %s: %s", id, l.Outcome, l.Reason)
 }

@@ -224,10 +224,10 @@ func TestComposeStack(t *testing.T) {
 	st := composeSynced(t, owner, "v1", 3*time.Minute)
 	history := chatBeforeSwap(t, public)
 	loop := startClients(t, public, 4)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 20)
 	e.commit(desiredSpec{Version: "v2", ReadyTimeout: "120s"}.yaml(), "v2")
 	st = composeSynced(t, owner, "v2", 3*time.Minute)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 20)
 	loop.check(t)
 	history("green", "v2")
 	if st.ActiveColor != "green" || st.LastDeploy == nil || st.LastDeploy.Outcome != OutcomeSucceeded {

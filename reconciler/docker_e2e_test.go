@@ -108,10 +108,10 @@ func TestDockerDeployUnderLoad(t *testing.T) {
 	e.serveBlueV1()
 	history := chatBeforeSwap(t, e.public)
 	loop := startClients(t, e.public, 4)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 20)
 	c2 := e.commit(e.spec("v2", e.image), "v2")
 	st := e.waitSynced("v2", 3*time.Minute)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 20)
 	loop.check(t)
 	history(spec.Green, "v2")
 	if st.ActiveColor != spec.Green || st.DeployedCommit != c2 {
@@ -165,7 +165,7 @@ func TestDockerRollbacks(t *testing.T) {
 			loop := startClients(t, e.public, 2)
 			e.commit(tc.desired, tc.name)
 			recs := e.waitDeploys(i+2, 3*time.Minute)
-			time.Sleep(300 * time.Millisecond)
+			loop.waitOK(t, 10)
 			loop.check(t)
 			last := recs[len(recs)-1]
 			if last.Outcome == OutcomeSucceeded || !strings.Contains(last.Reason+last.FailedStep, tc.reason) {
@@ -196,7 +196,7 @@ func TestDockerSelfHealKilledActive(t *testing.T) {
 		t.Error("the killed container is still the active one")
 	}
 	loop := startClients(t, e.public, 2)
-	time.Sleep(500 * time.Millisecond)
+	loop.waitOK(t, 20)
 	loop.check(t)
 }
 
@@ -226,7 +226,7 @@ func TestDockerRestartMidDeploy(t *testing.T) {
 	orphan := dockertest.LabelledContainer(t, e.c, e.owner+"-leftover", map[string]string{docker.LabelOwner: e.owner, docker.LabelRole: "modelserver", docker.LabelColor: "green"})
 	e.start()
 	e.waitSynced("v2", 3*time.Minute)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 10)
 	loop.check(t)
 	green := e.only(spec.Green, "v2")
 	if i := slices.IndexFunc(standby, func(c container.Summary) bool { return c.ID == green }); i < 0 {
@@ -250,7 +250,7 @@ func TestDockerRestartMidDeploy(t *testing.T) {
 	loop = startClients(t, e.public, 2)
 	e.start()
 	e.waitSynced("v2", time.Minute)
-	time.Sleep(5 * e.resync)
+	e.waitPasses(5)
 	loop.check(t)
 	if id := e.only(spec.Green, "v2"); id != green {
 		t.Errorf("green %s -> %s after state.json was lost; want it adopted", green, id)

@@ -161,7 +161,11 @@ func TestCanaryInconclusiveWithoutTraffic(t *testing.T) {
 		c := e.r.Status().Canary
 		return c != nil && c.Status == CanaryInconclusive
 	})
-	time.Sleep(3 * time.Second) // several windows without traffic: it must not move
+	windows := e.r.Status().Canary.Windows
+	e.waitFor("three more analysis windows", time.Minute, func() bool { // without traffic: it must not move
+		c := e.r.Status().Canary
+		return c != nil && c.Windows >= windows+3
+	})
 	st := e.r.Status()
 	if c := st.Canary; c == nil || c.Status != CanaryInconclusive || c.Weight != 50 || c.Failures != 0 {
 		t.Fatalf("canary without traffic: %+v; want inconclusive at 50%% with no failure", c)
@@ -286,7 +290,7 @@ func TestMaintenanceMode(t *testing.T) {
 	if m := e.r.Status().Maintenance; m == nil || m.RetryAfter != 90*time.Second {
 		t.Errorf("status maintenance: %+v", m)
 	}
-	time.Sleep(3 * e.resync) // the resync loop must not heal it away
+	e.waitPasses(3) // the resync loop must not heal it away
 	if resp, err := http.Post("http://"+e.public+"/chat", "application/json", strings.NewReader(`{"message":"hi"}`)); err != nil || resp.StatusCode != 503 {
 		t.Errorf("after resyncs: %v %v, want still 503", resp, err)
 	} else {
@@ -296,7 +300,7 @@ func TestMaintenanceMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	loop := startClients(t, e.public, 2)
-	time.Sleep(500 * time.Millisecond)
+	loop.waitOK(t, 20)
 	loop.check(t)
 	if e.r.Status().Maintenance != nil {
 		t.Error("status still shows maintenance")

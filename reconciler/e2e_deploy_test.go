@@ -25,10 +25,10 @@ func TestDeployUnderLoad(t *testing.T) {
 		t.Fatalf("first deploy: active %s commit %s, want blue %s", st.ActiveColor, st.DeployedCommit, c1)
 	}
 	loop := startClients(t, e.public, 4)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 20)
 	c2 := e.commit(desiredSpec{Version: "v2"}.yaml(), "v2")
 	st = e.waitSynced("v2", time.Minute)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 20)
 	loop.check(t)
 	if st.ActiveColor != spec.Green || st.DeployedCommit != c2 || st.DesiredCommit != c2 {
 		t.Errorf("after v2: active %s deployed %s desired %s, want green %s", st.ActiveColor, st.DeployedCommit, st.DesiredCommit, c2)

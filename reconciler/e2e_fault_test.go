@@ -2,7 +2,7 @@ package reconciler
 
 import (
 	"context"
-	"net"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,10 +18,20 @@ import (
 
 // badTestRunner is the real local nginx, except that when armed it
 // appends an unknown directive to the candidate config before `nginx -t`
-// checks it: real nginx then rejects a really invalid file.
+// checks it: real nginx then rejects a really invalid file. With
+// workersFail, its worker listing fails as a `docker top` that cannot be
+// parsed does.
 type badTestRunner struct {
 	nginx.Runner
-	armed atomic.Bool
+	armed       atomic.Bool
+	workersFail atomic.Bool
+}
+
+func (b *badTestRunner) Workers(ctx context.Context) ([]nginx.Worker, error) {
+	if b.workersFail.Load() {
+		return nil, errors.New("nginx workers: ps output has no PID column")
+	}
+	return b.Runner.Workers(ctx)
 }
 
 func (b *badTestRunner) Test(ctx context.Context, file string) error {
@@ -61,14 +71,6 @@ func faults() []fault {
 			outcome: OutcomeFailed, reason: "truncated"},
 		{name: "degenerate model", desired: desiredSpec{Version: "v2", Path: "broken-degenerate.gguf"}.yaml(), step: StepReady,
 			outcome: OutcomeRolledBack, reason: "cannot generate", recommit: true},
-		{name: "standby port in use", desired: desiredSpec{Version: "v2"}.yaml(), step: StepPreflight, outcome: OutcomeFailed,
-			reason: "already in use", arm: func(t *testing.T, e *env) {
-				ln, err := net.Listen("tcp", e.colors[spec.Green])
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { ln.Close() })
-			}},
 		{name: "nginx -t fails", desired: desiredSpec{Version: "v2"}.yaml(), step: StepSwap, outcome: OutcomeRolledBack,
 			reason: "zdml_no_such_directive", arm: func(t *testing.T, e *env) { e.runner.(*badTestRunner).armed.Store(true) }},
 		{name: "standby crashes during warm-up", desired: desiredSpec{Version: "v2"}.yaml(), step: StepWarmup,
@@ -134,13 +136,13 @@ func TestFaults(t *testing.T) {
 				f.arm(t, e)
 			}
 			loop := startClients(t, e.public, 2)
-			time.Sleep(200 * time.Millisecond)
+			loop.waitOK(t, 10)
 			bad := e.commit(f.desired, "bad v2")
 			recs := e.waitDeploys(2, 2*time.Minute)
 			if f.recommit {
 				e.git("commit", "-q", "--allow-empty", "-m", "same spec again")
 			}
-			time.Sleep(10 * e.resync) // long enough for a retry, were there one
+			e.waitPasses(10) // passes that would retry it, were there a retry
 			loop.check(t)
 			last := recs[len(recs)-1]
 			if last.Outcome != f.outcome || last.FailedStep != f.step || !strings.Contains(last.Reason, f.reason) {
@@ -170,5 +172,125 @@ func TestFaults(t *testing.T) {
 				t.Errorf("%d model servers run, want 1: the failed standby was not stopped", n)
 			}
 		})
+	}
+}
+
+// afterSwapFault is a failure injected once nginx routes to the new color.
+type afterSwapFault struct {
+	name    string
+	arm     func(t *testing.T, e *env)
+	outcome string
+	serves  string // the version the public route answers afterwards
+	step    string // the step that failed (rolled back) or degraded the deploy
+	reason  string
+}
+
+func afterSwapFaults() []afterSwapFault {
+	return []afterSwapFault{
+		{name: "new color hangs at verify", outcome: OutcomeRolledBack, serves: "v1", step: StepVerify, reason: "verify route to green v2",
+			arm: func(t *testing.T, e *env) {
+				// SIGSTOP: the new color takes connections and never
+				// answers, so verify times out; SIGCONT once the rollback
+				// has begun, so what it held finishes and it can stop.
+				e.r.events.setSink(func(ev Event) {
+					switch {
+					case ev.Step == StepVerify && ev.Phase == PhaseStart:
+						signalColor(t, e, spec.Green, syscall.SIGSTOP)
+					case ev.Step == StepRollback && ev.Phase == PhaseStart:
+						signalColor(t, e, spec.Green, syscall.SIGCONT)
+					}
+				})
+			}},
+		{name: "old color's stop fails once", outcome: OutcomeSucceeded, serves: "v2",
+			arm: func(t *testing.T, e *env) {
+				var saved []byte
+				e.r.events.setSink(func(ev Event) {
+					switch {
+					case ev.Step == StepStop && ev.Phase == PhaseStart:
+						saved = corruptRecord(t, e, spec.Blue)
+					case ev.Step == StepStop && ev.Phase == PhaseInfo && strings.Contains(ev.Message, "stop attempt 1 failed"):
+						restoreRecord(t, e, spec.Blue, saved)
+					}
+				})
+			}},
+		{name: "old color's stop keeps failing", outcome: OutcomeDegraded, serves: "v2", step: StepStop, reason: "could not be stopped (3 attempts)",
+			arm: func(t *testing.T, e *env) {
+				e.r.events.setSink(func(ev Event) {
+					if ev.Step == StepStop && ev.Phase == PhaseStart {
+						corruptRecord(t, e, spec.Blue)
+					}
+				})
+			}},
+	}
+}
+
+// TestFaultsAfterSwap injects failures after nginx routes to v2, while
+// clients chat: a new color that hangs at verify is rolled back (nginx is
+// restored to v1, which is never stopped before verify); a stop of the old
+// color that fails after verify is retried, and if it keeps failing the
+// deploy is degraded, never rolled back onto the old color. No client
+// request fails, and history says rolled_back only when v1 serves again.
+func TestFaultsAfterSwap(t *testing.T) {
+	t.Parallel()
+	for _, f := range afterSwapFaults() {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.serveV1()
+			f.arm(t, e)
+			loop := startClients(t, e.public, 2)
+			e.commit(desiredSpec{Version: "v2"}.yaml(), "v2")
+			recs := e.waitDeploys(2, 2*time.Minute)
+			loop.check(t)
+			last := recs[len(recs)-1]
+			t.Logf("%s: %s", last.Outcome, last.Reason)
+			if last.Outcome != f.outcome || !strings.Contains(last.Reason, f.reason) {
+				t.Errorf("history: %s (%s), want %s containing %q", last.Outcome, last.Reason, f.outcome, f.reason)
+			}
+			if f.outcome == OutcomeRolledBack && last.FailedStep != f.step {
+				t.Errorf("failed at %s, want %s", last.FailedStep, f.step)
+			}
+			if f.outcome == OutcomeDegraded && (len(last.Degraded) != 1 || last.Degraded[0].Reason != DegradedStopFailed) {
+				t.Errorf("degraded %+v, want StopFailed", last.Degraded)
+			}
+			if _, version := publicVersion(t, e.public); version != f.serves {
+				t.Errorf("public route answers %s, want %s", version, f.serves)
+			}
+			if st := e.r.Status(); st.ActiveVersion != f.serves || st.LastDeploy.Outcome != f.outcome {
+				t.Errorf("status: active %s, last deploy %s; want %s, %s", st.ActiveVersion, st.LastDeploy.Outcome, f.serves, f.outcome)
+			}
+		})
+	}
+}
+
+// signalColor sends sig to a color's model server.
+func signalColor(t *testing.T, e *env, c spec.Color, sig syscall.Signal) {
+	b, err := os.ReadFile(filepath.Join(e.stateDir, "colors", string(c), "pid"))
+	if err != nil {
+		t.Errorf("signal %s: %v", c, err)
+		return
+	}
+	if err := syscall.Kill(atoi(t, strings.TrimSpace(string(b))), sig); err != nil {
+		t.Errorf("signal %s: %v", c, err)
+	}
+}
+
+// corruptRecord overwrites a color's instance.json so that the driver
+// cannot read it (and so cannot stop the color), returning what it held.
+func corruptRecord(t *testing.T, e *env, c spec.Color) []byte {
+	path := filepath.Join(e.stateDir, "colors", string(c), "instance.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("corrupt %s: %v", path, err)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
+		t.Errorf("corrupt %s: %v", path, err)
+	}
+	return b
+}
+
+func restoreRecord(t *testing.T, e *env, c spec.Color, b []byte) {
+	if err := os.WriteFile(filepath.Join(e.stateDir, "colors", string(c), "instance.json"), b, 0o644); err != nil {
+		t.Errorf("restore %s's record: %v", c, err)
 	}
 }

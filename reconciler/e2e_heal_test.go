@@ -56,7 +56,7 @@ func TestSelfHealNginxConfigEdited(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.healed(HealNginxConfig, 30*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	loop.waitOK(t, 10)
 	loop.check(t)
 	now, _ := os.ReadFile(conf)
 	if !bytes.Equal(now, orig) {
@@ -122,7 +122,7 @@ func TestSelfHealActiveKilled(t *testing.T) {
 	e := newEnv(t)
 	e.serveV1()
 	loop := startClients(t, e.public, 2)
-	time.Sleep(200 * time.Millisecond)
+	loop.waitOK(t, 10)
 	killed := time.Now()
 	killColor(t, e, spec.Blue)
 	e.healed(HealActiveDown, time.Minute)
@@ -131,7 +131,7 @@ func TestSelfHealActiveKilled(t *testing.T) {
 	t.Logf("active killed: service back after %s; %d of %d requests failed meanwhile",
 		time.Since(killed).Round(time.Millisecond), loop.failed.Load(), loop.failed.Load()+loop.ok.Load())
 	after := startClients(t, e.public, 2)
-	time.Sleep(500 * time.Millisecond)
+	after.waitOK(t, 20)
 	after.check(t)
 	recs, _ := ReadHistory(e.stateDir, 0)
 	if last := recs[len(recs)-1]; last.Kind != KindSelfHeal || last.Outcome != OutcomeSucceeded {

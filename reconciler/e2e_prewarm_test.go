@@ -90,7 +90,7 @@ func TestPrewarmDeployFast(t *testing.T) {
 		c, ok := condition(st, CondProgressing)
 		return ok && c.Reason == "AwaitingPromotion"
 	})
-	time.Sleep(5 * e.resync) // it must wait for the promotion
+	e.waitPasses(5) // it must wait for the promotion
 	if color, version := publicVersion(t, e.public); color != "blue" || version != "v1" {
 		t.Fatalf("before deploy-fast the public route answers %s %s, want blue v1", color, version)
 	}
@@ -148,7 +148,7 @@ func TestRollbackAfterAutoPromote(t *testing.T) {
 		t.Fatalf("rollback: %v", err)
 	}
 	t.Log(msg)
-	time.Sleep(10 * e.resync) // a daemon that redeployed v2 would do it now
+	e.waitPasses(10) // a daemon that redeployed v2 would do it now
 	loop.check(t)
 	st := e.r.Status()
 	if st.ActiveVersion != "v1" || st.SyncState != SyncQuarantined || st.Quarantine == nil ||

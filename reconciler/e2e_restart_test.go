@@ -20,9 +20,7 @@ import (
 func TestRestartAdopts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	before, after := restartServing(t, e, func() {
-		time.Sleep(300 * time.Millisecond) // serving with no reconciler at all
-	})
+	before, after := restartServing(t, e, func() {})
 	if before.Colors[0].InstanceID == "" || before.Colors[0].InstanceID != after.Colors[0].InstanceID {
 		t.Errorf("instance id %q -> %q, want the same, known one", before.Colors[0].InstanceID, after.Colors[0].InstanceID)
 	}
@@ -41,10 +39,11 @@ func restartServing(t *testing.T, e *env, between func()) (before, after StatusR
 	before = e.serveV1()
 	loop := startClients(t, e.public, 2)
 	e.stop()
+	loop.waitOK(t, 20) // serving with no reconciler at all
 	between()
 	e.start()
 	after = e.waitSynced("v1", time.Minute)
-	time.Sleep(5 * e.resync)
+	e.waitPasses(5)
 	loop.check(t)
 	if colorPID(t, before, spec.Blue) != colorPID(t, after, spec.Blue) {
 		t.Errorf("blue pid %d -> %d; want the running blue adopted", colorPID(t, before, spec.Blue), colorPID(t, after, spec.Blue))

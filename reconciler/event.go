@@ -18,6 +18,10 @@ const (
 	PhaseFail     = "fail"
 	PhaseRollback = "rollback"
 	PhaseInfo     = "info"
+	// PhaseDegraded follows a step's end when the step left the deploy
+	// degraded (a drain that timed out, a stop that failed after verify):
+	// the deploy goes on, and its outcome is degraded.
+	PhaseDegraded = "degraded"
 )
 
 // Event is one line of events.jsonl in the state directory: a machine-readable

@@ -212,6 +212,15 @@ func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
 	}
 }
 
+// waitPasses waits until the daemon loop has finished n more reconcile
+// passes: what a test that checks that something does NOT happen waits
+// for (a retry, a redeploy, a heal), instead of a guessed sleep.
+func (e *env) waitPasses(n int64) {
+	e.t.Helper()
+	target := e.r.passes.Load() + n
+	e.waitFor(fmt.Sprintf("%d reconcile passes", n), time.Minute, func() bool { return e.r.passes.Load() >= target })
+}
+
 // waitSynced waits until the daemon serves version and is synced.
 func (e *env) waitSynced(version string, timeout time.Duration) StatusReport {
 	e.t.Helper()
@@ -323,6 +332,20 @@ func (l *clientLoop) stop() {
 		close(l.stopped)
 	}
 	l.wg.Wait()
+}
+
+// waitOK waits until n more requests have succeeded: the clients are
+// really running (or kept running through what the test did).
+func (l *clientLoop) waitOK(t testing.TB, n int64) {
+	t.Helper()
+	target := l.ok.Load() + n
+	deadline := time.Now().Add(time.Minute)
+	for l.ok.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests succeeded within a minute (%d failed)", l.ok.Load(), target, l.failed.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // check stops the loop and fails the test on any failed request.

@@ -28,10 +28,17 @@ const (
 
 // Deploy outcomes.
 const (
-	OutcomeSucceeded  = "succeeded"
+	OutcomeSucceeded = "succeeded"
+	// OutcomeDegraded: the new version serves (it passed verify and is the
+	// deployed revision), but the deploy was not clean: Degraded says why
+	// (a drain that timed out with requests in flight, a failed stop).
+	OutcomeDegraded   = "degraded"
 	OutcomeRolledBack = "rolled_back" // a gate failed; the previous version serves
 	OutcomeFailed     = "failed"      // nothing was changed, or nothing could be restored
 )
+
+// Outcomes lists every deploy outcome.
+var Outcomes = []string{OutcomeSucceeded, OutcomeDegraded, OutcomeRolledBack, OutcomeFailed}
 
 // DeployRecord is one line of history.jsonl: a finished deploy, its
 // outcome and how long each step took.
@@ -52,6 +59,12 @@ type DeployRecord struct {
 	FinishedAt  time.Time     `json:"finished_at"`
 	Duration    time.Duration `json:"duration_ns"`
 	Steps       []StepTiming  `json:"steps,omitempty"`
+	// Degraded says why a degraded deploy was not clean.
+	Degraded []Degradation `json:"degraded,omitempty"`
+	// Retry is set when the deploy failed for a reason of the environment
+	// (a port in use, the Docker daemon down, a full disk): it is retried
+	// at Retry.NextAttemptAt instead of being quarantined.
+	Retry *RetryState `json:"retry,omitempty"`
 }
 
 // StepTiming is one step of a deploy: how it ended and how long it took.
@@ -65,7 +78,8 @@ type StepTiming struct {
 // Summary is the record as status shows it.
 func (d DeployRecord) Summary() *DeploySummary {
 	return &DeploySummary{ID: d.ID, Kind: d.Kind, Outcome: d.Outcome, Reason: d.Reason, FailedStep: d.FailedStep,
-		FromVersion: d.FromVersion, ToVersion: d.ToVersion, Commit: d.Commit, StartedAt: d.StartedAt, FinishedAt: d.FinishedAt}
+		FromVersion: d.FromVersion, ToVersion: d.ToVersion, Commit: d.Commit, StartedAt: d.StartedAt, FinishedAt: d.FinishedAt,
+		Degraded: d.Degraded}
 }
 
 // History is the append-only deploy history of a state directory.

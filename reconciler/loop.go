@@ -69,16 +69,29 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		if err := r.reconcile(ctx, false); err != nil && ctx.Err() == nil {
 			r.log.Warn("reconcile", "err", err)
 		}
+		r.passes.Add(1)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.wake:
 		case <-t.C:
+		case <-r.retryDue():
 		case req := <-r.requests:
 			msg, err := r.act(ctx, req.req)
 			req.reply <- result{msg, err}
 		}
 	}
+}
+
+// retryDue fires when the deploy being retried is due; never when none
+// is, or when its time has passed (the next resync takes it).
+func (r *Reconciler) retryDue() <-chan time.Time {
+	if rs := r.state.Retry; rs != nil {
+		if wait := time.Until(rs.NextAttemptAt); wait > 0 {
+			return time.After(wait)
+		}
+	}
+	return nil
 }
 
 // Wake asks the daemon to reconcile soon; calls coalesce.
@@ -167,6 +180,16 @@ func (r *Reconciler) act(ctx context.Context, req Request) (string, error) {
 		r.aborted = ""
 		r.mu.Unlock()
 		if aborted != "" {
+			if l := r.state.LastDeploy; req.Action == ActionRollback && l != nil && l.ID == aborted && committed(l.Outcome) {
+				// It had passed verify when the request came: it finished
+				// (its old color's stop is never cut short), and the
+				// rollback deploys the version it replaced.
+				msg, err := r.rollbackNow(ctx)
+				if err != nil {
+					return "", fmt.Errorf("%s %s had passed verify and finished (%s); the rollback after it failed: %w", l.Kind, aborted, l.Outcome, err)
+				}
+				return fmt.Sprintf("%s %s had passed verify and finished (%s); then %s", l.Kind, aborted, l.Outcome, msg), nil
+			}
 			return r.describeAborted(aborted)
 		}
 		if req.Action == ActionAbort {
@@ -288,6 +311,9 @@ func (r *Reconciler) recordFound(o observation, found map[spec.Color][]runtimeSt
 	}
 	return changed
 }
+
+// committed reports whether a deploy outcome left its new version serving.
+func committed(outcome string) bool { return outcome == OutcomeSucceeded || outcome == OutcomeDegraded }
 
 // ErrNothingToDo is returned by actions that find nothing to do.
 var ErrNothingToDo = errors.New("nothing to do")

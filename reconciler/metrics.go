@@ -12,9 +12,12 @@ const (
 	SyncProgressing = "progressing"
 	SyncDegraded    = "degraded"
 	SyncQuarantined = "quarantined"
+	// SyncRetrying: the desired state's deploy failed for a reason of the
+	// environment and is tried again by itself (status `retry`).
+	SyncRetrying = "retrying"
 )
 
-var syncStates = []string{SyncSynced, SyncProgressing, SyncDegraded, SyncQuarantined}
+var syncStates = []string{SyncSynced, SyncProgressing, SyncDegraded, SyncQuarantined, SyncRetrying}
 
 // metrics are the reconciler's Prometheus metrics (docs/architecture.md,
 // "Reconciler"). Labels are bounded: outcomes, strategies, step names,
@@ -30,6 +33,9 @@ type metrics struct {
 	lastDeploy     *prometheus.GaugeVec
 	lastDrain      prometheus.Gauge
 	lastDrainIn    prometheus.Gauge
+	lastDrainLeft  prometheus.Gauge
+	retries        *prometheus.CounterVec
+	retryNext      prometheus.Gauge
 	selfHeals      *prometheus.CounterVec
 	canaryWeight   prometheus.Gauge
 	canaryWindows  *prometheus.CounterVec
@@ -41,7 +47,7 @@ var deployBuckets = []float64{0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600,
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdml_reconciler_deploys_total",
-			Help: "Finished deploys by outcome (succeeded, rolled_back, failed)."}, []string{"outcome"}),
+			Help: "Finished deploys by outcome (succeeded, degraded, rolled_back, failed)."}, []string{"outcome"}),
 		deployDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zdml_reconciler_deploy_duration_seconds",
 			Help: "Duration of a whole deploy.", Buckets: deployBuckets}, []string{"strategy"}),
 		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zdml_reconciler_step_duration_seconds",
@@ -59,6 +65,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "How long the last drain took."}),
 		lastDrainIn: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdml_reconciler_last_drain_inflight",
 			Help: "Requests in flight on the old color when the last drain began."}),
+		lastDrainLeft: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdml_reconciler_last_drain_left_inflight",
+			Help: "Requests still in flight on the old color when the last drain ended (0 unless it timed out)."}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdml_reconciler_deploy_retries_total",
+			Help: "Deploys that failed for a reason of the environment and were scheduled for another attempt, by kind."}, []string{"kind"}),
+		retryNext: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdml_reconciler_retry_next_attempt_timestamp_seconds",
+			Help: "Unix time of the next attempt of a deploy being retried (0 when none is)."}),
 		selfHeals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdml_reconciler_self_heals_total",
 			Help: "Self-heals by reason."}, []string{"reason"}),
 		canaryWeight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdml_reconciler_canary_weight",
@@ -68,10 +80,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.deploys, m.deployDuration, m.stepDuration, m.activeColor, m.versionInfo,
-			m.syncState, m.lastDeploy, m.lastDrain, m.lastDrainIn, m.selfHeals, m.canaryWeight, m.canaryWindows)
+			m.syncState, m.lastDeploy, m.lastDrain, m.lastDrainIn, m.lastDrainLeft, m.selfHeals, m.canaryWeight, m.canaryWindows,
+			m.retries, m.retryNext)
 	}
-	for _, o := range []string{OutcomeSucceeded, OutcomeRolledBack, OutcomeFailed} {
+	for _, o := range Outcomes {
 		m.deploys.WithLabelValues(o)
+	}
+	for _, k := range TransientKinds {
+		m.retries.WithLabelValues(k)
 	}
 	for _, v := range []analysis.Verdict{analysis.Pass, analysis.Fail, analysis.Inconclusive} {
 		m.canaryWindows.WithLabelValues(string(v))

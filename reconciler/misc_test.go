@@ -90,8 +90,10 @@ func TestMetricNames(t *testing.T) {
 		got = append(got, mf.GetName())
 	}
 	sort.Strings(got)
-	want := []string{"zdml_reconciler_active_color", "zdml_reconciler_canary_weight", "zdml_reconciler_canary_windows_total", "zdml_reconciler_deploy_duration_seconds", "zdml_reconciler_deploys_total",
-		"zdml_reconciler_last_deploy_timestamp_seconds", "zdml_reconciler_last_drain_inflight", "zdml_reconciler_last_drain_seconds",
+	want := []string{"zdml_reconciler_active_color", "zdml_reconciler_canary_weight", "zdml_reconciler_canary_windows_total", "zdml_reconciler_deploy_duration_seconds",
+		"zdml_reconciler_deploy_retries_total", "zdml_reconciler_deploys_total",
+		"zdml_reconciler_last_deploy_timestamp_seconds", "zdml_reconciler_last_drain_inflight", "zdml_reconciler_last_drain_left_inflight",
+		"zdml_reconciler_last_drain_seconds", "zdml_reconciler_retry_next_attempt_timestamp_seconds",
 		"zdml_reconciler_self_heals_total", "zdml_reconciler_step_duration_seconds", "zdml_reconciler_sync_state",
 		"zdml_reconciler_version_info"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
@@ -106,4 +108,34 @@ func TestMetricNames(t *testing.T) {
 			t.Errorf("%s is not in docs/architecture.md", name)
 		}
 	}
+}
+
+// metricValue reads one series of a gathered counter or gauge: the one
+// whose labels include every label of want (name=value pairs).
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, want ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(want); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == want[i] && l.GetValue() == want[i+1])
+				}
+				if !found {
+					continue series
+				}
+			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no series %s%v", name, want)
+	return 0
 }

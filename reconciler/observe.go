@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
@@ -52,13 +53,17 @@ func (r *Reconciler) observe(ctx context.Context) observation {
 
 // nginxConfig is the config that routes public traffic to active, with
 // the canary split and maintenance mode that state.json records: every
-// config nginx gets (a swap, a rollback, a self-heal) keeps them.
+// config nginx gets (a swap, a rollback, a self-heal) keeps them. Its
+// worker_shutdown_timeout follows the drainTimeout (routeDrainTimeout) with
+// nginx.WorkerShutdownMargin, so a stream the drain waits for is never cut
+// by nginx first.
 func (r *Reconciler) nginxConfig(active spec.Color) nginx.Config {
 	cfg := nginx.Config{
-		PublicAddr: r.cfg.PublicAddr,
-		AdminAddr:  r.cfg.AdminAddr,
-		Upstreams:  map[spec.Color]string{spec.Blue: r.colorAddr(spec.Blue), spec.Green: r.colorAddr(spec.Green)},
-		Active:     active,
+		PublicAddr:            r.cfg.PublicAddr,
+		AdminAddr:             r.cfg.AdminAddr,
+		Upstreams:             map[spec.Color]string{spec.Blue: r.colorAddr(spec.Blue), spec.Green: r.colorAddr(spec.Green)},
+		Active:                active,
+		WorkerShutdownTimeout: nginx.WorkerShutdownTimeoutFor(r.routeDrainTimeout()),
 	}
 	if c := r.state.Canary; c != nil && c.Stable == active && c.Canary == active.Other() {
 		cfg.Canary = &nginx.Canary{Color: c.Canary, Weight: c.Weight, PerRequest: c.Sticky == spec.StickyNone}
@@ -67,6 +72,20 @@ func (r *Reconciler) nginxConfig(active spec.Color) nginx.Config {
 		cfg.Maintenance = &nginx.Maintenance{Message: m.Message, RetryAfter: m.RetryAfter}
 	}
 	return cfg
+}
+
+// routeDrainTimeout is the drainTimeout nginx's config is rendered for:
+// the target's of the deploy in progress (its swap and drain), else the
+// deployed revision's. A deploy that succeeds leaves the same value, so the
+// config nginx serves afterwards is not seen as drift.
+func (r *Reconciler) routeDrainTimeout() time.Duration {
+	if p := r.state.InProgress; p != nil && p.Failed == "" && p.Target.Spec != nil {
+		return p.Target.Spec.Strategy.DrainTimeout.Duration
+	}
+	if dep := r.state.Deployed; dep != nil && dep.Spec != nil {
+		return dep.Spec.Strategy.DrainTimeout.Duration
+	}
+	return spec.DefaultDrainTimeout
 }
 
 // colorAddr is where color c listens: the address it was started on while

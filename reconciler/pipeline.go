@@ -35,6 +35,18 @@ type deploy struct {
 	fromVer  string
 	swapped  bool // nginx may route to `to`: a rollback must restore it
 	started  bool // `to` was started (or adopted): a rollback must stop it
+	// verified is set once verify passed: the new version is committed,
+	// and nothing after it (a failed stop of the old color) undoes it.
+	verified bool
+	// swappedAt is when nginx was made to route to `to`, and
+	// retiredShutdown the worker_shutdown_timeout of the config that swap
+	// retired (0: none): its workers carry streams to the old color until
+	// then, and nginx cuts them after it.
+	swappedAt       time.Time
+	retiredShutdown time.Duration
+	// degraded lists why a deploy that committed its new version is not a
+	// clean success (a drain that timed out, a stop that failed).
+	degraded []Degradation
 	begun    time.Time
 	steps    []StepTiming
 	log      *slog.Logger
@@ -43,9 +55,13 @@ type deploy struct {
 	priority driver.Priority
 	// note is what the running step wants recorded beside its timing.
 	note string
+	// retry is when a deploy that failed for a reason of the environment
+	// is tried again (nil: it is not).
+	retry *RetryState
 	// drain measurements, for metrics
 	drainTook     time.Duration
-	drainInFlight int64
+	drainInFlight int64 // when the drain began
+	drainLeft     int64 // when it ended: 0 unless it timed out
 }
 
 // errRollbackRequested cancels a running deploy for `zdml rollback`.
@@ -60,7 +76,8 @@ func newDeployID() string {
 // progress is the deploy as state.json records it while it runs.
 func (d *deploy) progress(stepName string) *Progress {
 	return &Progress{DeployID: d.id, Kind: d.kind, From: d.from, To: d.to, Target: d.target, Step: stepName,
-		Swapped: d.swapped, StartedAt: d.begun}
+		Swapped: d.swapped, SwappedAt: d.swappedAt, RetiredShutdown: d.retiredShutdown, Verified: d.verified,
+		Degraded: d.degraded, StartedAt: d.begun}
 }
 
 // event records a step of d. Its color and version are those the step acts
@@ -97,19 +114,44 @@ func (r *Reconciler) runDeploy(ctx context.Context, d *deploy, steps []step) err
 	d.log = r.log.With("deploy_id", d.id, "kind", d.kind, "from", d.from, "to", d.to, "version", d.target.Version)
 	d.log.Info("deploy started", "commit", d.target.Commit)
 	for _, s := range steps {
+		// Recorded before acting: a step whose record fails does not run.
+		// Past verify the deploy is committed and what is left (stop,
+		// record) is idempotent: it runs all the same, or the old color
+		// would be left running.
 		r.state.InProgress = d.progress(s.name)
-		r.saveState()
-		r.publish(observation{})
-		if err := r.runStep(dctx, d, s); err != nil {
-			if ctx.Err() != nil {
-				d.log.Warn("deploy interrupted by shutdown; the next reconciler resumes it", "step", s.name)
-				return fmt.Errorf("interrupted at %s: %w", s.name, ctx.Err())
-			}
-			if c := context.Cause(dctx); errors.Is(c, errRollbackRequested) || errors.Is(c, errCanaryAborted) {
-				err = fmt.Errorf("%w: %v", c, err)
-			}
-			return r.fail(ctx, d, s.name, err)
+		err := r.saveStateErr()
+		if err != nil && d.verified {
+			d.log.Error("state.json could not record the step; it runs all the same", "step", s.name, "err", err)
+			err = nil
 		}
+		if err == nil {
+			r.publish(observation{})
+			// Once verify passed the deploy is committed: zdml rollback
+			// and abort no longer cancel it (they wait, then act), only a
+			// shutdown interrupts it.
+			sctx := dctx
+			if d.verified {
+				sctx = ctx
+			}
+			err = r.runStep(sctx, d, s)
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			d.log.Warn("deploy interrupted by shutdown; the next reconciler resumes it", "step", s.name)
+			return fmt.Errorf("interrupted at %s: %w", s.name, ctx.Err())
+		}
+		if d.verified {
+			// The new version passed verify: it is committed, and undoing
+			// it would route back to a color being stopped.
+			r.degrade(d, s.name, DegradedAfterVerify, fmt.Sprintf("%s failed after verify passed: %v", s.name, err))
+			continue
+		}
+		if c := context.Cause(dctx); errors.Is(c, errRollbackRequested) || errors.Is(c, errCanaryAborted) {
+			err = fmt.Errorf("%w: %v", c, err)
+		}
+		return r.fail(ctx, d, s.name, err)
 	}
 	r.finish(d, OutcomeSucceeded, "", "")
 	return nil
@@ -134,24 +176,34 @@ func (r *Reconciler) runStep(ctx context.Context, d *deploy, s step) error {
 	return nil
 }
 
-// fail rolls a failed deploy back, quarantines its desired state (so it
-// is not retried until the spec changes) and records what happened.
+// fail rolls a failed deploy back and records what happened. A failure
+// of the environment (a port in use, the Docker daemon down, a full disk,
+// nginx not answering in time: failure.go) is retried with a capped
+// backoff (retry.go); any other failure quarantines the desired state, so
+// it is not retried until the spec changes.
 func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cause error) error {
 	// The rollback must run even when the deploy was cancelled.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.rollbackTimeout(d))
 	defer cancel()
+	retry := r.planRetry(d, failedStep, cause)
 	// A deploy superseded by a newer commit is rolled back, not
 	// quarantined: nothing was wrong with it.
-	if d.kind != KindSelfHeal && d.kind != KindRollback && !errors.Is(cause, errSuperseded) {
+	if retry == nil && d.kind != KindSelfHeal && d.kind != KindRollback && !errors.Is(cause, errSuperseded) {
 		r.state.AddQuarantine(Quarantine{SpecHash: d.target.SpecHash, Commit: d.target.Commit, Version: d.target.Version,
 			Reason: fmt.Sprintf("%s failed: %v", failedStep, cause), DeployID: d.id, At: time.Now().UTC()})
 	}
 	// Recorded before acting: a reconciler killed during the rollback
 	// finishes the rollback when it restarts, and never retries the deploy.
+	// The rollback goes ahead even when the record fails: it returns to
+	// what state.json records as deployed, and leaving a failed deploy
+	// half done would be worse.
 	p := d.progress(StepRollback)
 	p.Failed, p.FailedStep = cause.Error(), failedStep
 	r.state.InProgress = p
-	r.saveState()
+	if err := r.saveStateErr(); err != nil {
+		d.log.Error("rolling back although state.json could not record it", "err", err)
+		cause = fmt.Errorf("%w; %v", cause, err)
+	}
 	outcome := OutcomeFailed
 	if d.started || d.swapped {
 		r.event(d, StepRollback, PhaseStart, 0, cause.Error())
@@ -165,18 +217,31 @@ func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cau
 		}
 		d.steps = append(d.steps, StepTiming{Name: StepRollback, Outcome: outcome, Duration: time.Since(t0)})
 	}
+	d.retry = retry
 	r.finish(d, outcome, failedStep, cause.Error())
 	return fmt.Errorf("%s %s %s at %s: %w", d.kind, d.id, outcome, failedStep, cause)
 }
 
+// rollbackTimeout bounds a rollback: routing back, and stopping the new
+// color gracefully (its own drain).
+func (r *Reconciler) rollbackTimeout(d *deploy) time.Duration {
+	return 2*time.Minute + r.stopTimeout(d)
+}
+
 // finish records a finished deploy in state.json, history and metrics.
+// A succeeded deploy that something degraded is recorded as degraded.
 func (r *Reconciler) finish(d *deploy, outcome, failedStep, reason string) {
 	now := time.Now().UTC()
+	if outcome == OutcomeSucceeded && len(d.degraded) > 0 {
+		outcome, reason = OutcomeDegraded, degradedReason(d.degraded)
+	}
 	rec := DeployRecord{ID: d.id, Kind: d.kind, Strategy: d.strategy, Outcome: outcome, Reason: reason, FailedStep: failedStep,
 		From: d.from, To: d.to, FromVersion: d.fromVer, ToVersion: d.target.Version, Commit: d.target.Commit,
-		SpecHash: d.target.SpecHash, StartedAt: d.begun, FinishedAt: now, Duration: now.Sub(d.begun), Steps: d.steps}
+		SpecHash: d.target.SpecHash, StartedAt: d.begun, FinishedAt: now, Duration: now.Sub(d.begun), Steps: d.steps,
+		Degraded: d.degraded, Retry: d.retry}
 	r.state.InProgress = nil
 	r.state.LastDeploy = rec.Summary()
+	r.noteRetry(d, outcome)
 	r.saveState()
 	if err := r.history.Append(rec); err != nil {
 		r.log.Error("append history", "err", err)
@@ -187,6 +252,7 @@ func (r *Reconciler) finish(d *deploy, outcome, failedStep, reason string) {
 	if d.drainTook > 0 {
 		r.metrics.lastDrain.Set(d.drainTook.Seconds())
 		r.metrics.lastDrainIn.Set(float64(d.drainInFlight))
+		r.metrics.lastDrainLeft.Set(float64(d.drainLeft))
 	}
 	lvl := slog.LevelInfo
 	if outcome != OutcomeSucceeded {

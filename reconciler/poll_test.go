@@ -54,9 +54,44 @@ func TestPoll(t *testing.T) {
 	}
 }
 
+// TestPollBackoff: the ready gate's schedule doubles from the first
+// interval up to the most, so a standby that stays not ready is probed
+// every ReadyPollMax, not every ReadyPollFirst.
+func TestPollBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var at []time.Duration
+		start := time.Now()
+		err := pollBackoff(context.Background(), 100*time.Millisecond, 2*time.Second, 10*time.Second, func(ctx context.Context) (bool, string, error) {
+			at = append(at, time.Since(start))
+			return false, "loading", nil
+		})
+		if !errors.Is(err, errPollTimeout) || !strings.Contains(err.Error(), "loading") {
+			t.Fatalf("err %v, want a timeout quoting the last reason", err)
+		}
+		want := []time.Duration{0, 100, 300, 700, 1500, 3100, 5100, 7100, 9100}
+		if len(at) != len(want) {
+			t.Fatalf("checks at %v, want %d checks", at, len(want))
+		}
+		for i, w := range want {
+			if at[i] != w*time.Millisecond {
+				t.Errorf("check %d at %s, want %s", i+1, at[i], w*time.Millisecond)
+			}
+		}
+	})
+}
+
 var errStandbyDied = errors.New("standby died")
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
 
 // TestPollCancelled: a cancelled parent ends the poll with its cause.
 func TestPollCancelled(t *testing.T) {

@@ -23,7 +23,7 @@ func (r *Reconciler) reconcile(ctx context.Context, force bool) error {
 	}
 	want, ok := r.readDesired(ctx)
 	r.publish(o)
-	if !ok {
+	if !ok || r.retryWaiting(want) {
 		return nil
 	}
 	err := r.converge(ctx, o, want, force)
@@ -138,6 +138,9 @@ func (r *Reconciler) adoptUnchanged(want Revision) {
 	}
 	want.At = time.Now().UTC()
 	r.state.Deployed = &want
+	if rs := r.state.Retry; rs != nil && rs.SpecHash == want.SpecHash {
+		r.state.Retry = nil
+	}
 	r.saveState()
 	r.events.Emit(Event{Step: StepRecord, Phase: PhaseInfo, Version: want.Version, Commit: want.Commit,
 		Message: "desired state already served; recorded without a restart"})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,7 @@ type Reconciler struct {
 
 	requests chan request
 	wake     chan struct{}
+	passes   atomic.Int64 // reconcile passes the daemon loop finished
 
 	mu       sync.Mutex // guards the fields below, read by API handlers
 	snapshot StatusReport
@@ -243,10 +245,12 @@ func (r *Reconciler) saveState() {
 }
 
 // saveStateErr writes state.json and returns why it could not: a step
-// that records before it acts stops when the record fails.
+// that records before it acts stops when the record fails. A state
+// directory that cannot be written (a full disk, a read-only mount) is a
+// failure of the environment: the deploy is retried, not quarantined.
 func (r *Reconciler) saveStateErr() error {
 	if err := r.state.Save(r.cfg.StateDir); err != nil {
-		return fmt.Errorf("record state: %w", err)
+		return transient(TransientState, fmt.Errorf("record state: %w", err))
 	}
 	return nil
 }

@@ -35,14 +35,29 @@ func (r *Reconciler) resume(ctx context.Context, o observation) error {
 			return r.abandon(ctx, d)
 		}
 	}
-	return r.runDeploy(ctx, d, r.stepsFor(d.kind, d.target.Spec))
+	steps := r.stepsFor(d.kind, d.target.Spec)
+	if d.verified {
+		steps = stepsAfter(steps, StepVerify) // committed: only what follows verify is left
+	}
+	return r.runDeploy(ctx, d, steps)
+}
+
+// stepsAfter is the steps that follow the named one.
+func stepsAfter(steps []step, name string) []step {
+	for i, s := range steps {
+		if s.name == name {
+			return steps[i+1:]
+		}
+	}
+	return steps
 }
 
 // deployOf rebuilds the deploy state.json records as in progress, as o
 // shows it: swapped when nginx may route to its new color.
 func (r *Reconciler) deployOf(p *Progress, o observation) *deploy {
 	d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
-		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: driver.PriorityLow, log: r.log}
+		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: driver.PriorityLow, log: r.log,
+		swappedAt: p.SwappedAt, retiredShutdown: p.RetiredShutdown, verified: p.Verified, degraded: p.Degraded}
 	if cs := r.state.Colors[p.From]; cs != nil {
 		d.fromVer = cs.Version
 	}

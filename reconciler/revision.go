@@ -43,6 +43,6 @@ func (r *Reconciler) instance(rev Revision, c spec.Color, modelPath, sum string,
 		Color: c, Addr: r.cfg.ColorAddrs[c], ModelName: s.Model.Name, ModelVersion: s.Model.Version,
 		ModelPath: modelPath, ModelSHA256: sum, Image: s.Image, Threads: s.Resources.Threads,
 		Parallel: s.Resources.Parallel, Ctx: s.Resources.Ctx, Memory: s.Resources.Memory, CPUs: s.Resources.CPUs,
-		Priority: p, ShutdownTimeout: s.Strategy.DrainTimeout.Duration, ConfigHash: rev.ConfigHash,
+		Priority: p, ShutdownTimeout: driver.ShutdownTimeoutFor(s.Strategy.DrainTimeout.Duration), ConfigHash: rev.ConfigHash,
 	}
 }

@@ -33,13 +33,26 @@ func drain(ch <-chan struct{}) {
 	}
 }
 
-func watch(t *testing.T, s Source) <-chan struct{} {
+// watch starts s.Watch and returns once it is set up: prime makes a
+// change the watch reports (again, until one is reported), and the
+// notifications it caused are drained.
+func watch(t *testing.T, s Source, prime func()) <-chan struct{} {
 	ch := make(chan struct{}, 64)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { _ = s.Watch(ctx, func() { ch <- struct{}{} }) }()
-	time.Sleep(100 * time.Millisecond) // the watch is set up
-	return ch
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		prime()
+		select {
+		case <-ch:
+			drain(ch)
+			return ch
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watch reported no change within 10 s")
+		}
+	}
 }
 
 func TestFileSource(t *testing.T) {
@@ -56,7 +69,11 @@ func TestFileSource(t *testing.T) {
 	if err != nil || d.Err != nil || d.Doc.Spec.Model.Version != "v1" || d.Commit != "" || d.Digest == "" {
 		t.Fatalf("Read = %+v %v", d, err)
 	}
-	ch := watch(t, s)
+	ch := watch(t, s, func() { // the same content again
+		if err := os.WriteFile(path, []byte(desiredSpec{Version: "v1"}.yaml()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
 	// An editor writes a temp file and renames it over the original.
 	tmp := filepath.Join(dir, ".desired.yaml.swp")
 	if err := os.WriteFile(tmp, []byte("kind: ["), 0o644); err != nil {
@@ -99,7 +116,7 @@ func TestGitSource(t *testing.T) {
 	if d := read(); d.Doc == nil || d.Doc.Spec.Model.Version != "v1" {
 		t.Errorf("a dirty working tree was read: %+v", d)
 	}
-	ch := watch(t, s)
+	ch := watch(t, s, func() { e.git("commit", "-q", "--allow-empty", "-m", "prime the watch") })
 	c2 := e.commit(desiredSpec{Version: "v2"}.yaml(), "v2")
 	notified(t, ch, "git commit")
 	if d := read(); d.Commit != c2 || d.Doc.Spec.Model.Version != "v2" {

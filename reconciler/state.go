@@ -48,6 +48,9 @@ type State struct {
 	// Quarantine lists desired states that failed and are not retried
 	// until the spec changes, newest last.
 	Quarantine []Quarantine `json:"quarantine,omitempty"`
+	// Retry is a desired state whose deploy failed for a reason of the
+	// environment: it is tried again at Retry.NextAttemptAt (retry.go).
+	Retry *RetryState `json:"retry,omitempty"`
 	// Canary is the traffic split of a canary in progress (canary_state.go).
 	Canary *CanaryState `json:"canary,omitempty"`
 	// Maintenance, when set, makes nginx answer user routes with 503.
@@ -95,14 +98,24 @@ type ColorState struct {
 
 // Progress is a deploy in progress.
 type Progress struct {
-	DeployID  string     `json:"deploy_id"`
-	Kind      string     `json:"kind"` // deploy, prewarm, promote, rollback
-	From      spec.Color `json:"from,omitempty"`
-	To        spec.Color `json:"to"`
-	Target    Revision   `json:"target"`
-	Step      string     `json:"step"`
-	Swapped   bool       `json:"swapped"`
-	StartedAt time.Time  `json:"started_at"`
+	DeployID string     `json:"deploy_id"`
+	Kind     string     `json:"kind"` // deploy, prewarm, promote, rollback
+	From     spec.Color `json:"from,omitempty"`
+	To       spec.Color `json:"to"`
+	Target   Revision   `json:"target"`
+	Step     string     `json:"step"`
+	Swapped  bool       `json:"swapped"`
+	// SwappedAt is when nginx was made to route to To, and
+	// RetiredShutdown the worker_shutdown_timeout of the config the swap
+	// retired: a resumed drain is bounded by it too.
+	SwappedAt       time.Time     `json:"swapped_at,omitzero"`
+	RetiredShutdown time.Duration `json:"retired_worker_shutdown_ns,omitempty"`
+	// Verified is set once verify passed: the new version is committed; a
+	// later failure is reported (Degraded), never rolled back.
+	Verified bool `json:"verified,omitempty"`
+	// Degraded lists what already left the deploy degraded.
+	Degraded  []Degradation `json:"degraded,omitempty"`
+	StartedAt time.Time     `json:"started_at"`
 	// Failed is why the deploy failed, once it has: a reconciler that
 	// finds it set finishes the rollback instead of retrying the deploy.
 	Failed string `json:"failed,omitempty"`
@@ -114,7 +127,7 @@ type Progress struct {
 type DeploySummary struct {
 	ID          string    `json:"id"`
 	Kind        string    `json:"kind"`
-	Outcome     string    `json:"outcome"` // succeeded, rolled_back, failed
+	Outcome     string    `json:"outcome"` // succeeded, degraded, rolled_back, failed
 	Reason      string    `json:"reason,omitempty"`
 	FailedStep  string    `json:"failed_step,omitempty"`
 	FromVersion string    `json:"from_version,omitempty"`
@@ -122,6 +135,8 @@ type DeploySummary struct {
 	Commit      string    `json:"commit,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+	// Degraded says why a degraded deploy was not clean.
+	Degraded []Degradation `json:"degraded,omitempty"`
 }
 
 // Quarantine is a desired state that is not retried until it changes.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -90,10 +91,14 @@ func TestQuarantine(t *testing.T) {
 }
 
 func TestSetConditionKeepsTransitionTime(t *testing.T) {
+	synctest.Test(t, testSetConditionKeepsTransitionTime)
+}
+
+func testSetConditionKeepsTransitionTime(t *testing.T) {
 	var s State
 	s.SetCondition(CondReady, "True", "Serving", "a")
 	first, _ := s.Condition(CondReady)
-	time.Sleep(time.Millisecond)
+	time.Sleep(time.Millisecond) // the fake clock moves on
 	s.SetCondition(CondReady, "True", "Serving", "b")
 	same, _ := s.Condition(CondReady)
 	if !same.LastTransitionTime.Equal(first.LastTransitionTime) || same.Message != "b" {

@@ -25,9 +25,12 @@ type StatusReport struct {
 	DeployID       string         `json:"deploy_id,omitempty"`
 	LastDeploy     *DeploySummary `json:"last_deploy,omitempty"`
 	Quarantine     *Quarantine    `json:"quarantine,omitempty"`
-	Conditions     []Condition    `json:"conditions"`
-	Prewarm        *PrewarmReport `json:"prewarm,omitempty"`
-	Canary         *CanaryReport  `json:"canary,omitempty"`
+	// Retry is set while the desired state's deploy, failed for a reason
+	// of the environment, waits for its next attempt.
+	Retry      *RetryState    `json:"retry,omitempty"`
+	Conditions []Condition    `json:"conditions"`
+	Prewarm    *PrewarmReport `json:"prewarm,omitempty"`
+	Canary     *CanaryReport  `json:"canary,omitempty"`
 	// Maintenance is set while nginx answers user routes with 503.
 	Maintenance *MaintenanceState `json:"maintenance,omitempty"`
 	Colors      []ColorReport     `json:"colors"`
@@ -93,6 +96,9 @@ func (r *Reconciler) report(o observation) StatusReport {
 		rep.DesiredVersion, rep.DesiredCommit, rep.DesiredSpec = d.Version, d.Commit, d.SpecHash
 		if q, ok := s.Quarantined(d.SpecHash, d.Digest); ok {
 			rep.Quarantine = &q
+		}
+		if rs := s.Retry; rs != nil && rs.SpecHash == d.SpecHash && d.SpecHash != "" {
+			rep.Retry = rs
 		}
 	}
 	if p := s.InProgress; p != nil {
@@ -195,6 +201,9 @@ func (r *Reconciler) conditions(o observation, rep StatusReport) (string, []Cond
 	case rep.Quarantine != nil:
 		state = SyncQuarantined
 		set(CondProgressing, false, "Quarantined", rep.Quarantine.Reason)
+	case rep.Retry != nil:
+		state = SyncRetrying
+		set(CondProgressing, true, "Retrying", rep.Retry.Describe(time.Now()))
 	case rep.DesiredError != "":
 		state = SyncDegraded
 		set(CondProgressing, false, "DesiredUnreadable", rep.DesiredError)
@@ -217,6 +226,9 @@ func (r *Reconciler) conditions(o observation, rep StatusReport) (string, []Cond
 		set(CondDegraded, true, "Quarantined", rep.Quarantine.Reason)
 	case state == SyncDegraded:
 		set(CondDegraded, true, "DesiredUnreadable", rep.DesiredError)
+	case s.LastDeploy != nil && s.LastDeploy.Outcome == OutcomeDegraded && len(s.LastDeploy.Degraded) > 0:
+		l := s.LastDeploy
+		set(CondDegraded, true, l.Degraded[0].Reason, l.Kind+" "+l.ID+" degraded: "+l.Reason)
 	default:
 		set(CondDegraded, false, "AsExpected", "")
 	}
@@ -264,6 +276,11 @@ func (r *Reconciler) publish(o observation) {
 		dep = &Revision{}
 	}
 	r.metrics.setVersions(rep.DesiredVersion, dep.Version, rep.DesiredCommit, dep.Commit)
+	next := 0.0
+	if rep.Retry != nil {
+		next = float64(rep.Retry.NextAttemptAt.Unix())
+	}
+	r.metrics.retryNext.Set(next)
 }
 
 // Status returns the latest status report.

@@ -45,6 +45,9 @@ func (r *Reconciler) promoteSteps() []step {
 // for a second color; that the model file exists, has the spec's sha256
 // (hashed once per file version) and parses as GGUF; that the standby's
 // port is free or held by the standby itself; that the runtime exists.
+// What the environment gets wrong (the active color or nginx down, disk,
+// memory, a port in use) fails as transient, and is retried; what the
+// spec gets wrong (the model, the runtime) quarantines it.
 func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 	s := d.target.Spec
 	if _, err := r.driver(s.Runtime); err != nil {
@@ -82,16 +85,16 @@ func (r *Reconciler) checkActive(ctx context.Context, o observation, d *deploy) 
 		return nil // a resumed deploy past its swap: the new color serves already
 	}
 	if !o.running(d.from) {
-		return fmt.Errorf("active color %s is not running: %s", d.from, o.colors[d.from].ExitErr)
+		return transient(TransientActive, fmt.Errorf("active color %s is not running: %s", d.from, o.colors[d.from].ExitErr))
 	}
 	if _, err := r.client.Deep(ctx, r.colorAddr(d.from)); err != nil {
-		return fmt.Errorf("active color %s does not answer: %w", d.from, err)
+		return transient(TransientActive, fmt.Errorf("active color %s does not answer: %w", d.from, err))
 	}
 	if !o.nginx.Running {
-		return errors.New("nginx is not running")
+		return transient(TransientNginx, errors.New("nginx is not running"))
 	}
 	if o.nginx.Active != d.from && !(d.swapped && o.nginx.Active == d.to) {
-		return fmt.Errorf("nginx routes to %q, want %s", o.nginx.Active, d.from)
+		return transient(TransientNginx, fmt.Errorf("nginx routes to %q, want %s", o.nginx.Active, d.from))
 	}
 	return nil
 }
@@ -105,7 +108,7 @@ func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deplo
 		return err
 	}
 	if free < r.cfg.MinFreeDisk {
-		return fmt.Errorf("disk: %s free in %s, want at least %s", spec.Quantity(free), r.cfg.StateDir, spec.Quantity(r.cfg.MinFreeDisk))
+		return transient(TransientDisk, fmt.Errorf("disk: %s free in %s, want at least %s", spec.Quantity(free), r.cfg.StateDir, spec.Quantity(r.cfg.MinFreeDisk)))
 	}
 	if o.running(d.to) && o.colors[d.to].ConfigHash == d.target.ConfigHash {
 		return nil // the standby is already up: it needs nothing more
@@ -121,7 +124,7 @@ func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deplo
 		return err
 	}
 	if avail < need {
-		return fmt.Errorf("memory: %s available, a second color needs %s", spec.Quantity(avail), spec.Quantity(need))
+		return transient(TransientMemory, fmt.Errorf("memory: %s available, a second color needs %s", spec.Quantity(avail), spec.Quantity(need)))
 	}
 	return nil
 }
@@ -157,11 +160,7 @@ func (r *Reconciler) stepStart(ctx context.Context, d *deploy) error {
 	cur := o.colors[d.to]
 	d.started = true
 	if cur.Running && (cur.ConfigHash != d.target.ConfigHash || cur.Addr != d.inst.Addr) {
-		old, err := r.colorDriver(d.to)
-		if err != nil {
-			return err
-		}
-		if err := old.Stop(ctx, d.to, r.cfg.StopTimeout); err != nil {
+		if err := r.stopColor(ctx, d.to, r.stopTimeout(d)); err != nil {
 			return fmt.Errorf("replace standby %s (version %s): %w", d.to, cur.ModelVersion, err)
 		}
 		d.note = "replaced standby version " + cur.ModelVersion + "; "
@@ -178,21 +177,21 @@ func (r *Reconciler) stepStart(ctx context.Context, d *deploy) error {
 	cs := r.state.Color(d.to)
 	*cs = ColorState{Role: RoleStandby, Runtime: drv.Name(), Version: d.target.Version, SpecHash: d.target.SpecHash,
 		ConfigHash: d.target.ConfigHash, Addr: d.inst.Addr, ID: st.ID, StartedAt: st.StartedAt}
-	r.saveState()
-	return nil
+	return r.saveStateErr()
 }
 
 // stepReady polls the standby's /ready until it answers 200 as the target
-// color and version, within spec.strategy.readyTimeout. It fails at once
-// when the standby process dies, with its exit and the tail of its log.
-// It changes nothing.
+// color and version, within spec.strategy.readyTimeout, backing off from
+// ReadyPollFirst to ReadyPollMax so that a standby loading a large model
+// is not kept busy answering probes. It fails at once when the standby
+// process dies, with its exit and the tail of its log. It changes nothing.
 func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 	drv, err := r.driver(d.target.Spec.Runtime)
 	if err != nil {
 		return err
 	}
 	timeout := d.target.Spec.Strategy.ReadyTimeout.Duration
-	err = poll(ctx, 100*time.Millisecond, timeout, func(ctx context.Context) (bool, string, error) {
+	err = pollBackoff(ctx, ReadyPollFirst, ReadyPollMax, timeout, func(ctx context.Context) (bool, string, error) {
 		st, err := drv.Inspect(ctx, d.to)
 		if err != nil {
 			return false, err.Error(), nil

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -17,13 +20,23 @@ import (
 // alone. It changes nginx.conf, the running nginx and the active color in
 // state.json, then raises the new color's CPU priority.
 func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
+	first := !d.swapped || d.swappedAt.IsZero()
+	if first {
+		d.retiredShutdown = r.liveWorkerShutdown()
+	}
 	d.swapped = true
 	r.state.InProgress = d.progress(StepSwap)
-	r.saveState()
+	if err := r.saveStateErr(); err != nil {
+		return err
+	}
 	outcome, err := r.routeTo(ctx, d.to, d.target.Version, false)
 	if err != nil {
 		return err
 	}
+	if first || outcome != nginx.Unchanged {
+		d.swappedAt = time.Now().UTC()
+	}
+	r.state.InProgress = d.progress(StepSwap)
 	r.state.ActiveColor = d.to
 	r.state.Color(d.to).Role = RoleActive
 	if d.from != "" {
@@ -36,6 +49,18 @@ func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
 		d.note += "; " + msg
 	}
 	return nil
+}
+
+// liveWorkerShutdown is the worker_shutdown_timeout of the config nginx
+// serves now (0 when it sets none or cannot be read): the workers a reload
+// retires keep their own config's value.
+func (r *Reconciler) liveWorkerShutdown() time.Duration {
+	conf, err := os.ReadFile(filepath.Join(r.proxy.Runner().Dir(), nginx.ConfFile))
+	if err != nil {
+		return 0
+	}
+	d, _ := nginx.WorkerShutdownTimeoutOf(conf)
+	return d
 }
 
 // raisePriority gives a color that now serves traffic the normal CPU
@@ -57,83 +82,82 @@ func (r *Reconciler) raisePriority(ctx context.Context, c spec.Color) string {
 	return "priority normal"
 }
 
-// stepDrain waits until the old color has nothing in flight (its
-// /health/deep in_flight is 0) and no retired nginx worker, which could
-// still send it a request, remains; bounded by spec.strategy.drainTimeout.
-// A drain that times out is not a failure: the stop that follows sends
-// SIGTERM, and the server finishes what it holds before exiting. It
-// changes nothing.
-func (r *Reconciler) stepDrain(ctx context.Context, d *deploy) error {
-	if d.from == "" {
-		d.note = "first deploy: nothing to drain"
-		return nil
-	}
-	o := r.observe(ctx)
-	if !o.running(d.from) {
-		d.note = "old color already stopped"
-		return nil
-	}
-	runner := r.proxy.Runner()
-	addr := r.colorAddr(d.from)
-	first := true
-	t0 := time.Now()
-	var inFlight int64
-	var retiring int
-	err := poll(ctx, 25*time.Millisecond, d.target.Spec.Strategy.DrainTimeout.Duration, func(ctx context.Context) (bool, string, error) {
-		deep, err := r.client.Deep(ctx, addr)
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		inFlight, retiring = deep.InFlight, 0
-		if ws, err := runner.Workers(ctx); err == nil {
-			for _, w := range ws {
-				if w.Retiring {
-					retiring++
-				}
-			}
-		}
-		if first {
-			d.drainInFlight, first = inFlight, false
-		}
-		return inFlight == 0 && retiring == 0, fmt.Sprintf("%d in flight, %d retiring nginx workers", inFlight, retiring), nil
-	})
-	d.drainTook = time.Since(t0)
-	if errors.Is(err, errPollTimeout) {
-		d.note = fmt.Sprintf("drain timed out with %d in flight and %d retiring nginx workers; the server finishes them after SIGTERM", inFlight, retiring)
-		return nil
-	}
-	if err != nil {
+// stepVerify checks through nginx's public listener that the new color
+// and version answer, three fresh connections in a row. Once it passes the
+// new version is committed: a later failure (the old color's stop) is
+// retried and reported, never rolled back. It changes nothing but the
+// deploy's record.
+func (r *Reconciler) stepVerify(ctx context.Context, d *deploy) error {
+	if err := r.proxy.VerifyRoute(ctx, d.to, d.target.Version); err != nil {
 		return err
 	}
-	d.note = fmt.Sprintf("drained %d in-flight requests in %s", d.drainInFlight, d.drainTook.Round(time.Millisecond))
+	d.verified = true
 	return nil
 }
 
-// stepVerify checks through nginx's public listener that the new color
-// and version answer, three fresh connections in a row. It changes
-// nothing.
-func (r *Reconciler) stepVerify(ctx context.Context, d *deploy) error {
-	return r.proxy.VerifyRoute(ctx, d.to, d.target.Version)
-}
-
 // stepStop stops the old color gracefully: SIGTERM, the server finishes
-// its in-flight requests and exits 0; it is killed when that takes longer
-// than the drain timeout plus the stop timeout. A stopped color is left
-// alone. It changes the old color's process and record.
+// its in-flight requests and exits 0; it is killed only when that takes
+// longer than its own stop timeout (stopTimeout). It runs after verify:
+// zdml rollback does not cancel it (the deploy is committed), and a
+// shutdown of the reconciler only stops the waiting, never the graceful
+// stop (the driver does not kill because its caller went away; the next
+// reconciler resumes here). A stop that fails is retried (stopAttempts),
+// then reported as a degraded deploy, never rolled back onto the dying
+// old color. A stopped color is left alone. It changes the old color's
+// process and record.
 func (r *Reconciler) stepStop(ctx context.Context, d *deploy) error {
 	if d.from == "" || d.from == d.to {
 		return nil
 	}
-	drv, err := r.colorDriver(d.from)
-	if err != nil {
-		return err
-	}
-	if err := drv.Stop(ctx, d.from, d.target.Spec.Strategy.DrainTimeout.Duration+r.cfg.StopTimeout); err != nil {
-		return err
+	var err error
+	for attempt, wait := 1, time.Second; ; attempt, wait = attempt+1, 2*wait {
+		if err = r.stopColor(ctx, d.from, r.stopTimeout(d)); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		if attempt == stopAttempts {
+			msg := fmt.Sprintf("old color %s could not be stopped (%d attempts): %v; it keeps running beside %s, and the next deploy replaces it",
+				d.from, attempt, err, d.to)
+			d.note = msg
+			r.degrade(d, StepStop, DegradedStopFailed, msg)
+			return nil
+		}
+		r.event(d, StepStop, PhaseInfo, 0, fmt.Sprintf("stop attempt %d failed: %v; retrying in %s", attempt, err, wait))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
 	*r.state.Color(d.from) = ColorState{Role: RoleStopped}
 	r.saveState()
 	return nil
+}
+
+// stopAttempts is how often stepStop tries to stop the old color.
+const stopAttempts = 3
+
+// stopColor stops color c through the driver it was started with.
+func (r *Reconciler) stopColor(ctx context.Context, c spec.Color, timeout time.Duration) error {
+	drv, err := r.colorDriver(c)
+	if err != nil {
+		return err
+	}
+	return drv.Stop(ctx, c, timeout)
+}
+
+// stopTimeout is how long a graceful stop of either color of d may take
+// before it is killed: longer than any shutdown timeout either color was
+// started with (drainTimeout + driver.ShutdownMargin, from its own spec),
+// plus Config.StopTimeout to exit.
+func (r *Reconciler) stopTimeout(d *deploy) time.Duration {
+	drain := d.target.Spec.Strategy.DrainTimeout.Duration
+	if dep := r.state.Deployed; dep != nil && dep.Spec != nil {
+		drain = max(drain, dep.Spec.Strategy.DrainTimeout.Duration)
+	}
+	return driver.ShutdownTimeoutFor(drain) + r.cfg.StopTimeout
 }
 
 // stepRecord records the outcome in state.json. A deploy makes its target
@@ -160,8 +184,7 @@ func (r *Reconciler) stepRecord(_ context.Context, d *deploy) error {
 		r.state.ActiveColor = d.to
 		r.state.Color(d.to).Role = RoleActive
 	}
-	r.saveState()
-	return nil
+	return r.saveStateErr()
 }
 
 // rollback undoes a failed deploy. After the swap it points nginx back at
@@ -191,11 +214,7 @@ func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
 		r.metrics.setActive(d.from)
 		r.raisePriority(ctx, d.from)
 	}
-	drv, err := r.colorDriver(d.to)
-	if err != nil {
-		return err
-	}
-	if err := drv.Stop(ctx, d.to, r.cfg.StopTimeout+d.target.Spec.Strategy.DrainTimeout.Duration); err != nil {
+	if err := r.stopColor(ctx, d.to, r.stopTimeout(d)); err != nil {
 		return fmt.Errorf("stop %s: %w", d.to, err)
 	}
 	*r.state.Color(d.to) = ColorState{Role: RoleStopped}

@@ -58,7 +58,7 @@ func TestKillMidCanary(t *testing.T) {
 		t.Errorf("status without a daemon: canary %+v, want step 3 or 4 at 70%%", down.Canary)
 	}
 	killed := time.Now()
-	time.Sleep(500 * time.Millisecond)
+	c.waitOK(t, 10) // the split keeps serving with no daemon
 	w.startDaemon()
 	w.waitEvent(time.Minute, func(e reconciler.Event) bool {
 		return e.Step == reconciler.StepCanary && strings.HasPrefix(e.Message, "pause until") && e.Time.After(killed)
@@ -69,7 +69,7 @@ func TestKillMidCanary(t *testing.T) {
 	}
 	t.Logf("zdml promote: %s", strings.TrimSpace(out))
 	st := w.waitSynced("v2", time.Minute)
-	time.Sleep(300 * time.Millisecond)
+	c.waitOK(t, 10)
 	c.check(t)
 	if st.Canary != nil || w.adminCanary() != "none" {
 		t.Errorf("after promote: canary %+v, nginx %q", st.Canary, w.adminCanary())
@@ -121,7 +121,7 @@ func TestMaintenanceCLI(t *testing.T) {
 		t.Fatalf("maintenance off: %v\n%s", err, stderr)
 	}
 	c := startChat(w.public)
-	time.Sleep(500 * time.Millisecond)
+	c.waitOK(t, 20)
 	c.check(t)
 	if _, _, err := w.zdmlRun("maintenance", "sideways"); err == nil {
 		t.Error("zdml maintenance sideways succeeded")

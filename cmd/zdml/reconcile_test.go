@@ -264,6 +264,19 @@ func startChat(public string) *clients {
 	return c
 }
 
+// waitOK waits until n more requests have succeeded.
+func (c *clients) waitOK(t *testing.T, n int64) {
+	t.Helper()
+	target := c.ok.Load() + n
+	deadline := time.Now().Add(time.Minute)
+	for c.ok.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests succeeded within a minute (%d failed)", c.ok.Load(), target, c.failed.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (c *clients) check(t *testing.T) {
 	t.Helper()
 	close(c.stop)
@@ -294,12 +307,12 @@ func TestKillMidDeploy(t *testing.T) {
 			w.kill9()
 			down := w.status() // observed without a daemon
 			t.Logf("killed at %s; without a daemon status says %s, step %q", step, down.SyncState, down.Step)
-			time.Sleep(300 * time.Millisecond)
+			c.waitOK(t, 10) // served with no daemon at all
 			restarted := time.Now()
 			w.startDaemon()
 			st := w.waitSynced("v2", time.Minute)
 			t.Logf("converged %s after the restart", time.Since(restarted).Round(time.Millisecond))
-			time.Sleep(300 * time.Millisecond)
+			c.waitOK(t, 10)
 			c.check(t)
 			if st.DeployedCommit != c2 {
 				t.Errorf("deployed commit %s, want %s", st.DeployedCommit, c2)

@@ -154,11 +154,18 @@ func printStatus(w io.Writer, r reconciler.StatusReport) {
 	if q := r.Quarantine; q != nil {
 		fmt.Fprintf(w, "quarantined: %s\n          (not retried until desired.yaml changes; zdml deploy retries it)\n", q.Reason)
 	}
+	if rs := r.Retry; rs != nil {
+		fmt.Fprintf(w, "retrying: %s\n          (a failure of the environment: retried by itself; zdml deploy tries now)\n", rs.Describe(time.Now()))
+	}
 	if l := r.LastDeploy; l != nil {
 		fmt.Fprintf(w, "last:     %s %s %s: %s -> %s, %s", l.Kind, l.ID, l.Outcome, orNone(l.FromVersion), l.ToVersion,
 			l.FinishedAt.Sub(l.StartedAt).Round(time.Millisecond))
 		if l.Reason != "" {
-			fmt.Fprintf(w, "\n          %s: %s", l.FailedStep, l.Reason)
+			label := l.FailedStep
+			if label == "" {
+				label = l.Outcome
+			}
+			fmt.Fprintf(w, "\n          %s: %s", label, l.Reason)
 		}
 		fmt.Fprintln(w)
 	}
@@ -234,7 +241,14 @@ func printHistory(w io.Writer, recs []reconciler.DeployRecord) {
 		}
 		fmt.Fprintf(w, "    steps: %s\n", strings.Join(parts, ", "))
 		if r.Reason != "" {
-			fmt.Fprintf(w, "    %s: %s\n", orNone(r.FailedStep), r.Reason)
+			label := r.FailedStep
+			if label == "" {
+				label = r.Outcome
+			}
+			fmt.Fprintf(w, "    %s: %s\n", label, r.Reason)
+		}
+		if r.Retry != nil {
+			fmt.Fprintf(w, "    retry: attempt %d (%s), next at %s\n", r.Retry.Attempt, r.Retry.Kind, r.Retry.NextAttemptAt.Local().Format("15:04:05"))
 		}
 	}
 }

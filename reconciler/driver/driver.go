@@ -17,6 +17,9 @@ type Driver interface {
 	// Start runs inst; if that color already runs the same version it is adopted.
 	Start(ctx context.Context, inst Instance) (Status, error)
 	// Stop stops a color gracefully: SIGTERM, then a kill after timeout.
+	// Once sent, the stop is bounded by timeout alone: when ctx ends first,
+	// Stop may return ctx's error, but the color keeps shutting down
+	// gracefully; it is never killed because its caller went away.
 	Stop(ctx context.Context, color spec.Color, timeout time.Duration) error
 	// Inspect observes one color without changing it.
 	Inspect(ctx context.Context, color spec.Color) (Status, error)

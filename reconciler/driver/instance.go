@@ -24,7 +24,8 @@ type Instance struct {
 	// standby loads its model, so the active color keeps serving.
 	Priority Priority
 	// ShutdownTimeout is how long the model server may take to finish its
-	// in-flight requests after SIGTERM (--shutdown-timeout).
+	// in-flight requests after SIGTERM (--shutdown-timeout): the spec's
+	// drainTimeout plus ShutdownMargin (ShutdownTimeoutFor).
 	ShutdownTimeout time.Duration
 	// ConfigHash is the reconciler's opaque identity of everything above
 	// that needs a restart when it changes (model, resources, image). A
@@ -59,3 +60,12 @@ type Status struct {
 	// tail of its log, so a failed start is explained where it is reported.
 	ExitErr string
 }
+
+// ShutdownMargin is what a color's shutdown timeout adds to the spec's
+// drainTimeout: a request that started just before the color was told to
+// stop, and fits in drainTimeout, still finishes.
+const ShutdownMargin = 10 * time.Second
+
+// ShutdownTimeoutFor is the Instance.ShutdownTimeout for a spec's
+// drainTimeout.
+func ShutdownTimeoutFor(drain time.Duration) time.Duration { return drain + ShutdownMargin }

@@ -118,7 +118,9 @@ func (d *Docker) ensureImage(ctx context.Context, image string) error {
 
 // Stop stops a color gracefully (SIGTERM, then SIGKILL after timeout) and
 // removes its container; its chat history volume stays. Stopping a color
-// that does not run is not an error.
+// that does not run is not an error. Once the stop is sent it is bounded
+// by timeout alone, not by ctx: a cancelled caller must not turn a
+// graceful stop into a forced removal that cuts the color's requests.
 func (d *Docker) Stop(ctx context.Context, color spec.Color, timeout time.Duration) error {
 	name := d.ContainerName(color)
 	cur, found, err := d.inspect(ctx, name)
@@ -128,6 +130,7 @@ func (d *Docker) Stop(ctx context.Context, color spec.Color, timeout time.Durati
 	if cur.Config.Labels[LabelOwner] != d.owner {
 		return fmt.Errorf("docker stop %s: owner %q: %w", name, cur.Config.Labels[LabelOwner], ErrNotOwned)
 	}
+	ctx = context.WithoutCancel(ctx)
 	secs := int(math.Ceil(timeout.Seconds()))
 	begin := time.Now()
 	err = d.call(ctx, "stop "+name, time.Duration(secs)*time.Second, func(ctx context.Context) error {
