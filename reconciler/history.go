@@ -52,6 +52,10 @@ type DeployRecord struct {
 	FinishedAt  time.Time     `json:"finished_at"`
 	Duration    time.Duration `json:"duration_ns"`
 	Steps       []StepTiming  `json:"steps,omitempty"`
+	// Evidence is the directory keeping a failed deploy's evidence
+	// (zdml evidence ID); EvidenceError says why none could be kept.
+	Evidence      string `json:"evidence,omitempty"`
+	EvidenceError string `json:"evidence_error,omitempty"`
 }
 
 // StepTiming is one step of a deploy: how it ended and how long it took.
@@ -65,7 +69,8 @@ type StepTiming struct {
 // Summary is the record as status shows it.
 func (d DeployRecord) Summary() *DeploySummary {
 	return &DeploySummary{ID: d.ID, Kind: d.Kind, Outcome: d.Outcome, Reason: d.Reason, FailedStep: d.FailedStep,
-		FromVersion: d.FromVersion, ToVersion: d.ToVersion, Commit: d.Commit, StartedAt: d.StartedAt, FinishedAt: d.FinishedAt}
+		FromVersion: d.FromVersion, ToVersion: d.ToVersion, Commit: d.Commit, StartedAt: d.StartedAt, FinishedAt: d.FinishedAt,
+		Evidence: d.Evidence, EvidenceError: d.EvidenceError}
 }
 
 // History is the append-only deploy history of a state directory.

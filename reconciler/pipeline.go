@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/quality"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -46,6 +47,11 @@ type deploy struct {
 	// drain measurements, for metrics
 	drainTook     time.Duration
 	drainInFlight int64
+	// verdict is the quality gate's judgement, once it ran.
+	verdict *quality.Verdict
+	// evidence is the directory keeping a failed deploy's evidence, or
+	// evidenceErr why it could not be kept (evidence.go).
+	evidence, evidenceErr string
 }
 
 // errRollbackRequested cancels a running deploy for `zdml rollback`.
@@ -96,7 +102,7 @@ func (r *Reconciler) runDeploy(ctx context.Context, d *deploy, steps []step) err
 	}
 	d.log = r.log.With("deploy_id", d.id, "kind", d.kind, "from", d.from, "to", d.to, "version", d.target.Version)
 	d.log.Info("deploy started", "commit", d.target.Commit)
-	for _, s := range steps {
+	for _, s := range applicable(steps, d) {
 		r.state.InProgress = d.progress(s.name)
 		r.saveState()
 		r.publish(observation{})
@@ -152,6 +158,7 @@ func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cau
 	p.Failed, p.FailedStep = cause.Error(), failedStep
 	r.state.InProgress = p
 	r.saveState()
+	r.keepEvidence(rctx, d, failedStep, cause)
 	outcome := OutcomeFailed
 	if d.started || d.swapped {
 		r.event(d, StepRollback, PhaseStart, 0, cause.Error())
@@ -174,7 +181,8 @@ func (r *Reconciler) finish(d *deploy, outcome, failedStep, reason string) {
 	now := time.Now().UTC()
 	rec := DeployRecord{ID: d.id, Kind: d.kind, Strategy: d.strategy, Outcome: outcome, Reason: reason, FailedStep: failedStep,
 		From: d.from, To: d.to, FromVersion: d.fromVer, ToVersion: d.target.Version, Commit: d.target.Commit,
-		SpecHash: d.target.SpecHash, StartedAt: d.begun, FinishedAt: now, Duration: now.Sub(d.begun), Steps: d.steps}
+		SpecHash: d.target.SpecHash, StartedAt: d.begun, FinishedAt: now, Duration: now.Sub(d.begun), Steps: d.steps,
+		Evidence: d.evidence, EvidenceError: d.evidenceErr}
 	r.state.InProgress = nil
 	r.state.LastDeploy = rec.Summary()
 	r.saveState()

@@ -122,6 +122,9 @@ type DeploySummary struct {
 	Commit      string    `json:"commit,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+	// Evidence is the failed deploy's evidence directory (zdml evidence).
+	Evidence      string `json:"evidence,omitempty"`
+	EvidenceError string `json:"evidence_error,omitempty"`
 }
 
 // Quarantine is a desired state that is not retried until it changes.
