@@ -161,6 +161,7 @@ func printStatus(w io.Writer, r reconciler.StatusReport) {
 			fmt.Fprintf(w, "\n          %s: %s", l.FailedStep, l.Reason)
 		}
 		fmt.Fprintln(w)
+		printEvidenceLink(w, "          ", l.ID, l.Evidence, l.EvidenceError)
 	}
 	if p := r.Prewarm; p != nil {
 		fmt.Fprintf(w, "prewarm:  %s %s warmed %s; ready %v: %s\n", p.Color, p.Version,
@@ -236,6 +237,7 @@ func printHistory(w io.Writer, recs []reconciler.DeployRecord) {
 		if r.Reason != "" {
 			fmt.Fprintf(w, "    %s: %s\n", orNone(r.FailedStep), r.Reason)
 		}
+		printEvidenceLink(w, "    ", r.ID, r.Evidence, r.EvidenceError)
 	}
 }
 
