@@ -20,7 +20,9 @@ func TestEvidenceCLI(t *testing.T) {
 	}
 	w.serveV1()
 	w.commitText(strings.Replace(desired("v2"), "maxLatency: 10s, maxTokens: 4", "maxLatency: 10ms, maxTokens: 512", 1), "slow v2")
-	w.waitEvent(2*time.Minute, func(e reconciler.Event) bool { return e.Step == reconciler.StepRollback && e.Phase == reconciler.PhaseEnd })
+	w.waitEvent(2*time.Minute, func(e reconciler.Event) bool {
+		return e.Step == reconciler.StepRollback && e.Phase == reconciler.PhaseEnd
+	})
 	var st reconciler.StatusReport
 	deadline := time.Now().Add(time.Minute)
 	for st = w.status(); (st.LastDeploy == nil || st.LastDeploy.ToVersion != "v2") && time.Now().Before(deadline); st = w.status() {
