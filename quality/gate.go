@@ -70,17 +70,11 @@ func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quali
 	q = withDefaults(q)
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
 	defer cancel()
-	if heldOut == "" {
-		heldOut = DefaultHeldOut
+	v, segs, err := newVerdict(q, heldOut)
+	if err != nil {
+		return nil, err
 	}
-	segs := segments(heldOut)
-	if len(segs) == 0 {
-		return nil, errors.New("quality: the held-out text is empty")
-	}
-	digest := sha256.Sum256([]byte(heldOut))
-	v := &Verdict{MaxPerplexityRatio: q.MaxPerplexityRatio, MaxKL: q.MaxKL, KLTopK: KLTopK, HeldOutDigest: hex.EncodeToString(digest[:])}
 	ac, cc := newClient(g.http, active.Addr), newClient(g.http, candidate.Addr)
-	var err error
 	if v.Active, err = side(ctx, ac, active); err != nil {
 		return nil, fmt.Errorf("quality: active: %w", err)
 	}
@@ -101,6 +95,20 @@ func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quali
 	g.log.Info("quality judged", "pass", v.Pass, "reason", v.Reason, "perplexity_ratio", v.PerplexityRatio,
 		"mean_kl", v.MeanKL, "active_cached", v.ActiveCached, "seconds", v.Duration.Seconds())
 	return v, nil
+}
+
+// newVerdict is an empty verdict for q and the held-out text's segments
+// (DefaultHeldOut when heldOut is "").
+func newVerdict(q spec.Quality, heldOut string) (*Verdict, []string, error) {
+	if heldOut == "" {
+		heldOut = DefaultHeldOut
+	}
+	segs := segments(heldOut)
+	if len(segs) == 0 {
+		return nil, nil, errors.New("quality: the held-out text is empty")
+	}
+	digest := sha256.Sum256([]byte(heldOut))
+	return &Verdict{MaxPerplexityRatio: q.MaxPerplexityRatio, MaxKL: q.MaxKL, KLTopK: KLTopK, HeldOutDigest: hex.EncodeToString(digest[:])}, segs, nil
 }
 
 func withDefaults(q spec.Quality) spec.Quality {
@@ -139,6 +147,11 @@ func (g *Gate) reference(ctx context.Context, ac *client, v *Verdict, q spec.Qua
 		defer func() { <-g.active }()
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
+	}
+	if ref, ok := g.cache.get(key); ok && key != "" { // scored while this waited (Prefetch)
+		v.ActiveCached = true
+		activeNumbers(v, ref)
+		return ref, nil
 	}
 	start := time.Now()
 	ref := &reference{}
