@@ -102,7 +102,9 @@ func (r *Reconciler) runDeploy(ctx context.Context, d *deploy, steps []step) err
 	}
 	d.log = r.log.With("deploy_id", d.id, "kind", d.kind, "from", d.from, "to", d.to, "version", d.target.Version)
 	d.log.Info("deploy started", "commit", d.target.Commit)
-	for _, s := range applicable(steps, d) {
+	steps = applicable(steps, d)
+	r.prefetchQuality(dctx, d, steps)
+	for _, s := range steps {
 		r.state.InProgress = d.progress(s.name)
 		r.saveState()
 		r.publish(observation{})

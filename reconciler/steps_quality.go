@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/quality"
@@ -65,14 +66,11 @@ func applicable(steps []step, d *deploy) []step {
 // version that served: both skip it. It changes nothing but the caches.
 func (r *Reconciler) stepQuality(ctx context.Context, d *deploy) error {
 	q := d.target.Spec.Quality
-	switch {
-	case q == nil:
+	if q == nil {
 		return nil
-	case d.from == "":
-		d.note = "first deploy: no active version to compare with"
-		return nil
-	case d.kind == KindRollback || d.kind == KindSelfHeal:
-		d.note = "skipped for a " + d.kind
+	}
+	if why := qualitySkipped(d); why != "" {
+		d.note = why
 		return nil
 	}
 	text, err := r.heldOut(ctx, d)
@@ -92,10 +90,56 @@ func (r *Reconciler) stepQuality(ctx context.Context, d *deploy) error {
 		return fmt.Errorf("%w: %s", errQualityFailed, v.Reason)
 	}
 	d.note = v.Summary()
+	if v.ActiveCached {
+		d.note += "; the active's side scored ahead (while the standby loaded) or by an earlier deploy"
+	}
 	if d.inst.Priority == driver.PriorityLow {
 		d.note += "; standby at low priority"
 	}
 	return nil
+}
+
+// qualitySkipped says why a deploy with spec.quality is not judged: a
+// first deploy has nothing to compare with, and a rollback or a self-heal
+// goes back to a version that served.
+func qualitySkipped(d *deploy) string {
+	switch {
+	case d.from == "":
+		return "first deploy: no active version to compare with"
+	case d.kind == KindRollback || d.kind == KindSelfHeal:
+		return "skipped for a " + d.kind
+	}
+	return ""
+}
+
+// prefetchQuality starts scoring the active's side of the gate (golden
+// replies, held-out text; paced as the step would) in the background when
+// a deploy that will be judged begins, so that it overlaps the standby's
+// start, load and warm-up, and the quality step then asks only the
+// standby. It ends with the deploy. A failure only leaves the scoring to
+// the step, which reports it if it happens again.
+func (r *Reconciler) prefetchQuality(ctx context.Context, d *deploy, steps []step) {
+	if !slices.ContainsFunc(steps, func(s step) bool { return s.name == StepQuality }) || qualitySkipped(d) != "" {
+		return
+	}
+	text, err := r.heldOut(ctx, d)
+	if err != nil {
+		return // the step says why
+	}
+	q, active, log := *d.target.Spec.Quality, quality.Target{Addr: r.colorAddr(d.from)}, d.log
+	ev := Event{DeployID: d.id, Step: StepQuality, Phase: PhaseInfo, Color: d.from, Version: d.fromVer, Commit: d.target.Commit}
+	go func() {
+		side, err := r.quality.Prefetch(ctx, active, q, text)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("quality: the active's side was not scored ahead; the quality step scores it", "err", err)
+		case err == nil && side.Duration > 0:
+			ev.Duration = side.Duration
+			ev.Message = fmt.Sprintf("the active's side scored ahead: %d held-out tokens and %d golden prompts in %s",
+				side.Tokens, len(q.Prompts), side.Duration.Round(time.Millisecond))
+			r.events.Emit(ev)
+		}
+	}()
 }
 
 // judge asks the gate for a verdict, retrying once an error that is not one.
