@@ -13,9 +13,9 @@ func TestLoadtestSelectsScenarios(t *testing.T) {
 		duration        time.Duration
 		want, wantErr   string
 	}{
-		{name: "all in suite order", want: "baseline,no-traffic-deploy,deploy-under-load,prewarm-fast,rollback-under-load"},
+		{name: "all in suite order", want: "baseline,no-traffic-deploy,deploy-under-load,prewarm-fast,rollback-under-load,quality-regression,canary-regression,canary-under-load"},
 		{name: "named", scenarios: "prewarm-fast, baseline", want: "prewarm-fast,baseline"},
-		{name: "unknown", scenarios: "canary", wantErr: `no scenario "canary" in ../../loadgen/scenarios (have baseline, no-traffic-deploy, deploy-under-load, prewarm-fast, rollback-under-load)`},
+		{name: "unknown", scenarios: "canary", wantErr: `no scenario "canary" in ../../loadgen/scenarios (have baseline, no-traffic-deploy, deploy-under-load, prewarm-fast, rollback-under-load, quality-regression, canary-regression, canary-under-load)`},
 		{name: "duration override", scenarios: "deploy-under-load", duration: 2 * time.Minute, want: "deploy-under-load"},
 	}
 	for _, tt := range tests {
