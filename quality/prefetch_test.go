@@ -2,8 +2,12 @@ package quality_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
 	"testing"
 
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/quality"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -50,4 +54,46 @@ func TestPrefetch(t *testing.T) {
 	if n := activeScorings(t, v1) - before; n != pass || !v.Pass {
 		t.Errorf("prefetch and judge at once: %d scoring requests on the active, want %d (one pass); pass %v", n, pass, v.Pass)
 	}
+}
+
+// A candidate's own side is kept as it is judged: when it is the active of
+// the next deploy, the gate asks it nothing, and its numbers are those it
+// had as the candidate.
+func TestCandidateKeptForNextDeploy(t *testing.T) {
+	v1, tuned := serve(t, "demo-v1.gguf"), serve(t, "demo-v2-tuned.gguf")
+	q := spec.Quality{HeldOutTokens: 128, Prompts: []spec.QualityPrompt{{Prompt: "Say hello"}}}
+	ctx := context.Background()
+	g := quality.New(quality.WithCache(quality.NewCache(t.TempDir())))
+	// The reconciler names the candidate's sha256 (the server may still be
+	// hashing its file); so does the test.
+	sum := fileSHA256(t, testenv.Model(t, "demo-v2-tuned.gguf"))
+	first, err := g.Judge(ctx, quality.Target{Addr: v1.Addr}, quality.Target{Addr: tuned.Addr, SHA256: sum}, q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scored := activeScorings(t, tuned)
+	next, err := g.Judge(ctx, quality.Target{Addr: tuned.Addr, SHA256: sum}, quality.Target{Addr: v1.Addr}, q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := activeScorings(t, tuned) - scored; !next.ActiveCached || n != 0 {
+		t.Errorf("the next deploy's active: cached %v, scored %d times", next.ActiveCached, n)
+	}
+	if next.Active.Tokens != first.Candidate.Tokens || next.Active.Perplexity != first.Candidate.Perplexity ||
+		next.Prompts[0].Active.Text != first.Prompts[0].Candidate.Text {
+		t.Errorf("the kept side differs: %+v vs %+v; %q vs %q", next.Active, first.Candidate, next.Prompts[0].Active.Text, first.Prompts[0].Candidate.Text)
+	}
+	if next.Candidate.Perplexity != first.Active.Perplexity || !next.Pass {
+		t.Errorf("the way back: %s", next.Summary())
+	}
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
