@@ -25,9 +25,14 @@ func (r *Report) qualitySection(b *strings.Builder) {
 	if !v.Pass {
 		word = "**failed**: " + oneLine(v.Reason)
 	}
-	cached := ""
+	cached, activeTime := "", secs(v.Active.Duration)
 	if v.ActiveCached {
-		cached = " (the active's side from the cache)"
+		cached, activeTime = " (the active's side kept from an earlier judgement)", "cached"
+		if ahead := r.aheadEvent(); ahead != nil {
+			cached = fmt.Sprintf(" (the active's side scored ahead, from %s, while the standby loaded, in %s)",
+				offset(r.Analysis.Start, ahead.Time.Add(-ahead.Duration)), secs(ahead.Duration))
+			activeTime = secs(ahead.Duration) + ", ahead"
+		}
 	}
 	fmt.Fprintf(b, "The gate judged %s against %s before it got any traffic, at %s, in %s%s: %s.\n\n",
 		v.Candidate.Version, v.Active.Version, offset(r.Analysis.Start, ev.Time), secs(v.Duration), cached, word)
@@ -40,7 +45,7 @@ func (r *Report) qualitySection(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "| mean KL divergence (nats/token, top %d + tail) | – | – | %s | ≤ %s | %s |\n", v.KLTopK, kl, g3(v.MaxKL), passFail(ok))
 	fmt.Fprintf(b, "| tokens scored | %d | %d | | | |\n", v.Active.Tokens, v.Candidate.Tokens)
-	fmt.Fprintf(b, "| time | %s | %s | | | |\n\n", secs(v.Active.Duration), secs(v.Candidate.Duration))
+	fmt.Fprintf(b, "| time | %s | %s | | | |\n\n", activeTime, secs(v.Candidate.Duration))
 	if len(v.Prompts) == 0 {
 		return
 	}
@@ -61,6 +66,18 @@ func (r *Report) qualityEvent() *loadgen.Event {
 	}
 	for i := len(d.Events) - 1; i >= 0; i-- {
 		if e := d.Events[i]; e.Step == loadgen.StepQuality && e.Quality != nil {
+			return &d.Events[i]
+		}
+	}
+	return nil
+}
+
+// aheadEvent is the event saying the active's side was scored ahead of
+// the quality step (Gate.Prefetch), if it was.
+func (r *Report) aheadEvent() *loadgen.Event {
+	d := r.Analysis.Deploy
+	for i, e := range d.Events {
+		if e.Step == loadgen.StepQuality && e.Phase == "info" && e.Quality == nil && e.Duration > 0 {
 			return &d.Events[i]
 		}
 	}

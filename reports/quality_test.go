@@ -39,8 +39,13 @@ func TestQualitySectionGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := d.Info.Started.Add(14100 * time.Millisecond)
-	d.Events = append(d.Events, loadgen.Event{Time: at, DeployID: "d1", Step: loadgen.StepQuality, Phase: "info", Color: "green",
-		Version: "v2", Message: "quality failed", Quality: fixtureVerdict()})
+	v := fixtureVerdict()
+	v.ActiveCached, v.Active.Duration = true, 0
+	d.Events = append(d.Events,
+		loadgen.Event{Time: at.Add(-time.Second), DeployID: "d1", Step: loadgen.StepQuality, Phase: "info", Color: "blue", Version: "v1",
+			Duration: 3200 * time.Millisecond, Message: "the active's side scored ahead"},
+		loadgen.Event{Time: at, DeployID: "d1", Step: loadgen.StepQuality, Phase: "info", Color: "green",
+			Version: "v2", Message: "quality failed", Quality: v})
 	r, err := New(d)
 	if err != nil {
 		t.Fatal(err)
