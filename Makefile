@@ -23,7 +23,7 @@ ZDML_SRC := --repo . --branch main --file desired.yaml --models-dir $(MODELS)
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
-.PHONY: reconcile deploy prewarm deploy-fast promote abort pause resume maintenance-on maintenance-off prewarm-and-deploy prewarm-status rollback state history deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention open-report
+.PHONY: reconcile deploy prewarm deploy-fast promote abort pause resume maintenance-on maintenance-off prewarm-and-deploy prewarm-status rollback state history evidence deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention open-report
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: loadtest-deploy loadtest-large test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
@@ -72,6 +72,10 @@ bench-probes: build models-large ## CPU the reconciler's probes cost a ready and
 .PHONY: bench-quality
 bench-quality: build models models-large ## the quality gate's time on the demo and the 1 GB model (active scored and cached), and the active's p99 under a client loop while judged vs not (ratio); MODELS=demo,large ROUNDS=3
 	ZDML_BENCH_MODELS=$(MODELS) ZDML_BENCH_ROUNDS=$(ROUNDS) $(GO) test -run '^$$' -bench Quality -benchtime 1x -count 1 -timeout 60m ./quality
+
+.PHONY: bench-quality-deploy
+bench-quality-deploy: build models models-large ## what the quality gate adds to a blue/green deploy (its step against the deploy's duration, budget 20 %), demo and 1 GB model, 1 client; MODELS=demo,large ROUNDS=2
+	ZDML_BENCH_MODELS=$(MODELS) ZDML_BENCH_ROUNDS=$(ROUNDS) $(GO) test -run '^$$' -bench QualityDeploy -benchtime 1x -count 1 -timeout 90m ./reconciler
 
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec
@@ -139,6 +143,8 @@ state: build ## show the sync state, colors, last deploy and quarantine
 	$(ZDML) status $(ZDML_SRC)
 history: build ## show the last 20 deploys with step timings
 	$(ZDML) history $(ZDML_SRC)
+evidence: build ## what the last failed deploy left to look at: reason, scores, both versions' replies, the standby's log (ID=<deploy id>; LIST=1 lists them)
+	$(ZDML) evidence $(if $(LIST),--list )$(ID) $(ZDML_SRC)
 deploy-log: build ## the structured deploy log (events.jsonl), human-readable: last 40 events; FOLLOW=1 keeps following
 	$(ZDML) deploy-log $(if $(FOLLOW),--follow) $(ZDML_SRC)
 start-blue: build ## start blue with desired.yaml (not routed)

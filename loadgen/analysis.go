@@ -10,8 +10,9 @@ import (
 type Analysis struct {
 	Start, End time.Time
 	All        Stats
-	// Phases are the non-empty windows in time order: before, warmup, swap,
-	// drain, rollback, after (a run without a deploy has only before).
+	// Phases are the non-empty windows in time order: before, warmup,
+	// quality, canary, swap, drain, rollback, after (a run without a deploy
+	// has only before).
 	Phases []Stats
 	// Deploy is nil for a run without a deploy.
 	Deploy *DeployWindow
@@ -183,7 +184,8 @@ type window struct {
 }
 
 // phaseWindows cuts [from, to) at the deploy's steps: before until its
-// first event, warmup until the swap (or rollback), swap until the drain,
+// first event, warmup until the quality gate, the swap (or rollback),
+// quality (the output-quality gate) until the swap, swap until the drain,
 // drain until it ends, rollback while it runs, after from the end of the
 // drain (or the rollback, or the deploy).
 func phaseWindows(from, to time.Time, w *DeployWindow) []window {
@@ -197,6 +199,7 @@ func phaseWindows(from, to time.Time, w *DeployWindow) []window {
 			marks = append(marks, window{name: name, from: t})
 		}
 	}
+	add("quality", firstEvent(evs, StepQuality, PhaseStart))
 	add("canary", firstEvent(evs, StepCanary, PhaseStart))
 	add("swap", w.SwapStart)
 	add("drain", firstEvent(evs, StepDrain, PhaseStart))

@@ -16,7 +16,9 @@ type DesiredChange struct {
 	Strategy string
 	// Canary sets strategy.steps, analysis and sticky; any other strategy
 	// drops them (they apply only to canary).
-	Canary  *CanaryPlan
+	Canary *CanaryPlan
+	// Quality sets spec.quality (the output-quality gate); nil leaves it.
+	Quality *spec.Quality
 	Runtime string
 }
 
@@ -53,6 +55,11 @@ func EditDesired(filename string, data []byte, c DesiredChange) ([]byte, error) 
 	}
 	if c.Runtime != "" {
 		setScalar(specNode, "runtime", c.Runtime)
+	}
+	if c.Quality != nil {
+		if err := setNode(specNode, "quality", c.Quality); err != nil {
+			return nil, fmt.Errorf("edit %s: %w", filename, err)
+		}
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -92,6 +99,17 @@ func setScalar(m *yaml.Node, key, value string) {
 	m.Content = append(m.Content,
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value})
+}
+
+// setNode replaces (or adds) key's value in mapping m with v encoded.
+func setNode(m *yaml.Node, key string, v any) error {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return err
+	}
+	removeKey(m, key)
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, &n)
+	return nil
 }
 
 func removeKey(m *yaml.Node, key string) {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/quality"
 )
 
 // Event is one line of the reconciler's events.jsonl (docs/architecture.md,
@@ -29,6 +31,9 @@ type Event struct {
 	Weight *int `json:"weight,omitempty"`
 	// Analysis is a canary analysis window, on the events that judge one.
 	Analysis *CanaryDecision `json:"analysis,omitempty"`
+	// Quality is the quality gate's verdict (docs/architecture.md,
+	// "Quality gate"), on the event that records it.
+	Quality *quality.Verdict `json:"quality,omitempty"`
 }
 
 // Step names and phases used to cut a run into phases.
@@ -41,6 +46,7 @@ const (
 	StepRollback  = "rollback"
 	StepSelfHeal  = "self_heal"
 	StepCanary    = "canary"
+	StepQuality   = "quality"
 
 	PhaseStart = "start"
 	PhaseEnd   = "end"

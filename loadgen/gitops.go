@@ -54,7 +54,8 @@ func (g *GitOps) Deploy(ctx context.Context, d *Deploy) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("deploy: %w", err)
 	}
-	out, err := EditDesired(g.File, data, DesiredChange{Model: d.Model, Strategy: d.Strategy, Canary: d.Canary, Runtime: g.Runtime})
+	out, err := EditDesired(g.File, data, DesiredChange{Model: d.Model, Strategy: d.Strategy, Canary: d.Canary,
+		Quality: d.Quality, Runtime: g.Runtime})
 	if err != nil {
 		return "", fmt.Errorf("deploy: %w", err)
 	}

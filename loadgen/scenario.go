@@ -101,6 +101,11 @@ type Deploy struct {
 	// Canary is the canary's steps, analysis and stickiness, for strategy
 	// canary (spec.strategy's own fields; left out, the spec's defaults).
 	Canary *CanaryPlan `yaml:"canary"`
+	// Quality is spec.quality for the commit: the output-quality gate the
+	// new version must pass before it gets traffic (nil: no gate). Its
+	// heldOut must be left out (the default text): the stack's repository
+	// holds desired.yaml only.
+	Quality *spec.Quality `yaml:"quality"`
 	// Expect is the outcome the run must end with: succeeded or rolled_back.
 	Expect string `yaml:"expect"`
 	// Timeout bounds the deploy; the run fails if it has not finished by then.

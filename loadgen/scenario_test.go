@@ -13,7 +13,8 @@ func TestShippedScenariosLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"baseline", "canary-regression", "canary-under-load", "deploy-under-load", "no-traffic-deploy", "prewarm-fast", "rollback-under-load"}
+	want := []string{"baseline", "canary-regression", "canary-under-load", "deploy-under-load", "no-traffic-deploy", "prewarm-fast",
+		"quality-regression", "rollback-under-load"}
 	var got []string
 	for _, s := range scs {
 		got = append(got, s.Name)

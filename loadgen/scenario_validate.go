@@ -146,7 +146,28 @@ func (v *scenarioValidator) deploy(s *Scenario, d *Deploy) {
 	if d.Canary != nil && d.Strategy != spec.StrategyCanary {
 		v.fail("deploy.canary", "applies only to strategy canary")
 	}
+	v.quality(s, d)
 	if d.Expect != ExpectSucceeded && d.Expect != ExpectRolledBack {
 		v.fail("deploy.expect", "want succeeded or rolled_back, got %q", d.Expect)
+	}
+}
+
+// quality checks deploy.quality as the reconciler will read it: the
+// stack's desired.yaml edited by the deploy must be valid.
+func (v *scenarioValidator) quality(s *Scenario, d *Deploy) {
+	q := d.Quality
+	if q == nil {
+		return
+	}
+	if q.HeldOut != "" {
+		v.fail("deploy.quality.heldOut", "leave it out (the default held-out text): the stack's repository holds desired.yaml only")
+		return
+	}
+	start, err := InitialDesired(s.Stack, spec.RuntimeProcess, "")
+	if err != nil {
+		return // the stack's own errors are reported where they are
+	}
+	if _, err := EditDesired("desired.yaml", start, DesiredChange{Model: d.Model, Strategy: d.Strategy, Quality: q}); err != nil {
+		v.fail("deploy.quality", "%v", err)
 	}
 }

@@ -70,17 +70,11 @@ func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quali
 	q = withDefaults(q)
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
 	defer cancel()
-	if heldOut == "" {
-		heldOut = DefaultHeldOut
+	v, segs, err := newVerdict(q, heldOut)
+	if err != nil {
+		return nil, err
 	}
-	segs := segments(heldOut)
-	if len(segs) == 0 {
-		return nil, errors.New("quality: the held-out text is empty")
-	}
-	digest := sha256.Sum256([]byte(heldOut))
-	v := &Verdict{MaxPerplexityRatio: q.MaxPerplexityRatio, MaxKL: q.MaxKL, KLTopK: KLTopK, HeldOutDigest: hex.EncodeToString(digest[:])}
 	ac, cc := newClient(g.http, active.Addr), newClient(g.http, candidate.Addr)
-	var err error
 	if v.Active, err = side(ctx, ac, active); err != nil {
 		return nil, fmt.Errorf("quality: active: %w", err)
 	}
@@ -96,11 +90,26 @@ func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quali
 		return nil, fmt.Errorf("quality: %w", err)
 	}
 	v.Candidate.Duration = time.Since(cstart)
+	g.keepCandidate(v, q)
 	v.judge()
 	v.Duration = time.Since(start)
 	g.log.Info("quality judged", "pass", v.Pass, "reason", v.Reason, "perplexity_ratio", v.PerplexityRatio,
 		"mean_kl", v.MeanKL, "active_cached", v.ActiveCached, "seconds", v.Duration.Seconds())
 	return v, nil
+}
+
+// newVerdict is an empty verdict for q and the held-out text's segments
+// (DefaultHeldOut when heldOut is "").
+func newVerdict(q spec.Quality, heldOut string) (*Verdict, []string, error) {
+	if heldOut == "" {
+		heldOut = DefaultHeldOut
+	}
+	segs := segments(heldOut)
+	if len(segs) == 0 {
+		return nil, nil, errors.New("quality: the held-out text is empty")
+	}
+	digest := sha256.Sum256([]byte(heldOut))
+	return &Verdict{MaxPerplexityRatio: q.MaxPerplexityRatio, MaxKL: q.MaxKL, KLTopK: KLTopK, HeldOutDigest: hex.EncodeToString(digest[:])}, segs, nil
 }
 
 func withDefaults(q spec.Quality) spec.Quality {
@@ -140,6 +149,11 @@ func (g *Gate) reference(ctx context.Context, ac *client, v *Verdict, q spec.Qua
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
+	if ref, ok := g.cache.get(key); ok && key != "" { // scored while this waited (Prefetch)
+		v.ActiveCached = true
+		activeNumbers(v, ref)
+		return ref, nil
+	}
 	start := time.Now()
 	ref := &reference{}
 	for _, p := range q.Prompts {
@@ -167,6 +181,20 @@ func (g *Gate) reference(ctx context.Context, ac *client, v *Verdict, q spec.Qua
 	return ref, nil
 }
 
+// keepCandidate caches the candidate's own side, scored with the rest of
+// its side: when it becomes the active, the next deploy's gate asks it
+// nothing (steady state: each version is scored once, while it is the
+// standby and serves no user).
+func (g *Gate) keepCandidate(v *Verdict, q spec.Quality) {
+	if v.candidateRef == nil || v.Candidate.SHA256 == "" {
+		return
+	}
+	key := cacheKey(v.Candidate.SHA256, v.HeldOutDigest, q.HeldOutTokens, q.MaxTokens, q.Prompts)
+	if err := g.cache.put(key, v.candidateRef); err != nil {
+		g.log.Warn("quality cache not written; the candidate will be scored again as the active", "err", err)
+	}
+}
+
 func activeNumbers(v *Verdict, ref *reference) {
 	var lps []float64
 	for _, seg := range ref.Segments {
@@ -179,11 +207,13 @@ func activeNumbers(v *Verdict, ref *reference) {
 // candidateSide asks the candidate the golden prompts and scores the text
 // the active scored, and fills in the comparison.
 func candidateSide(ctx context.Context, cc *client, v *Verdict, q spec.Quality, ref *reference) error {
+	var replies []reply
 	for i, p := range q.Prompts {
 		r, err := cc.complete(ctx, p.Prompt, q.MaxTokens)
 		if err != nil {
 			return fmt.Errorf("golden prompt on the candidate: %w", err)
 		}
+		replies = append(replies, r)
 		res := PromptResult{Prompt: p.Prompt, Expect: p.Expect, Active: asReply(ref.Replies[i], p.Expect), Candidate: asReply(r, p.Expect)}
 		res.Pass = res.Candidate.Meets
 		v.Prompts = append(v.Prompts, res)
@@ -191,6 +221,9 @@ func candidateSide(ctx context.Context, cc *client, v *Verdict, q spec.Quality, 
 	cs, err := scoreCandidate(ctx, cc, ref.Segments)
 	if err != nil {
 		return err
+	}
+	if cs.own != nil {
+		v.candidateRef = &reference{Replies: replies, Segments: cs.own}
 	}
 	v.Candidate.Tokens, v.Candidate.MeanNLL = len(cs.logprobs), meanNLL(cs.logprobs)
 	v.Candidate.Perplexity = finiteExp(v.Candidate.MeanNLL)

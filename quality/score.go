@@ -50,22 +50,27 @@ func scoreActive(ctx context.Context, c *client, segs []string, budget int) ([]r
 			return nil, fmt.Errorf("score the active: %w", err)
 		}
 		budget -= len(res.Content)
-		seg := refSegment{Text: text}
-		for i, tok := range res.Content {
-			seg.Tokens = append(seg.Tokens, tok.ID)
-			if i == 0 {
-				continue
-			}
-			ids, lps := make([]int, len(tok.TopLogprobs)), make([]float64, len(tok.TopLogprobs))
-			for j, alt := range tok.TopLogprobs {
-				ids[j], lps[j] = alt.ID, alt.Logprob
-			}
-			seg.Logprobs = append(seg.Logprobs, *tok.Logprob)
-			seg.TopIDs, seg.TopLogprobs = append(seg.TopIDs, ids), append(seg.TopLogprobs, lps)
-		}
-		out = append(out, seg)
+		out = append(out, refSegmentOf(text, res))
 	}
 	return out, nil
+}
+
+// refSegmentOf keeps what a reference needs of a scoring with top_logprobs.
+func refSegmentOf(text string, res scored) refSegment {
+	seg := refSegment{Text: text}
+	for i, tok := range res.Content {
+		seg.Tokens = append(seg.Tokens, tok.ID)
+		if i == 0 {
+			continue
+		}
+		ids, lps := make([]int, len(tok.TopLogprobs)), make([]float64, len(tok.TopLogprobs))
+		for j, alt := range tok.TopLogprobs {
+			ids[j], lps[j] = alt.ID, alt.Logprob
+		}
+		seg.Logprobs = append(seg.Logprobs, *tok.Logprob)
+		seg.TopIDs, seg.TopLogprobs = append(seg.TopIDs, ids), append(seg.TopLogprobs, lps)
+	}
+	return seg
 }
 
 // pace waits as long as the request begun at start took: between the
@@ -89,15 +94,20 @@ type candidateScore struct {
 	// mismatch says why no KL could be computed, when the two models
 	// tokenize the text differently.
 	mismatch string
+	// own is the candidate's side as a reference (its own top tokens at
+	// each position), for when it is the active; nil on a mismatch.
+	own []refSegment
 }
 
 // scoreCandidate scores the segments the active scored on the candidate,
 // naming the active's top tokens at each position to get the candidate's
-// log-probabilities of them.
+// log-probabilities of them, and its own top tokens too: when both models
+// tokenize the text alike, that is the candidate's reference, as it would
+// be scored were it the active (the same segments, the same truncation).
 func scoreCandidate(ctx context.Context, c *client, ref []refSegment) (candidateScore, error) {
 	var out candidateScore
 	for i, seg := range ref {
-		req := scoreRequest{Text: seg.Text, Truncate: len(seg.Tokens), TokenIDs: append([][]int{{}}, seg.TopIDs...)}
+		req := scoreRequest{Text: seg.Text, Truncate: len(seg.Tokens), TokenIDs: append([][]int{{}}, seg.TopIDs...), TopLogprobs: KLTopK}
 		res, err := c.score(ctx, req)
 		if err != nil && strings.Contains(err.Error(), "token id") {
 			// The active's ids are outside the candidate's vocabulary.
@@ -118,6 +128,7 @@ func scoreCandidate(ctx context.Context, c *client, ref []refSegment) (candidate
 			out.mismatch = fmt.Sprintf("the models tokenize the held-out text differently (segment %d: %d tokens on the active, %d on the candidate)", i+1, len(seg.Tokens), len(ids))
 			continue
 		}
+		out.own = append(out.own, refSegmentOf(seg.Text, res))
 		for j, tok := range res.Content[1:] {
 			if len(tok.TokenIDLogprobs) != len(seg.TopLogprobs[j]) {
 				out.mismatch = "the active's top tokens are outside the candidate's vocabulary"
@@ -125,6 +136,9 @@ func scoreCandidate(ctx context.Context, c *client, ref []refSegment) (candidate
 			}
 			out.kl = append(out.kl, klDivergence(seg.TopLogprobs[j], tok.TokenIDLogprobs))
 		}
+	}
+	if out.mismatch != "" {
+		out.own = nil
 	}
 	return out, nil
 }

@@ -36,6 +36,10 @@ type Verdict struct {
 	HeldOutDigest string        `json:"held_out_digest"` // sha256 of the text, hex
 	ActiveCached  bool          `json:"active_cached"`   // the active's side came from the cache
 	Duration      time.Duration `json:"duration_ns"`
+
+	// candidateRef is the candidate's own side, kept for when it is the
+	// active (Gate.keepCandidate).
+	candidateRef *reference
 }
 
 // Side is one model's numbers.

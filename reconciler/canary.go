@@ -29,7 +29,7 @@ var (
 func (r *Reconciler) canarySteps() []step {
 	return []step{
 		{StepPreflight, r.stepPreflight}, {StepStart, r.stepStart}, {StepReady, r.stepReady},
-		{StepWarmup, r.stepWarmup}, {StepCanary, r.stepCanary}, {StepDrain, r.stepDrain},
+		{StepWarmup, r.stepWarmup}, {StepQuality, r.stepQuality}, {StepCanary, r.stepCanary}, {StepDrain, r.stepDrain},
 		{StepVerify, r.stepVerify}, {StepStop, r.stepStop}, {StepRecord, r.stepRecord},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/quality"
 	"github.com/zero-downtime-ml/zdml/reconciler/analysis"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -43,6 +44,8 @@ type Event struct {
 	Weight *int `json:"weight,omitempty"`
 	// Analysis is a canary analysis window, on the events that judge one.
 	Analysis *analysis.Decision `json:"analysis,omitempty"`
+	// Quality is the quality gate's verdict, on the event that records it.
+	Quality *quality.Verdict `json:"quality,omitempty"`
 }
 
 // ReadEvents decodes a stream of JSON-lines events.

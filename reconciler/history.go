@@ -65,6 +65,10 @@ type DeployRecord struct {
 	// (a port in use, the Docker daemon down, a full disk): it is retried
 	// at Retry.NextAttemptAt instead of being quarantined.
 	Retry *RetryState `json:"retry,omitempty"`
+	// Evidence is the directory keeping a failed deploy's evidence
+	// (zdml evidence ID); EvidenceError says why none could be kept.
+	Evidence      string `json:"evidence,omitempty"`
+	EvidenceError string `json:"evidence_error,omitempty"`
 }
 
 // StepTiming is one step of a deploy: how it ended and how long it took.
@@ -79,7 +83,7 @@ type StepTiming struct {
 func (d DeployRecord) Summary() *DeploySummary {
 	return &DeploySummary{ID: d.ID, Kind: d.Kind, Outcome: d.Outcome, Reason: d.Reason, FailedStep: d.FailedStep,
 		FromVersion: d.FromVersion, ToVersion: d.ToVersion, Commit: d.Commit, StartedAt: d.StartedAt, FinishedAt: d.FinishedAt,
-		Degraded: d.Degraded}
+		Degraded: d.Degraded, Evidence: d.Evidence, EvidenceError: d.EvidenceError}
 }
 
 // History is the append-only deploy history of a state directory.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/quality"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -62,6 +63,11 @@ type deploy struct {
 	drainTook     time.Duration
 	drainInFlight int64 // when the drain began
 	drainLeft     int64 // when it ended: 0 unless it timed out
+	// verdict is the quality gate's judgement, once it ran.
+	verdict *quality.Verdict
+	// evidence is the directory keeping a failed deploy's evidence, or
+	// evidenceErr why it could not be kept (evidence.go).
+	evidence, evidenceErr string
 }
 
 // errRollbackRequested cancels a running deploy for `zdml rollback`.
@@ -113,6 +119,8 @@ func (r *Reconciler) runDeploy(ctx context.Context, d *deploy, steps []step) err
 	}
 	d.log = r.log.With("deploy_id", d.id, "kind", d.kind, "from", d.from, "to", d.to, "version", d.target.Version)
 	d.log.Info("deploy started", "commit", d.target.Commit)
+	steps = applicable(steps, d)
+	r.prefetchQuality(dctx, d, steps)
 	for _, s := range steps {
 		// Recorded before acting: a step whose record fails does not run.
 		// Past verify the deploy is committed and what is left (stop,
@@ -204,6 +212,7 @@ func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cau
 		d.log.Error("rolling back although state.json could not record it", "err", err)
 		cause = fmt.Errorf("%w; %v", cause, err)
 	}
+	r.keepEvidence(rctx, d, failedStep, cause)
 	outcome := OutcomeFailed
 	if d.started || d.swapped {
 		r.event(d, StepRollback, PhaseStart, 0, cause.Error())
@@ -238,7 +247,7 @@ func (r *Reconciler) finish(d *deploy, outcome, failedStep, reason string) {
 	rec := DeployRecord{ID: d.id, Kind: d.kind, Strategy: d.strategy, Outcome: outcome, Reason: reason, FailedStep: failedStep,
 		From: d.from, To: d.to, FromVersion: d.fromVer, ToVersion: d.target.Version, Commit: d.target.Commit,
 		SpecHash: d.target.SpecHash, StartedAt: d.begun, FinishedAt: now, Duration: now.Sub(d.begun), Steps: d.steps,
-		Degraded: d.degraded, Retry: d.retry}
+		Degraded: d.degraded, Retry: d.retry, Evidence: d.evidence, EvidenceError: d.evidenceErr}
 	r.state.InProgress = nil
 	r.state.LastDeploy = rec.Summary()
 	r.noteRetry(d, outcome)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zero-downtime-ml/zdml/modelserver/modelclient"
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/quality"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -119,6 +120,7 @@ type Reconciler struct {
 	client  *modelclient.Client
 	sums    *sumCache
 	metrics *metrics
+	quality *quality.Gate
 
 	driversMu sync.Mutex
 	drivers   map[string]driver.Driver
@@ -182,7 +184,7 @@ func newLocked(cfg Config, lock *Lock) (*Reconciler, error) {
 	}
 	r := &Reconciler{cfg: cfg, log: log, lock: lock, state: st, history: NewHistory(cfg.StateDir), events: events,
 		proxy: nginx.NewProxy(runner, nginx.WithLogger(log.With("component", "nginx"))), client: modelclient.New(),
-		sums: newSumCache(), metrics: newMetrics(cfg.Registry), drivers: map[string]driver.Driver{},
+		sums: newSumCache(), metrics: newMetrics(cfg.Registry), quality: newQualityGate(cfg), drivers: map[string]driver.Driver{},
 		requests: make(chan request), wake: make(chan struct{}, 1),
 		healBackoff: map[string]time.Time{}, healFails: map[string]int{}}
 	r.publish(observation{})

@@ -137,6 +137,9 @@ type DeploySummary struct {
 	FinishedAt  time.Time `json:"finished_at"`
 	// Degraded says why a degraded deploy was not clean.
 	Degraded []Degradation `json:"degraded,omitempty"`
+	// Evidence is the failed deploy's evidence directory (zdml evidence).
+	Evidence      string `json:"evidence,omitempty"`
+	EvidenceError string `json:"evidence_error,omitempty"`
 }
 
 // Quarantine is a desired state that is not retried until it changes.

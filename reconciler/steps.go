@@ -18,7 +18,7 @@ import (
 func (r *Reconciler) blueGreenSteps() []step {
 	return []step{
 		{StepPreflight, r.stepPreflight}, {StepStart, r.stepStart}, {StepReady, r.stepReady},
-		{StepWarmup, r.stepWarmup}, {StepSwap, r.stepSwap}, {StepDrain, r.stepDrain},
+		{StepWarmup, r.stepWarmup}, {StepQuality, r.stepQuality}, {StepSwap, r.stepSwap}, {StepDrain, r.stepDrain},
 		{StepVerify, r.stepVerify}, {StepStop, r.stepStop}, {StepRecord, r.stepRecord},
 	}
 }
@@ -27,7 +27,7 @@ func (r *Reconciler) blueGreenSteps() []step {
 func (r *Reconciler) prewarmSteps() []step {
 	return []step{
 		{StepPreflight, r.stepPreflight}, {StepStart, r.stepStart}, {StepReady, r.stepReady},
-		{StepWarmup, r.stepWarmup}, {StepRecord, r.stepRecord},
+		{StepWarmup, r.stepWarmup}, {StepQuality, r.stepQuality}, {StepRecord, r.stepRecord},
 	}
 }
 

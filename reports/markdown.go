@@ -17,6 +17,7 @@ func (r *Report) Markdown(w io.Writer) error {
 	r.thresholdsSection(&b)
 	r.phasesSection(&b)
 	r.canarySection(&b)
+	r.qualitySection(&b)
 	r.timelineSection(&b)
 	r.chartsSection(&b)
 	r.loadSection(&b)

@@ -25,7 +25,7 @@ func init() {
 // latest.md's rows: each large-model scenario (loadgen/scenarios/large,
 // make loadtest-large) right after the demo scenario it mirrors.
 var suiteOrder = []string{"baseline", "no-traffic-deploy", "deploy-under-load", "deploy-under-load-large",
-	"prewarm-fast", "prewarm-fast-large", "rollback-under-load", "canary-under-load", "canary-regression"}
+	"prewarm-fast", "prewarm-fast-large", "rollback-under-load", "quality-regression", "canary-under-load", "canary-regression"}
 
 // defaultScenariosDir holds the scenarios make loadtest-deploy runs.
 const defaultScenariosDir = "loadgen/scenarios"

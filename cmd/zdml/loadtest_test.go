@@ -13,9 +13,9 @@ func TestLoadtestSelectsScenarios(t *testing.T) {
 		duration        time.Duration
 		want, wantErr   string
 	}{
-		{name: "all in suite order", want: "baseline,no-traffic-deploy,deploy-under-load,prewarm-fast,rollback-under-load,canary-under-load,canary-regression"},
+		{name: "all in suite order", want: "baseline,no-traffic-deploy,deploy-under-load,prewarm-fast,rollback-under-load,quality-regression,canary-under-load,canary-regression"},
 		{name: "named", scenarios: "prewarm-fast, baseline", want: "prewarm-fast,baseline"},
-		{name: "unknown", scenarios: "canary", wantErr: `no scenario "canary" in ../../loadgen/scenarios (have baseline, no-traffic-deploy, deploy-under-load, prewarm-fast, rollback-under-load, canary-under-load, canary-regression)`},
+		{name: "unknown", scenarios: "canary", wantErr: `no scenario "canary" in ../../loadgen/scenarios (have baseline, no-traffic-deploy, deploy-under-load, prewarm-fast, rollback-under-load, quality-regression, canary-under-load, canary-regression)`},
 		{name: "duration override", scenarios: "deploy-under-load", duration: 2 * time.Minute, want: "deploy-under-load"},
 	}
 	for _, tt := range tests {

@@ -34,6 +34,9 @@ func TestMakeTargets(t *testing.T) {
 		{target: "resume", want: []string{"bin/zdml resume --repo ."}},
 		{target: "maintenance-on", vars: []string{"MSG=back at 5", "RETRY_AFTER=60s"}, want: []string{`bin/zdml maintenance on --message "back at 5" --retry-after 60s --repo .`}},
 		{target: "maintenance-off", want: []string{"bin/zdml maintenance off --repo ."}},
+		{target: "evidence", want: []string{"bin/zdml evidence  --repo ."}},
+		{target: "evidence", vars: []string{"ID=20261206T093911Z-d802ad"}, want: []string{"bin/zdml evidence 20261206T093911Z-d802ad --repo ."}},
+		{target: "evidence", vars: []string{"LIST=1"}, want: []string{"bin/zdml evidence --list  --repo ."}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{tt.target}, tt.vars...), " "), func(t *testing.T) {

@@ -168,6 +168,7 @@ func printStatus(w io.Writer, r reconciler.StatusReport) {
 			fmt.Fprintf(w, "\n          %s: %s", label, l.Reason)
 		}
 		fmt.Fprintln(w)
+		printEvidenceLink(w, "          ", l.ID, l.Evidence, l.EvidenceError)
 	}
 	if p := r.Prewarm; p != nil {
 		fmt.Fprintf(w, "prewarm:  %s %s warmed %s; ready %v: %s\n", p.Color, p.Version,
@@ -250,6 +251,7 @@ func printHistory(w io.Writer, recs []reconciler.DeployRecord) {
 		if r.Retry != nil {
 			fmt.Fprintf(w, "    retry: attempt %d (%s), next at %s\n", r.Retry.Attempt, r.Retry.Kind, r.Retry.NextAttemptAt.Local().Format("15:04:05"))
 		}
+		printEvidenceLink(w, "    ", r.ID, r.Evidence, r.EvidenceError)
 	}
 }
 

@@ -1,16 +1,13 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -94,17 +91,7 @@ func (d *Docker) exitReason(ctx context.Context, c container.InspectResponse) st
 
 // logTail returns a container's last n log lines, joined; best effort.
 func (d *Docker) logTail(ctx context.Context, id string, n int) string {
-	var out bytes.Buffer
-	_ = d.call(ctx, "logs "+short(id), 0, func(ctx context.Context) error {
-		rc, err := d.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		_, err = stdcopy.StdCopy(&out, &out, io.LimitReader(rc, 64<<10))
-		return err
-	})
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	lines, _ := d.logLines(ctx, id, n)
 	return strings.Join(lines, " | ")
 }
 

@@ -3,7 +3,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,23 +90,6 @@ func (p *Process) explain(c spec.Color, rec instanceRecord, why string) string {
 
 // logTail returns the last n lines written after offset, joined by " | ".
 func logTail(path string, offset int64, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() <= offset {
-		return ""
-	}
-	start := max(offset, fi.Size()-8192)
-	b := make([]byte, fi.Size()-start)
-	if _, err := f.ReadAt(b, start); err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
+	lines, _ := tailLines(path, offset, 8192, n)
 	return strings.Join(lines, " | ")
 }

@@ -1,0 +1,40 @@
+package quality
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zero-downtime-ml/zdml/spec"
+)
+
+// ErrNotCacheable is an active whose model sha256 is not known (the
+// server is still hashing its file): its side cannot be kept for later.
+var ErrNotCacheable = errors.New("quality: the active's model sha256 is not known yet; its side cannot be cached")
+
+// Prefetch scores the active's side (the golden replies and the held-out
+// text) into the cache, paced and one request at a time as Judge does, so
+// that a Judge against the same active model, text and settings asks only
+// the candidate. The reconciler runs it while the standby loads. It asks
+// nothing when the cache has the side already, and waits for a Judge
+// scoring the same active instead of scoring it twice.
+func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, heldOut string) (*Side, error) {
+	q = withDefaults(q)
+	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
+	defer cancel()
+	v, segs, err := newVerdict(q, heldOut)
+	if err != nil {
+		return nil, err
+	}
+	ac := newClient(g.http, active.Addr)
+	if v.Active, err = side(ctx, ac, active); err != nil {
+		return nil, fmt.Errorf("quality: active: %w", err)
+	}
+	if v.Active.SHA256 == "" {
+		return nil, ErrNotCacheable
+	}
+	if _, err := g.reference(ctx, ac, v, q, segs); err != nil {
+		return nil, fmt.Errorf("quality: %w", err)
+	}
+	return &v.Active, nil
+}
