@@ -34,6 +34,9 @@ func TestMakeTargets(t *testing.T) {
 		{target: "resume", want: []string{"bin/zdml resume --repo ."}},
 		{target: "maintenance-on", vars: []string{"MSG=back at 5", "RETRY_AFTER=60s"}, want: []string{`bin/zdml maintenance on --message "back at 5" --retry-after 60s --repo .`}},
 		{target: "maintenance-off", want: []string{"bin/zdml maintenance off --repo ."}},
+		{target: "loadtest-storm", want: []string{`ZDML_LOADTEST_COMMAND="make loadtest-storm"`, "bin/zdml loadtest --scenarios-dir loadgen/scenarios/storm"}},
+		{target: "soak", want: []string{`ZDML_LOADTEST_COMMAND="make soak"`, "ZDML_LOADTEST_DURATION= ", "bin/zdml loadtest --scenarios-dir loadgen/scenarios/soak"}},
+		{target: "soak", vars: []string{"DURATION=5m"}, want: []string{`ZDML_LOADTEST_COMMAND="make soak DURATION=5m"`, "ZDML_LOADTEST_DURATION=5m "}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{tt.target}, tt.vars...), " "), func(t *testing.T) {
