@@ -207,7 +207,7 @@ func (r *Report) loadSection(b *strings.Builder) {
 		fmt.Fprintf(b, ": %d of %d requests went out on a reused connection", all.Reused, all.ReuseKnown)
 	}
 	b.WriteString("\n")
-	b.WriteString("- a stream that ends before `data: [DONE]`, a timeout, or any status other than 2xx counts as failed\n")
+	b.WriteString("- a timeout, any status other than 2xx, or a stream that ends before `data: [DONE]`, carries an error event or finishes short of its tokens counts as failed\n")
 	if d := sc.Deploy; d != nil {
 		fmt.Fprintf(b, "- deploy: %s → %s (%s) committed at +%s, expected outcome %s, traffic continues %s after it ends\n",
 			sc.Stack.Model.Version, d.Model.Version, d.Strategy, d.At.Duration, d.Expect, d.After.Duration)

@@ -26,8 +26,9 @@ func (r *Report) resourcesSection(b *strings.Builder) {
 		"the reconciler's `/metrics` (`go_goroutines`), the processes counted in `/proc` (the nginx master's children; model servers of this stack's state directory, "+
 		"whether a pid file names them or not) and the state directory's allocated blocks. A reading is **flat** when the median of its samples in the run's last third "+
 		"is at most its median in the first third plus the tolerance; medians, so that the few samples of each deploy itself (a second color, an old nginx worker "+
-		"finishing its requests) do not decide. nginx is its master and workers summed.\n\n", len(smp), every)
-	b.WriteString("| reading | samples | processes | first third (median) | last third (median) | change | tolerance | slope per hour | min – max | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		"finishing its requests) do not decide. nginx is its master and workers summed; pids counts the processes a reading came from "+
+		"(a color is a new process at every deploy).\n\n", len(smp), every)
+	b.WriteString("| reading | samples | pids | first third (median) | last third (median) | change | tolerance | slope per hour | min – max | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range trends {
 		verdict := "flat"
 		if t.Grows {
@@ -52,15 +53,23 @@ func (r *Report) resourcesSection(b *strings.Builder) {
 	}
 }
 
-// unitValue writes a reading: bytes as MiB, counts as numbers.
+// unitValue writes a reading: bytes as MiB (KiB under one MiB), counts
+// as numbers, one decimal; never "-0.0".
 func unitValue(v float64, unit string) string {
-	switch {
-	case math.IsNaN(v) || math.IsInf(v, 0):
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "–"
-	case unit == "bytes":
-		return fmt.Sprintf("%.1f MiB", v/(1<<20))
 	}
-	return fmt.Sprintf("%.1f", v)
+	suffix := ""
+	if unit == "bytes" {
+		v, suffix = v/(1<<20), " MiB"
+		if math.Abs(v) < 1 {
+			v, suffix = v*1024, " KiB"
+		}
+	}
+	if math.Abs(v) < 0.05 {
+		v = 0
+	}
+	return fmt.Sprintf("%.1f%s", v, suffix)
 }
 
 func signed(v float64, unit string) string {

@@ -189,7 +189,7 @@ func TestSoakEndToEnd(t *testing.T) {
 	if servers != 2 || raw[len(raw)-1].ModelServers != 1 {
 		t.Errorf("model servers: at most %d, %d at the end; want 2 during deploys and 1 after", servers, raw[len(raw)-1].ModelServers)
 	}
-	row := fmt.Sprintf("| reconciler RSS | %d | 1 | %.1f MiB | %.1f MiB |", len(first)+len(last)+countMiddle(raw, start, end), median(first)/(1<<20), median(last)/(1<<20))
+	row := fmt.Sprintf("| reconciler RSS | %d | 1 | %s | %s |", len(first)+len(last)+countMiddle(raw, start, end), mib(median(first)), mib(median(last)))
 	if !strings.Contains(md, row) {
 		t.Errorf("report lacks %q, recomputed from samples.jsonl:\n%s", row, md)
 	}
@@ -348,3 +348,7 @@ func median(vs []float64) float64 {
 	}
 	return s[len(s)/2]
 }
+
+// mib writes bytes as the report does, MiB with one decimal (the
+// reconciler's memory is always above one MiB).
+func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
