@@ -118,7 +118,7 @@ func (r *Report) resourceChart(title, unit string, ss []series) func() ([]byte, 
 				}
 			}
 		}
-		p.Y.Max = ymax * 1.15
+		p.Y.Max = ymax * 1.4 // room for the legend above the lines
 		return render(p)
 	}
 }
