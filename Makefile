@@ -26,7 +26,7 @@ SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/r
 .PHONY: reconcile deploy prewarm deploy-fast promote abort pause resume maintenance-on maintenance-off prewarm-and-deploy prewarm-status rollback state history evidence deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention open-report
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
-.PHONY: loadtest-deploy loadtest-large test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
+.PHONY: loadtest-deploy loadtest-large loadtest-storm soak test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
 .PHONY: kube-binaries kube-up kube-down
 .PHONY: help deps build models models-large model-smollm2 bench-models bench-models-large bench-nginx fuzz-spec test lint print-env
 
@@ -179,8 +179,12 @@ LOADTEST := ZDML_LOADTEST_DURATION=$(DURATION) ZDML_RUNTIME=$(RUNTIME) ZDML_IMAG
 LOADTEST_DEPS := models $(if $(filter docker,$(RUNTIME)),images)
 loadtest-deploy: $(LOADTEST_DEPS) ## every load-test scenario on a temporary stack: reports/<date>-<scenario>.md, reports/latest.md (DURATION=, RUNTIME=docker)
 	ZDML_LOADTEST_COMMAND="make loadtest-deploy" $(LOADTEST)
-loadtest-large: models-large $(LOADTEST_DEPS) ## the large-model scenarios (loadgen/scenarios/large: SmolLM2-1.7B-shaped, 1.02 GB) under load, ~5 min; reports/ and latest.md as above
+loadtest-large: models-large $(LOADTEST_DEPS) ## the large-model scenarios (loadgen/scenarios/large: SmolLM2-1.7B-shaped, 1.02 GB) under load, long streams across a deploy included, ~12 min; reports/ and latest.md as above
 	ZDML_LOADTEST_COMMAND="make loadtest-large" $(LOADTEST) --scenarios-dir loadgen/scenarios/large
+loadtest-storm: $(LOADTEST_DEPS) ## 20 back-to-back GitOps deploys under open-loop traffic with long streams (loadgen/scenarios/storm, ~3 min): latency in deploy windows vs baseline
+	ZDML_LOADTEST_COMMAND="make loadtest-storm" $(LOADTEST) --scenarios-dir loadgen/scenarios/storm
+soak: $(LOADTEST_DEPS) ## 30 min (DURATION=) of traffic, a deploy every 90 s and rollbacks; memory, open files, goroutines, processes and disk must stay flat (loadgen/scenarios/soak)
+	ZDML_LOADTEST_COMMAND="make soak$(if $(DURATION), DURATION=$(DURATION))" $(LOADTEST) --scenarios-dir loadgen/scenarios/soak
 test-baseline: $(LOADTEST_DEPS) ## load test without a deploy (baseline)
 	ZDML_LOADTEST_COMMAND="make test-baseline" $(LOADTEST) --scenario baseline
 test-deploy-load: $(LOADTEST_DEPS) ## standard blue/green deploy under load

@@ -19,6 +19,11 @@ type Analysis struct {
 	// Canary is the canary's weights and analysis windows, for a canary
 	// deploy (nil otherwise).
 	Canary *CanaryTrace
+	// Series is the deploys of a run that made a series of them (a
+	// storm, a soak); Deploy is nil then.
+	Series *SeriesTrace
+	// Trends are the resource samples' trends, for a run with sampling.
+	Trends []Trend
 }
 
 // DeployWindow is the deploy as the events show it.
@@ -50,6 +55,14 @@ func Analyze(d *RunData) *Analysis {
 	}
 	end := a.End.Add(time.Nanosecond)
 	a.All = NewStats("all", d.Records, a.Start, end)
+	if len(d.Samples) > 0 {
+		a.Trends = Trends(d.Samples, a.Start, a.End)
+	}
+	if len(d.Info.Deploys) > 0 {
+		a.Series = seriesTrace(d, a.Start, end)
+		a.Phases = a.Series.phases()
+		return a
+	}
 	a.Deploy = deployWindow(d, a.Start, end)
 	for _, p := range phaseWindows(a.Start, end, a.Deploy) {
 		a.Phases = append(a.Phases, NewStats(p.name, d.Records, p.from, p.to))
@@ -68,6 +81,10 @@ func (a *Analysis) Phase(name string) (Stats, bool) {
 		return a.All, true
 	case name == "deploy" && a.Deploy != nil:
 		return a.Deploy.Stats, true
+	case name == "deploy" && a.Series != nil:
+		return a.Series.In, true
+	case name == "outside" && a.Series != nil:
+		return a.Series.Outside, true
 	}
 	for _, p := range a.Phases {
 		if p.Name == name {
@@ -90,22 +107,26 @@ func span(recs []Record) (time.Time, time.Time) {
 	return from, to
 }
 
-// deployWindow picks the events of the run's deploy: those of the deploy
-// ids that mention the committed commit, or failing that every deploy
-// event after the commit.
+// deployWindow is the run's one deploy, or nil.
 func deployWindow(d *RunData, from, to time.Time) *DeployWindow {
 	if d.Info.Deploy == nil {
 		return nil
 	}
-	di := d.Info.Deploy
+	return windowOf(d.Info.Deploy, d.Events, from, to)
+}
+
+// windowOf picks the events of one deploy: those of the deploy ids that
+// mention its commit, or failing that every deploy event in [from, to)
+// after the commit.
+func windowOf(di *DeployInfo, events []Event, from, to time.Time) *DeployWindow {
 	w := &DeployWindow{Commit: di.Commit, CommittedAt: di.CommittedAt}
 	ids := map[string]bool{}
-	for _, e := range d.Events {
+	for _, e := range events {
 		if e.Commit != "" && di.Commit != "" && sameCommit(e.Commit, di.Commit) && e.DeployID != "" {
 			ids[e.DeployID] = true
 		}
 	}
-	for _, e := range d.Events {
+	for _, e := range events {
 		if e.Step == StepSelfHeal || e.Time.Before(from) || !e.Time.Before(to) {
 			continue
 		}

@@ -58,7 +58,7 @@ type benchResult struct {
 func benchPlainVegeta(b *testing.B, url string) benchResult {
 	var tgt vegeta.Target
 	tg := newTargeter(url, Load{Mix: []Mix{{Kind: KindChat, Weight: 1}}, MaxTokens: 16})
-	if err := tg.build(&tgt, KindChat, 0, 0); err != nil {
+	if err := tg.build(&tgt, KindChat, 16, 0, 0); err != nil {
 		b.Fatal(err)
 	}
 	atk := vegeta.NewAttacker()

@@ -77,6 +77,15 @@ func (a *Analysis) value(t Threshold, phase string) (float64, error) {
 	if t.Metric == "canary" {
 		return a.canaryValue(t.Agg)
 	}
+	if t.Metric == "resources" {
+		return a.resourceValue(t.Agg)
+	}
+	if t.Metric == "deploys" {
+		if a.Series == nil {
+			return 0, fmt.Errorf("no series of deploys in this run")
+		}
+		return a.Series.value(t.Agg)
+	}
 	s, ok := a.Phase(phase)
 	if !ok {
 		return 0, fmt.Errorf("the run has no %s phase", phase)
@@ -118,4 +127,23 @@ func (t Threshold) format(v float64) string {
 		return strconv.FormatFloat(v, 'f', 2, 64) + "/s"
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// resourceValue is a resources threshold's aggregate: how many process
+// readings grow (memory, open files, goroutines, nginx workers, model
+// servers), or the state directory's growth in MiB per hour.
+func (a *Analysis) resourceValue(agg string) (float64, error) {
+	if len(a.Trends) == 0 {
+		return 0, fmt.Errorf("no resource samples in this run (the scenario needs sampling)")
+	}
+	n := 0.0
+	for _, t := range a.Trends {
+		switch {
+		case t.Name == TrendDisk && agg == "disk_mib_per_hour":
+			return t.SlopePerHour / (1 << 20), nil
+		case t.Name != TrendDisk && t.Grows:
+			n++
+		}
+	}
+	return n, nil
 }

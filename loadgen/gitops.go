@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/reconciler"
@@ -43,6 +44,18 @@ type GitOps struct {
 	File    string // desired.yaml, relative to Repo
 	APIURL  string // the reconciler's API, e.g. http://127.0.0.1:9400
 	Runtime string // spec.runtime to write ("" keeps the file's)
+
+	once   sync.Once
+	client *reconciler.Client
+}
+
+// api is the one client of the reconciler's API every Wait shares: a new
+// client per deploy left one idle keep-alive connection behind each time,
+// and the daemon kept an open file and a goroutine for each (a soak of 20
+// deploys counted 20 of both).
+func (g *GitOps) api() *reconciler.Client {
+	g.once.Do(func() { g.client = reconciler.NewClient(g.APIURL) })
+	return g.client
 }
 
 var _ Deployer = (*GitOps)(nil)
@@ -100,7 +113,7 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 func (g *GitOps) Wait(ctx context.Context, commit, version string, since time.Time) (Outcome, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	c := reconciler.NewClient(g.APIURL)
+	c := g.api()
 	var last error
 	for {
 		st, err := c.Status(ctx)

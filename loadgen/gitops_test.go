@@ -1,6 +1,12 @@
 package loadgen
 
 import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,5 +46,35 @@ func TestDeployOutcome(t *testing.T) {
 				t.Errorf("outcome %+v does not carry the status's active color and versions", got)
 			}
 		})
+	}
+}
+
+// TestWaitSharesOneConnection: every deploy's Wait asks the reconciler's
+// API through one keep-alive client. A client per Wait left an idle
+// connection open at the daemon after each deploy: a 30-minute soak of
+// 20 deploys measured the reconciler's open files going 17 → 37 and its
+// goroutines 16 → 35, one of each per deploy.
+func TestWaitSharesOneConnection(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := reconciler.StatusReport{SyncState: "synced", ActiveVersion: "v2",
+			LastDeploy: &reconciler.DeploySummary{Outcome: "succeeded", FinishedAt: time.Now()}}
+		_ = json.NewEncoder(w).Encode(st)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	g := &GitOps{APIURL: srv.URL}
+	for i := range 5 {
+		if _, err := g.Wait(context.Background(), "", "v2", time.Now().Add(-time.Minute)); err != nil {
+			t.Fatalf("wait %d: %v", i, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("5 waits opened %d connections to the API, want 1 kept alive", n)
 	}
 }

@@ -26,6 +26,14 @@ func RunManaged(ctx context.Context, sc *Scenario, cfg StackConfig, dir string, 
 	if sc.Deploy != nil {
 		models = append(models, sc.Deploy.Model.Path)
 	}
+	if s := sc.Series; s != nil {
+		for _, m := range s.Models {
+			models = append(models, m.Path)
+		}
+		if s.Broken != nil {
+			models = append(models, s.Broken.Model.Path)
+		}
+	}
 	info.Runtime = st.cfg.Runtime
 	if info.Env == nil {
 		info.Env = CaptureEnvironment(ctx, cfg.ModelsDir, models...)
@@ -33,6 +41,13 @@ func RunManaged(ctx context.Context, sc *Scenario, cfg StackConfig, dir string, 
 	dep := st.Deployer()
 	dep.Runtime = ""
 	opts = append([]Option{WithDeployer(dep), WithEvents(st.EventsPath()), WithRunInfo(info)}, opts...)
+	if sc.Sampling != nil {
+		smp, err := NewSampler(st.Sampled(), sc.Sampling.Every.Duration)
+		if err != nil {
+			return nil, errors.Join(err, stop())
+		}
+		opts = append(opts, WithSampler(smp))
+	}
 	data, runErr := NewRunner(sc, st.PublicURL(), dir, opts...).Run(ctx)
 	if err := stop(); err != nil {
 		return data, errors.Join(runErr, err)

@@ -61,6 +61,9 @@ func progressLine(name string, elapsed time.Duration, a *attack) string {
 			step = e.String()
 		}
 	}
+	if s := a.seriesProgress(); s != "" {
+		fmt.Fprintf(&b, "  %s", s)
+	}
 	fmt.Fprintf(&b, "  step: %s", step)
 	return b.String()
 }

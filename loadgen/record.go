@@ -28,6 +28,12 @@ const (
 	HeaderTTFT   = "X-Loadgen-Ttft-Ns" // time to the first streamed token, nanoseconds from the request's start
 	HeaderStatus = "X-Loadgen-Status"  // HTTP status received, even when the body failed afterwards
 	HeaderReused = "X-Loadgen-Reused"  // "true" when the request went out on a kept-alive connection
+	// HeaderMaxTokens is the request's max_tokens; the targeter sends it
+	// with the request (the server ignores it) and the result keeps it.
+	HeaderMaxTokens = "X-Loadgen-Max-Tokens"
+	// HeaderTokens is how many tokens a stream said it generated (its
+	// usage chunk).
+	HeaderTokens = "X-Loadgen-Tokens"
 )
 
 // Record is one request, flattened from a vegeta.Result and its annotations.
@@ -46,6 +52,19 @@ type Record struct {
 	// Reused is true when the request was sent on a kept-alive connection;
 	// ReuseKnown says whether the raw result recorded it (older runs did not).
 	Reused, ReuseKnown bool
+	// MaxTokens is the max_tokens asked for (0 in runs that did not record
+	// it); Tokens what a stream reported generating (0 when not a stream).
+	MaxTokens, Tokens int
+}
+
+// Class is the request's kind and length, "completions_stream/512": the
+// rows of a report's per-kind table (a mix may hold short requests and
+// long streams of one kind).
+func (r Record) Class() string {
+	if r.MaxTokens == 0 {
+		return r.Kind
+	}
+	return r.Kind + "/" + strconv.Itoa(r.MaxTokens)
 }
 
 // Failed reports whether the request failed: a transport error, a
@@ -74,6 +93,8 @@ func RecordOf(res *vegeta.Result) Record {
 	if v, err := strconv.ParseInt(h.Get(HeaderTTFT), 10, 64); err == nil {
 		rec.TTFT = time.Duration(v)
 	}
+	rec.MaxTokens, _ = strconv.Atoi(h.Get(HeaderMaxTokens))
+	rec.Tokens, _ = strconv.Atoi(h.Get(HeaderTokens))
 	if rec.Status == 0 {
 		if v, err := strconv.Atoi(h.Get(HeaderStatus)); err == nil {
 			rec.Status = v
@@ -115,6 +136,10 @@ func ErrorType(r Record) string {
 		return ""
 	case r.Status != 0 && (r.Status < 200 || r.Status > 299):
 		return fmt.Sprintf("HTTP %d", r.Status)
+	case strings.HasPrefix(e, strings.ToLower(errStreamTruncated.Error())):
+		return "stream truncated"
+	case strings.HasPrefix(e, strings.ToLower(errStreamError.Error())):
+		return "stream error event" // before timeout: the server's message may say "timeout"
 	case strings.Contains(e, "timeout") || strings.Contains(e, "deadline exceeded"):
 		return "timeout"
 	case strings.Contains(e, strings.ToLower(errStreamCut.Error())):

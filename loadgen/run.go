@@ -39,6 +39,7 @@ type Runner struct {
 	transport http.RoundTripper
 	info      RunInfo
 	model     string
+	sampler   *Sampler
 }
 
 // Option configures a Runner.
@@ -66,6 +67,9 @@ func WithTransport(rt http.RoundTripper) Option { return func(r *Runner) { r.tra
 // (command, runtime, environment, scenario text).
 func WithRunInfo(info RunInfo) Option { return func(r *Runner) { r.info = info } }
 
+// WithSampler samples the stack through the run into samples.jsonl.
+func WithSampler(s *Sampler) Option { return func(r *Runner) { r.sampler = s } }
+
 // NewRunner prepares sc against the public URL target, writing into dir.
 func NewRunner(sc *Scenario, target, dir string, opts ...Option) *Runner {
 	r := &Runner{sc: sc, target: target, dir: dir, log: slog.New(slog.DiscardHandler), every: 5 * time.Second}
@@ -82,7 +86,7 @@ func NewRunner(sc *Scenario, target, dir string, opts ...Option) *Runner {
 // Run runs the scenario to its end. It returns the run's data even when
 // the run failed (deploy error, timeout), with the error.
 func (r *Runner) Run(ctx context.Context) (*RunData, error) {
-	if r.sc.Deploy != nil && r.deployer == nil {
+	if r.sc.HasDeploys() && r.deployer == nil {
 		return nil, fmt.Errorf("scenario %s: has a deploy but no deployer (no repository to commit to)", r.sc.Name)
 	}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
@@ -102,19 +106,31 @@ func (r *Runner) Run(ctx context.Context) (*RunData, error) {
 
 	var wg sync.WaitGroup
 	ctl := &controller{r: r, a: a, info: &info}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); ctl.run(ctx) }()
 	stopProgress := make(chan struct{})
 	go func() { defer wg.Done(); r.reportProgress(a, stopProgress) }()
+	sctx, stopSampling := context.WithCancel(ctx)
+	var sampleErr error
+	var samples []Sample
+	if r.sampler != nil {
+		st := r.sampler.Stack()
+		info.Sampled = &st
+	}
+	go func() { defer wg.Done(); samples, sampleErr = r.sample(sctx) }()
 
 	recs, encErr := a.collect(vegeta.NewEncoder(w))
 	close(stopProgress)
+	stopSampling()
 	wg.Wait()
+	if encErr == nil {
+		encErr = sampleErr
+	}
 	info.Ended = time.Now()
 	if encErr == nil {
 		encErr = w.Flush()
 	}
-	data := &RunData{Dir: r.dir, Info: &info, Records: recs, Events: a.runEvents()}
+	data := &RunData{Dir: r.dir, Info: &info, Records: recs, Events: a.runEvents(), Samples: samples}
 	if err := r.save(data); err != nil && encErr == nil {
 		encErr = err
 	}
@@ -125,6 +141,14 @@ func (r *Runner) Run(ctx context.Context) (*RunData, error) {
 		return data, fmt.Errorf("run %s: %s", r.sc.Name, info.Error)
 	}
 	return data, nil
+}
+
+// sample runs the sampler, if any, until ctx ends.
+func (r *Runner) sample(ctx context.Context) ([]Sample, error) {
+	if r.sampler == nil {
+		return nil, nil
+	}
+	return r.sampler.Run(ctx, filepath.Join(r.dir, SamplesFile))
 }
 
 func (r *Runner) save(d *RunData) error {
@@ -170,6 +194,30 @@ type attack struct {
 	mu            sync.Mutex
 	total, failed int
 	lastErrorType string
+	// planned and deploying count a series' deploys for the progress line.
+	planned, deploying int
+}
+
+func (a *attack) setPlanned(n int) {
+	a.mu.Lock()
+	a.planned = n
+	a.mu.Unlock()
+}
+
+func (a *attack) setDeploying(i int) {
+	a.mu.Lock()
+	a.deploying = i
+	a.mu.Unlock()
+}
+
+// seriesProgress is "deploy 3/20", or "" outside a series.
+func (a *attack) seriesProgress() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.planned == 0 {
+		return ""
+	}
+	return fmt.Sprintf("deploy %d/%d", a.deploying, a.planned)
 }
 
 func (a *attack) start(sc *Scenario, target string) {
@@ -235,6 +283,12 @@ func (a *attack) annotate(res *vegeta.Result) {
 	}
 	if obs.ttft > 0 {
 		res.Headers.Set(HeaderTTFT, strconv.FormatInt(int64(obs.ttft), 10))
+	}
+	if obs.maxTokens > 0 {
+		res.Headers.Set(HeaderMaxTokens, strconv.Itoa(obs.maxTokens))
+	}
+	if obs.tokens > 0 {
+		res.Headers.Set(HeaderTokens, strconv.Itoa(obs.tokens))
 	}
 }
 

@@ -18,12 +18,15 @@ import (
 
 // backend is an HTTP server speaking the model server's API shape, so the
 // harness can be tested without llama.cpp. cutStreams makes every stream
-// stop before [DONE]; delay slows every answer.
+// end wrongly; delay slows every answer.
 type backend struct {
 	color, version string
 	delay          time.Duration
-	cutStreams     string // "abort" the connection, or end "clean"ly, before [DONE]
-	hits           atomic.Int64
+	// cutStreams: "abort" the connection or end "clean"ly before [DONE];
+	// or send [DONE] after an "error" event, with "nofinish" reason, or
+	// with finish_reason length "short" of max_tokens.
+	cutStreams string
+	hits       atomic.Int64
 }
 
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,11 +58,20 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	time.Sleep(20 * time.Millisecond)
 	fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
 	f.Flush()
+	tokens, finish := body["max_tokens"].(float64), "length"
 	switch b.cutStreams {
 	case "abort":
 		panic(http.ErrAbortHandler)
 	case "clean":
 		return
+	case "error":
+		fmt.Fprint(w, "data: {\"error\":{\"message\":\"server shutdown timeout\",\"type\":\"server_error\"}}\n\n")
+	case "short":
+		tokens--
+	}
+	if b.cutStreams != "nofinish" {
+		fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{},\"finish_reason\":%q}]}\n\n", finish)
+		fmt.Fprintf(w, "data: {\"choices\":[],\"usage\":{\"completion_tokens\":%d}}\n\n", int(tokens))
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 }
@@ -109,6 +121,10 @@ func TestRunRecordsEveryRequest(t *testing.T) {
 		if (r.Kind == KindStream) != (r.TTFT > 0) {
 			t.Errorf("request %d (%s): ttft %s; want ttft exactly on streams", r.Seq, r.Kind, r.TTFT)
 		}
+		if r.MaxTokens != DefaultMaxTokens || (r.Kind == KindStream) != (r.Tokens == DefaultMaxTokens) {
+			t.Errorf("request %d (%s): max_tokens %d, tokens %d; want %d recorded, and tokens exactly on streams",
+				r.Seq, r.Kind, r.MaxTokens, r.Tokens, DefaultMaxTokens)
+		}
 		if r.Kind == KindStream && (r.TTFT < 20*time.Millisecond || r.TTFT > r.Latency) {
 			t.Errorf("stream %d: ttft %s, latency %s; want the first content chunk (after 20ms), within latency", r.Seq, r.TTFT, r.Latency)
 		}
@@ -156,6 +172,15 @@ func TestRunFailures(t *testing.T) {
 		{"stream ended cleanly without DONE", &backend{color: "green", version: "v2", cutStreams: "clean"},
 			"name: cut\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 10/s\n  duration: 500ms\n  mix: [{kind: completions_stream, weight: 1}]\n",
 			"stream cut before [DONE]", KindStream},
+		{"error event before DONE", &backend{color: "green", version: "v2", cutStreams: "error"},
+			"name: cut\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 10/s\n  duration: 500ms\n  mix: [{kind: completions_stream, weight: 1}]\n",
+			"stream error event", KindStream},
+		{"DONE without a finish_reason", &backend{color: "green", version: "v2", cutStreams: "nofinish"},
+			"name: cut\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 10/s\n  duration: 500ms\n  mix: [{kind: completions_stream, weight: 1}]\n",
+			"stream truncated", KindStream},
+		{"length short of max_tokens", &backend{color: "green", version: "v2", cutStreams: "short"},
+			"name: cut\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 10/s\n  duration: 500ms\n  mix: [{kind: completions_stream, weight: 1, maxTokens: 300}]\n",
+			"stream truncated", KindStream},
 		{"timeout", &backend{color: "blue", version: "v1", delay: time.Second},
 			"name: slow\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 10/s\n  duration: 300ms\n  timeout: 100ms\n  mix: [{kind: chat, weight: 1}]\n",
 			"timeout", KindChat},

@@ -34,10 +34,14 @@ type RunInfo struct {
 	Started      time.Time `json:"started"`
 	Ended        time.Time `json:"ended"`
 	// Rate and Concurrency are the load as it ran.
-	Rate        string       `json:"rate,omitempty"`
-	Concurrency int          `json:"concurrency,omitempty"`
-	Deploy      *DeployInfo  `json:"deploy,omitempty"`
-	Env         *Environment `json:"environment,omitempty"`
+	Rate        string      `json:"rate,omitempty"`
+	Concurrency int         `json:"concurrency,omitempty"`
+	Deploy      *DeployInfo `json:"deploy,omitempty"`
+	// Deploys are the deploys of a series, in order (Deploy is nil then).
+	Deploys []*DeployInfo `json:"deploys,omitempty"`
+	// Sampled names the stack's processes the samples file follows.
+	Sampled *SampledStack `json:"sampled,omitempty"`
+	Env     *Environment  `json:"environment,omitempty"`
 	// Error is set when the run itself went wrong (the deploy never
 	// finished, the stack died).
 	Error string `json:"error,omitempty"`
@@ -86,6 +90,9 @@ type RunData struct {
 	Info    *RunInfo
 	Records []Record
 	Events  []Event
+	// Samples are the stack's resource samples, for a scenario with
+	// sampling.
+	Samples []Sample
 }
 
 // ReadRun reads a run directory, or the directory of a results file.
@@ -106,7 +113,11 @@ func ReadRun(path string) (*RunData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RunData{Dir: dir, Info: info, Records: recs, Events: evs}, nil
+	smp, err := ReadSamples(filepath.Join(dir, SamplesFile))
+	if err != nil {
+		return nil, err
+	}
+	return &RunData{Dir: dir, Info: info, Records: recs, Events: evs, Samples: smp}, nil
 }
 
 // Scenario re-parses the scenario the run was made with, if recorded.

@@ -24,7 +24,14 @@ type Scenario struct {
 	Stack StackSpec `yaml:"stack"`
 	Load  Load      `yaml:"load"`
 	// Deploy is the commit made during the run; nil for a baseline.
-	Deploy     *Deploy    `yaml:"deploy"`
+	Deploy *Deploy `yaml:"deploy"`
+	// Series is a run of deploys one after another (a storm, a soak),
+	// instead of one Deploy.
+	Series *Series `yaml:"series"`
+	// Sampling, when set, samples the stack's processes and state
+	// directory through the run (memory, file descriptors, goroutines,
+	// process counts, disk): what a soak judges.
+	Sampling   *Sampling  `yaml:"sampling"`
 	Thresholds Thresholds `yaml:"thresholds"`
 
 	// File is where the scenario was read from ("" when built in code).
@@ -79,10 +86,21 @@ type Load struct {
 	Mix     []Mix    `yaml:"mix"`
 }
 
-// Mix is one kind of request and its relative weight.
+// Mix is one kind of request and its relative weight. MaxTokens, when
+// set, replaces load.maxTokens for this entry: a mix can hold short
+// requests and long streams of the same kind.
 type Mix struct {
-	Kind   string `yaml:"kind"`
-	Weight int    `yaml:"weight"`
+	Kind      string `yaml:"kind"`
+	Weight    int    `yaml:"weight"`
+	MaxTokens int    `yaml:"maxTokens"`
+}
+
+// Tokens is the max_tokens of this entry's requests under load l.
+func (m Mix) Tokens(l Load) int {
+	if m.MaxTokens > 0 {
+		return m.MaxTokens
+	}
+	return l.MaxTokens
 }
 
 // Deploy strategies a scenario may commit.
@@ -188,15 +206,28 @@ func LoadScenarios(dir string) ([]*Scenario, error) {
 }
 
 // WithDuration returns a copy whose traffic lasts d, with the deploy moved
-// to the same fraction of the run. DURATION= on the Makefile uses it.
+// to the same fraction of the run. DURATION= on the Makefile uses it. A
+// series keeps its start (its baseline) unless d ends before it; its
+// deploys then fit in d (a count of 0) or run past it (a fixed count).
 func (s *Scenario) WithDuration(d time.Duration) *Scenario {
 	c := *s
+	scaled := func(at time.Duration) spec.Duration {
+		frac := float64(at) / float64(s.Load.Duration.Duration)
+		return spec.Duration{Duration: time.Duration(frac * float64(d)).Round(time.Second)}
+	}
 	if s.Deploy != nil {
 		dep := *s.Deploy
-		frac := float64(s.Deploy.At.Duration) / float64(s.Load.Duration.Duration)
-		dep.At = spec.Duration{Duration: time.Duration(frac * float64(d)).Round(time.Second)}
+		dep.At = scaled(s.Deploy.At.Duration)
 		c.Deploy = &dep
+	}
+	if s.Series != nil && s.Series.At.Duration >= d {
+		ser := *s.Series
+		ser.At = scaled(s.Series.At.Duration)
+		c.Series = &ser
 	}
 	c.Load.Duration = spec.Duration{Duration: d}
 	return &c
 }
+
+// HasDeploys reports whether the scenario deploys (once or in a series).
+func (s *Scenario) HasDeploys() bool { return s.Deploy != nil || s.Series != nil }

@@ -13,8 +13,8 @@ func TestShippedScenariosLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"baseline", "canary-regression", "canary-under-load", "deploy-under-load", "no-traffic-deploy", "prewarm-fast",
-		"quality-regression", "rollback-under-load"}
+	want := []string{"baseline", "canary-regression", "canary-under-load", "deploy-storm-short", "deploy-under-load",
+		"no-traffic-deploy", "prewarm-fast", "quality-regression", "rollback-under-load"}
 	var got []string
 	for _, s := range scs {
 		got = append(got, s.Name)
@@ -111,7 +111,7 @@ func TestParseScenarioErrors(t *testing.T) {
 			[]string{"bad.yaml:9: deploy.model: is the stack's model already: nothing would deploy",
 				`bad.yaml:10: deploy.strategy: want bluegreen, prewarm or canary, got "rolling"`}},
 		{"bad threshold metric", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 1/s\n  duration: 5s\nthresholds:\n  http_req_failed: rate == 0\n  http_req_waiting: p99 < 1s\n",
-			[]string{`bad.yaml:9: thresholds.http_req_waiting: unknown metric "http_req_waiting" (known: http_req_failed, http_reqs, http_req_duration, ttft, deploy, canary)`}},
+			[]string{`bad.yaml:9: thresholds.http_req_waiting: unknown metric "http_req_waiting" (known: http_req_failed, http_reqs, http_req_duration, ttft, deploy, deploys, resources, canary)`}},
 		{"bad threshold expression", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 1/s\n  duration: 5s\nthresholds:\n  http_req_duration:\n    - p99 < 1s\n    - p99 lower than 2s\n",
 			[]string{`bad.yaml:10: thresholds.http_req_duration: want "aggregate op value" such as "p99 <= 2s", got "p99 lower than 2s"`}},
 		{"threshold needs deploy", "name: x\nstack:\n  model: {version: v1, path: a.gguf}\nload:\n  rate: 1/s\n  duration: 5s\nthresholds:\n  deploy: outcome == succeeded\n",

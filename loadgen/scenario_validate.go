@@ -38,6 +38,12 @@ func (s *Scenario) setDefaults() {
 	if s.Stack.Model.Name == "" {
 		s.Stack.Model.Name = DefaultModelName
 	}
+	if s.Series != nil {
+		s.Series.setDefaults(s.Stack.Model)
+	}
+	if s.Sampling != nil && s.Sampling.Every.Duration == 0 {
+		s.Sampling.Every.Duration = DefaultSampleEvery
+	}
 	if d := s.Deploy; d != nil {
 		if d.Model.Name == "" {
 			d.Model.Name = s.Stack.Model.Name
@@ -75,9 +81,22 @@ func (s *Scenario) validate() spec.Errors {
 	if d := s.Deploy; d != nil {
 		v.deploy(s, d)
 	}
+	if sr := s.Series; sr != nil {
+		v.series(s, sr)
+	}
+	if sm := s.Sampling; sm != nil && sm.Every.Duration < 100*time.Millisecond {
+		v.fail("sampling.every", "want at least 100ms, got %s", sm.Every.Duration)
+	}
 	for _, t := range s.Thresholds {
-		if s.Deploy == nil && (t.Phase != "" && t.Phase != "before" || t.Metric == "deploy") {
+		switch {
+		case !s.HasDeploys() && (t.Phase != "" && t.Phase != "before" || t.Metric == "deploy" || t.Metric == "deploys"):
 			v.failAt(t.Line, "thresholds", "%q needs a deploy, and this scenario has none", t.Text)
+		case s.Series != nil && t.Metric == "deploy":
+			v.failAt(t.Line, "thresholds", "%q: a series has many deploys; use deploys (count, succeeded, rolled_back, unexpected)", t.Text)
+		case s.Sampling == nil && t.Metric == "resources":
+			v.failAt(t.Line, "thresholds", "%q needs sampling (e.g. sampling: {every: 5s})", t.Text)
+		case s.Series == nil && t.Metric == "deploys":
+			v.failAt(t.Line, "thresholds", "%q applies to a series of deploys; use deploy", t.Text)
 		}
 	}
 	return v.errs
@@ -126,6 +145,9 @@ func (v *scenarioValidator) load(l Load) {
 		}
 		if m.Weight < 1 {
 			v.fail(fmt.Sprintf("load.mix[%d].weight", i), "want a positive weight, got %d", m.Weight)
+		}
+		if m.MaxTokens < 0 || m.MaxTokens > 512 {
+			v.fail(fmt.Sprintf("load.mix[%d].maxTokens", i), "want 1 to 512, got %d", m.MaxTokens)
 		}
 	}
 }

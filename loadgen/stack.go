@@ -186,6 +186,11 @@ func (s *Stack) APIURL() string { return "http://" + s.API }
 // EventsPath is the reconciler's events.jsonl.
 func (s *Stack) EventsPath() string { return filepath.Join(s.StateDir, reconciler.EventsFile) }
 
+// Sampled is what a Sampler follows of this stack.
+func (s *Stack) Sampled() SampledStack {
+	return SampledStack{StateDir: s.StateDir, ReconcilerPID: s.cmd.Process.Pid, MetricsURL: s.APIURL() + "/metrics"}
+}
+
 // Deployer commits to the stack's repository.
 func (s *Stack) Deployer() *GitOps {
 	return &GitOps{Repo: s.Repo, File: "desired.yaml", APIURL: s.APIURL()}

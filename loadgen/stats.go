@@ -94,10 +94,16 @@ func NewQuantiles(ds []time.Duration) Quantiles {
 
 // NewStats summarises the records that started in [from, to).
 func NewStats(name string, recs []Record, from, to time.Time) Stats {
+	return NewStatsWhere(name, recs, from, to, nil)
+}
+
+// NewStatsWhere summarises the records that started in [from, to) and
+// that keep accepts (every one when keep is nil).
+func NewStatsWhere(name string, recs []Record, from, to time.Time, keep func(Record) bool) Stats {
 	s := Stats{Name: name, From: from, To: to, Errors: map[string]int{}, ByColor: map[string]int{}, ByVersion: map[string]int{}}
 	var lat, ttft []time.Duration
 	for _, r := range recs {
-		if r.Start.Before(from) || !r.Start.Before(to) {
+		if r.Start.Before(from) || !r.Start.Before(to) || keep != nil && !keep(r) {
 			continue
 		}
 		s.Requests++

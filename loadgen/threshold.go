@@ -49,12 +49,17 @@ var metricAggs = map[string][]string{
 	"http_req_duration": {"p50", "p90", "p95", "p99", "max", "avg", "min"},
 	"ttft":              {"p50", "p90", "p95", "p99", "max", "avg", "min"},
 	"deploy":            {"outcome", "duration"},
+	"deploys":           {"count", "succeeded", "rolled_back", "unexpected"},
+	"resources":         {"growing", "disk_mib_per_hour"},
 	"canary":            {"max_weight", "windows", "failed_windows", "passed_windows", "to_weight_zero"},
 }
 
 // Phases a threshold may name. deploy is from the first step of the deploy
-// to its last; the others are cut by the reconciler's step events.
-var Phases = []string{"before", "warmup", "canary", "swap", "drain", "rollback", "after", "deploy"}
+// to its last (in a series: inside any deploy's window); the others are
+// cut by the reconciler's step events. outside is, in a series, every
+// request outside the deploy windows, and between those between the first
+// deploy and the last.
+var Phases = []string{"before", "warmup", "canary", "swap", "drain", "rollback", "after", "deploy", "between", "outside"}
 
 var (
 	keyRE  = regexp.MustCompile(`^([a-z_]+)(?:\{phase:([a-z]+)\})?$`)
@@ -71,7 +76,7 @@ func ParseThreshold(key, expr string) (Threshold, error) {
 	t.Metric, t.Phase = m[1], m[2]
 	aggs, ok := metricAggs[t.Metric]
 	if !ok {
-		return t, fmt.Errorf("unknown metric %q (known: http_req_failed, http_reqs, http_req_duration, ttft, deploy, canary)", t.Metric)
+		return t, fmt.Errorf("unknown metric %q (known: http_req_failed, http_reqs, http_req_duration, ttft, deploy, deploys, resources, canary)", t.Metric)
 	}
 	if t.Phase != "" && !slices.Contains(Phases, t.Phase) {
 		return t, fmt.Errorf("unknown phase %q (known: %s)", t.Phase, strings.Join(Phases, ", "))

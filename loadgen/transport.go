@@ -13,18 +13,27 @@ import (
 	"time"
 )
 
-// errStreamCut is the error of a stream that ended before "data: [DONE]".
-var errStreamCut = errors.New("stream ended before data: [DONE]")
+// Errors of a stream that did not run its course. A stream fails when it
+// ends before "data: [DONE]" (cut), when it carried an error event, or
+// when it closed properly but short: no finish_reason, a finish_reason
+// other than stop or length, or "length" with fewer tokens than asked.
+var (
+	errStreamCut       = errors.New("stream ended before data: [DONE]")
+	errStreamError     = errors.New("stream carried an error event")
+	errStreamTruncated = errors.New("stream truncated")
+)
 
 // observation is what the transport saw of one request that vegeta's
 // Result cannot hold: the time to the first streamed token and the
 // response headers even when the body failed.
 type observation struct {
-	kind    string
-	reused  bool // the request went out on a kept-alive connection
-	status  int
-	headers http.Header
-	ttft    time.Duration
+	kind      string
+	maxTokens int
+	reused    bool // the request went out on a kept-alive connection
+	status    int
+	headers   http.Header
+	ttft      time.Duration
+	tokens    int // completion tokens a stream's usage chunk reported
 }
 
 // observer is an http.RoundTripper around a keep-alive transport. It
@@ -48,6 +57,7 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	seq, seqErr := strconv.ParseUint(req.Header.Get("X-Vegeta-Seq"), 10, 64)
 	kind := req.Header.Get(HeaderKind)
 	obs := &observation{kind: kind}
+	obs.maxTokens, _ = strconv.Atoi(req.Header.Get(HeaderMaxTokens))
 	if seqErr == nil {
 		o.mu.Lock()
 		o.seen[seq] = obs
@@ -67,7 +77,7 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	obs.status, obs.headers = resp.StatusCode, resp.Header
 	o.mu.Unlock()
 	if kind == KindStream && resp.StatusCode == http.StatusOK {
-		resp.Body = &sseBody{rc: resp.Body, start: start, obs: obs, mu: &o.mu}
+		resp.Body = &sseBody{rc: resp.Body, start: start, obs: obs, mu: &o.mu, tokens: -1}
 	}
 	return resp, nil
 }
@@ -83,14 +93,18 @@ func (o *observer) take(seq uint64) *observation {
 
 // sseBody watches a server-sent event stream go by: the first event with
 // content sets the TTFT, "data: [DONE]" marks it complete, and EOF before
-// that is errStreamCut.
+// that is errStreamCut. At EOF after [DONE] it judges what the stream said
+// (verdict).
 type sseBody struct {
-	rc    io.ReadCloser
-	start time.Time
-	obs   *observation
-	mu    *sync.Mutex
-	line  []byte // an unfinished line carried over between reads
-	done  bool
+	rc     io.ReadCloser
+	start  time.Time
+	obs    *observation
+	mu     *sync.Mutex
+	line   []byte // an unfinished line carried over between reads
+	done   bool
+	errMsg string // the message of an error event, if one came
+	finish string // the last finish_reason seen
+	tokens int    // completion_tokens of the usage chunk (-1 without one)
 }
 
 func (b *sseBody) Read(p []byte) (int, error) {
@@ -99,12 +113,37 @@ func (b *sseBody) Read(p []byte) (int, error) {
 		b.scan(p[:n])
 	}
 	switch {
-	case err == nil || b.done:
+	case err == nil:
+		return n, nil
+	case b.done && errors.Is(err, io.EOF):
+		if v := b.verdict(); v != nil {
+			return n, v
+		}
+		return n, err
+	case b.done:
 		return n, err
 	case errors.Is(err, io.EOF):
 		return n, errStreamCut
 	}
 	return n, fmt.Errorf("%w: %w", errStreamCut, err)
+}
+
+// verdict is nil for a stream that ran its course, else why it did not.
+func (b *sseBody) verdict() error {
+	b.mu.Lock()
+	want := b.obs.maxTokens
+	b.mu.Unlock()
+	switch {
+	case b.errMsg != "":
+		return fmt.Errorf("%w: %s", errStreamError, b.errMsg)
+	case b.finish == "":
+		return fmt.Errorf("%w: [DONE] without a finish_reason", errStreamTruncated)
+	case b.finish != "stop" && b.finish != "length":
+		return fmt.Errorf("%w: finish_reason %q", errStreamTruncated, b.finish)
+	case b.finish == "length" && b.tokens >= 0 && want > 0 && b.tokens < want:
+		return fmt.Errorf("%w: finish_reason length after %d of %d tokens", errStreamTruncated, b.tokens, want)
+	}
+	return nil
 }
 
 func (b *sseBody) Close() error { return b.rc.Close() }
@@ -131,32 +170,47 @@ func (b *sseBody) event(line []byte) {
 		b.done = true
 		return
 	}
-	b.mu.Lock()
-	first := b.obs.ttft == 0
-	b.mu.Unlock()
-	if first && hasContent(data) {
+	var c sseChunk
+	if json.Unmarshal(data, &c) != nil {
+		return
+	}
+	if c.Error != nil {
+		b.errMsg = firstLine(c.Error.Message, 80)
+	}
+	if c.Usage != nil {
+		b.tokens = c.Usage.CompletionTokens
 		b.mu.Lock()
-		b.obs.ttft = time.Since(b.start)
+		b.obs.tokens = c.Usage.CompletionTokens
+		b.mu.Unlock()
+	}
+	for _, ch := range c.Choices {
+		if ch.FinishReason != nil {
+			b.finish = *ch.FinishReason
+		}
+		if ch.Delta.Content == "" {
+			continue
+		}
+		b.mu.Lock()
+		if b.obs.ttft == 0 {
+			b.obs.ttft = time.Since(b.start)
+		}
 		b.mu.Unlock()
 	}
 }
 
-// hasContent reports whether an OpenAI chunk carries generated text.
-func hasContent(data []byte) bool {
-	var c struct {
-		Choices []struct {
-			Delta struct {
-				Content string `json:"content"`
-			} `json:"delta"`
-		} `json:"choices"`
-	}
-	if json.Unmarshal(data, &c) != nil {
-		return false
-	}
-	for _, ch := range c.Choices {
-		if ch.Delta.Content != "" {
-			return true
-		}
-	}
-	return false
+// sseChunk is the part of an OpenAI stream chunk (or error event) the
+// harness reads.
+type sseChunk struct {
+	Choices []struct {
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+	Error *struct {
+		Message string `json:"message"`
+	} `json:"error"`
 }

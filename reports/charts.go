@@ -53,6 +53,9 @@ func (r *Report) LatencyChart() ([]byte, error) {
 	if err := r.shadeCanary(p, math.Max(ymax, 1)*1.45); err != nil {
 		return nil, err
 	}
+	if err := r.shadeSeries(p, math.Max(ymax, 1)*1.05); err != nil {
+		return nil, err
+	}
 	for _, c := range sortedKeys(byColor) {
 		s, err := plotter.NewScatter(byColor[c])
 		if err != nil {
@@ -103,6 +106,17 @@ func (r *Report) RateChart() ([]byte, error) {
 		byColor[rec.Color][i]++
 	}
 	ymax := 1.0
+	for _, c := range sortedKeys(byColor) {
+		for _, v := range byColor[c] {
+			ymax = math.Max(ymax, v)
+		}
+	}
+	for _, v := range fails {
+		ymax = math.Max(ymax, v)
+	}
+	if err := r.shadeSeries(p, ymax*1.05); err != nil {
+		return nil, err
+	}
 	for _, c := range sortedKeys(byColor) {
 		l, err := stepLine(byColor[c], colorFor(c), &ymax)
 		if err != nil {

@@ -16,6 +16,8 @@ func (r *Report) Markdown(w io.Writer) error {
 	r.header(&b)
 	r.thresholdsSection(&b)
 	r.phasesSection(&b)
+	r.seriesSection(&b)
+	r.resourcesSection(&b)
 	r.canarySection(&b)
 	r.qualitySection(&b)
 	r.timelineSection(&b)
@@ -46,6 +48,9 @@ func (r *Report) durationCell() string {
 	s := secs(r.Analysis.End.Sub(r.Analysis.Start)) + " run"
 	if d := r.Analysis.Deploy; d != nil && len(d.Events) > 0 {
 		s += ", " + DeployDuration(d) + " deploy"
+	}
+	if sr := r.Analysis.Series; sr != nil {
+		s += fmt.Sprintf(", %d deploys, %s in their windows", len(sr.Windows), secs(sr.WindowTime()))
 	}
 	return s
 }
@@ -94,7 +99,11 @@ func (r *Report) phasesSection(b *strings.Builder) {
 	a := r.Analysis
 	colors := r.colors()
 	b.WriteString("## Phases\n\n")
-	b.WriteString("Phases are cut by the reconciler's step events; a request belongs to the phase it started in.\n\n")
+	b.WriteString("Phases are cut by the reconciler's step events; a request belongs to the phase it started in.")
+	if a.Series != nil {
+		b.WriteString(" In a series of deploys, `deploy` is every request that started inside a deploy's window, `between` those outside the windows from the first deploy's start to the last one's end, and `outside` every request outside the windows.")
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| phase | window | requests | failed | throughput | p50 | p95 | p99 | TTFT p50 | TTFT p99 |")
 	for _, c := range colors {
 		fmt.Fprintf(b, " %s |", colorName(c))
@@ -103,6 +112,9 @@ func (r *Report) phasesSection(b *strings.Builder) {
 	rows := append([]loadgen.Stats(nil), a.Phases...)
 	if a.Deploy != nil && len(a.Deploy.Events) > 0 {
 		rows = append(rows, a.Deploy.Stats)
+	}
+	if a.Series != nil {
+		rows = append(rows, a.Series.In, a.Series.Outside)
 	}
 	rows = append(rows, a.All)
 	for _, s := range rows {
@@ -166,7 +178,11 @@ func (r *Report) timelineSection(b *strings.Builder) {
 func (r *Report) chartsSection(b *strings.Builder) {
 	lat, rps := r.ChartNames()
 	b.WriteString("## Charts\n\n")
-	fmt.Fprintf(b, "Latency of every request over time, coloured by the color that served it (failures in red), with the deploy steps marked:\n\n![latency](%s)\n\n", lat)
+	marks := "with the deploy steps marked"
+	if r.Analysis.Series != nil {
+		marks = "with each deploy's window shaded (grey: succeeded, red: rolled back)"
+	}
+	fmt.Fprintf(b, "Latency of every request over time, coloured by the color that served it (failures in red), %s:\n\n![latency](%s)\n\n", marks, lat)
 	fmt.Fprintf(b, "Requests per second by serving color, and failed requests per second:\n\n![requests and errors per second](%s)\n\n", rps)
 }
 
@@ -183,20 +199,22 @@ func (r *Report) loadSection(b *strings.Builder) {
 		fmt.Fprintf(b, "- open loop: %s (%.2f requests/s)", l.Rate, l.Rate.PerSecond())
 	}
 	fmt.Fprintf(b, " for %s, per-request timeout %s, max_tokens %d, %d user ids\n", l.Duration.Duration, l.Timeout.Duration, l.MaxTokens, l.Users)
-	var mix []string
-	for _, m := range l.Mix {
-		mix = append(mix, fmt.Sprintf("%s ×%d", m.Kind, m.Weight))
+	fmt.Fprintf(b, "- request mix: %s\n", mixText(l))
+	if rs := sc.Stack.Resources; rs.Threads > 0 || rs.Parallel > 0 {
+		fmt.Fprintf(b, "- each color: %s %s, %d thread(s), %d slot(s)\n", sc.Stack.Model.Name, sc.Stack.Model.Path, rs.Threads, rs.Parallel)
 	}
-	fmt.Fprintf(b, "- request mix: %s\n", strings.Join(mix, ", "))
 	b.WriteString("- keep-alive HTTP clients (Go's default transport)")
 	if all := r.Analysis.All; all.ReuseKnown > 0 {
 		fmt.Fprintf(b, ": %d of %d requests went out on a reused connection", all.Reused, all.ReuseKnown)
 	}
 	b.WriteString("\n")
-	b.WriteString("- a stream that ends before `data: [DONE]`, a timeout, or any status other than 2xx counts as failed\n")
+	b.WriteString("- a timeout, any status other than 2xx, or a stream that ends before `data: [DONE]`, carries an error event or finishes short of its tokens counts as failed\n")
 	if d := sc.Deploy; d != nil {
 		fmt.Fprintf(b, "- deploy: %s → %s (%s) committed at +%s, expected outcome %s, traffic continues %s after it ends\n",
 			sc.Stack.Model.Version, d.Model.Version, d.Strategy, d.At.Duration, d.Expect, d.After.Duration)
+	}
+	if s := sc.Series; s != nil {
+		b.WriteString("- " + seriesLine(sc) + "\n")
 	}
 	b.WriteString("\n")
 }
@@ -236,4 +254,55 @@ func sortedKeys[V any](m map[string]V) []string {
 		return out[i] < out[j]
 	})
 	return out
+}
+
+// mixText is "chat ×3, completions_stream ×1 (512 tokens)".
+func mixText(l loadgen.Load) string {
+	var mix []string
+	for _, m := range l.Mix {
+		t := fmt.Sprintf("%s ×%d", m.Kind, m.Weight)
+		if m.MaxTokens > 0 && m.MaxTokens != l.MaxTokens {
+			t += fmt.Sprintf(" (%d tokens)", m.MaxTokens)
+		}
+		mix = append(mix, t)
+	}
+	return strings.Join(mix, ", ")
+}
+
+// seriesLine describes a scenario's series of deploys.
+func seriesLine(sc *loadgen.Scenario) string {
+	s := sc.Series
+	var vs []string
+	for _, m := range s.Models {
+		vs = append(vs, m.Version+" ("+m.Path+")")
+	}
+	count := fmt.Sprintf("%d deploys", s.Count)
+	if s.Count == 0 {
+		count = "deploys"
+	}
+	when := "back to back (the next commit as soon as the last deploy ended"
+	if s.Every.Duration > 0 {
+		when = fmt.Sprintf("one every %s (commit to commit", s.Every.Duration)
+	}
+	if s.Gap.Duration > 0 {
+		when += fmt.Sprintf(", at least %s after it", s.Gap.Duration)
+	}
+	line := fmt.Sprintf("series: %s (%s), %s), the first committed at +%s, alternating %s",
+		count, s.Strategy, when, s.At.Duration, strings.Join(vs, " and "))
+	if bd := s.Broken; bd != nil {
+		line += fmt.Sprintf("; every %s deploy commits %s (%s), which must roll back", ordinal(bd.Every), bd.Model.Version, bd.Model.Path)
+	}
+	return line + fmt.Sprintf("; traffic continues %s after the last", s.After.Duration)
+}
+
+func ordinal(n int) string {
+	switch {
+	case n == 1:
+		return ""
+	case n%10 == 2 && n%100 != 12:
+		return fmt.Sprintf("%dnd", n)
+	case n%10 == 3 && n%100 != 13:
+		return fmt.Sprintf("%drd", n)
+	}
+	return fmt.Sprintf("%dth", n)
 }

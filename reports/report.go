@@ -69,8 +69,16 @@ func (r *Report) PassedCount() int {
 	return n
 }
 
-// Outcome is the deploy's outcome, or "no deploy".
+// Outcome is the deploy's outcome, a series' count of each, or "no
+// deploy".
 func (r *Report) Outcome() string {
+	if s := r.Analysis.Series; s != nil {
+		out := fmt.Sprintf("%d succeeded, %d rolled back", s.Count(loadgen.ExpectSucceeded), s.Count(loadgen.ExpectRolledBack))
+		if n := s.Unexpected(); n > 0 {
+			out += fmt.Sprintf(", %d not as expected", n)
+		}
+		return out
+	}
 	if r.Analysis.Deploy == nil {
 		return "no deploy"
 	}

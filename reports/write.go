@@ -22,10 +22,8 @@ func (r *Report) Write(dir string) (string, error) {
 		return "", fmt.Errorf("report: %w", err)
 	}
 	lat, rps := r.ChartNames()
-	for _, c := range []struct {
-		name string
-		make func() ([]byte, error)
-	}{{lat, r.LatencyChart}, {rps, r.RateChart}} {
+	charts := append([]chart{{name: lat, make: r.LatencyChart}, {name: rps, make: r.RateChart}}, r.resourceCharts()...)
+	for _, c := range charts {
 		png, err := c.make()
 		if err != nil {
 			return "", fmt.Errorf("report %s: chart %s: %w", r.Name(), c.name, err)
@@ -151,6 +149,9 @@ func modelCell(r *Report) string {
 		}
 		cell += " → " + d.Model.Version
 	}
+	if s := sc.Series; s != nil {
+		cell += " ⇄ " + strings.Join(s.Versions(m)[1:], " ⇄ ")
+	}
 	if env := r.Data.Info.Env; env != nil {
 		for _, f := range env.Models {
 			if f.Name == filepath.Base(m.Path) && f.Bytes > 0 {
@@ -184,6 +185,9 @@ func summaryRow(r *Report) string {
 	if d := a.Deploy; d != nil && len(d.Events) > 0 {
 		dur = DeployDuration(d)
 	}
+	if s := a.Series; s != nil {
+		dur = fmt.Sprintf("%d deploys, %s in windows", len(s.Windows), secs(s.WindowTime()))
+	}
 	th := r.thresholdsCell()
 	if r.Data.Info.Error != "" {
 		th += "; run error"
@@ -207,11 +211,7 @@ func loadRow(r *Report) string {
 	if l.Concurrency > 0 {
 		load = fmt.Sprintf("%d clients for %s", l.Concurrency, l.Duration.Duration)
 	}
-	var mix []string
-	for _, m := range l.Mix {
-		mix = append(mix, fmt.Sprintf("%s ×%d", m.Kind, m.Weight))
-	}
-	return fmt.Sprintf("| %s | %s | %s | %d | %s | %s |\n", r.Name(), load, strings.Join(mix, ", "), l.MaxTokens, l.Timeout.Duration, loadAvg)
+	return fmt.Sprintf("| %s | %s | %s | %d | %s | %s |\n", r.Name(), load, mixText(l), l.MaxTokens, l.Timeout.Duration, loadAvg)
 }
 
 func firstCommand(c string) string {

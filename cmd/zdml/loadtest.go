@@ -25,7 +25,8 @@ func init() {
 // latest.md's rows: each large-model scenario (loadgen/scenarios/large,
 // make loadtest-large) right after the demo scenario it mirrors.
 var suiteOrder = []string{"baseline", "no-traffic-deploy", "deploy-under-load", "deploy-under-load-large",
-	"prewarm-fast", "prewarm-fast-large", "rollback-under-load", "quality-regression", "canary-under-load", "canary-regression"}
+	"prewarm-fast", "prewarm-fast-large", "rollback-under-load", "long-streams-large", "quality-regression",
+	"canary-under-load", "canary-regression", "deploy-storm-short", "deploy-storm", "soak"}
 
 // defaultScenariosDir holds the scenarios make loadtest-deploy runs.
 const defaultScenariosDir = "loadgen/scenarios"
@@ -195,10 +196,10 @@ func (f *loadtestFlags) runOne(ctx context.Context, log *slog.Logger, sc *loadge
 
 // runExternal drives a stack the user runs (make generate-traffic).
 func (f *loadtestFlags) runExternal(ctx context.Context, sc *loadgen.Scenario, dir string, info loadgen.RunInfo, opts []loadgen.Option) (*loadgen.RunData, error) {
-	if sc.Deploy != nil && f.repo == "" {
+	if sc.HasDeploys() && f.repo == "" {
 		return nil, fmt.Errorf("scenario %s deploys: with --url, give --repo (the repository its reconciler watches)", sc.Name)
 	}
-	if sc.Deploy != nil {
+	if sc.HasDeploys() {
 		opts = append(opts, loadgen.WithDeployer(&loadgen.GitOps{Repo: f.repo, File: "desired.yaml", APIURL: f.api}))
 	}
 	info.Env = loadgen.CaptureEnvironment(ctx, f.modelsDir)

@@ -13,9 +13,9 @@ func TestLoadtestSelectsScenarios(t *testing.T) {
 		duration        time.Duration
 		want, wantErr   string
 	}{
-		{name: "all in suite order", want: "baseline,no-traffic-deploy,deploy-under-load,prewarm-fast,rollback-under-load,quality-regression,canary-under-load,canary-regression"},
+		{name: "all in suite order", want: "baseline,no-traffic-deploy,deploy-under-load,prewarm-fast,rollback-under-load,quality-regression,canary-under-load,canary-regression,deploy-storm-short"},
 		{name: "named", scenarios: "prewarm-fast, baseline", want: "prewarm-fast,baseline"},
-		{name: "unknown", scenarios: "canary", wantErr: `no scenario "canary" in ../../loadgen/scenarios (have baseline, no-traffic-deploy, deploy-under-load, prewarm-fast, rollback-under-load, quality-regression, canary-under-load, canary-regression)`},
+		{name: "unknown", scenarios: "canary", wantErr: `no scenario "canary" in ../../loadgen/scenarios (have baseline, no-traffic-deploy, deploy-under-load, prewarm-fast, rollback-under-load, quality-regression, canary-under-load, canary-regression, deploy-storm-short)`},
 		{name: "duration override", scenarios: "deploy-under-load", duration: 2 * time.Minute, want: "deploy-under-load"},
 	}
 	for _, tt := range tests {
@@ -60,7 +60,7 @@ func TestLoadtestLargeScenarios(t *testing.T) {
 			t.Errorf("%s: deploys %s -> %v, want the SmolLM2-1.7B-shaped v1 -> v2", s.Name, s.Stack.Model.Path, s.Deploy)
 		}
 	}
-	if got, want := strings.Join(names, ","), "deploy-under-load-large,prewarm-fast-large"; got != want {
+	if got, want := strings.Join(names, ","), "deploy-under-load-large,prewarm-fast-large,long-streams-large"; got != want {
 		t.Errorf("scenarios %s, want %s", got, want)
 	}
 	if got, want := f.reproduce(scs[0]), "zdml loadtest --scenario deploy-under-load-large --scenarios-dir ../../loadgen/scenarios/large"; got != want {

@@ -37,6 +37,9 @@ func TestMakeTargets(t *testing.T) {
 		{target: "evidence", want: []string{"bin/zdml evidence  --repo ."}},
 		{target: "evidence", vars: []string{"ID=20261206T093911Z-d802ad"}, want: []string{"bin/zdml evidence 20261206T093911Z-d802ad --repo ."}},
 		{target: "evidence", vars: []string{"LIST=1"}, want: []string{"bin/zdml evidence --list  --repo ."}},
+		{target: "loadtest-storm", want: []string{`ZDML_LOADTEST_COMMAND="make loadtest-storm"`, "bin/zdml loadtest --scenarios-dir loadgen/scenarios/storm"}},
+		{target: "soak", want: []string{`ZDML_LOADTEST_COMMAND="make soak"`, "ZDML_LOADTEST_DURATION= ", "bin/zdml loadtest --scenarios-dir loadgen/scenarios/soak"}},
+		{target: "soak", vars: []string{"DURATION=5m"}, want: []string{`ZDML_LOADTEST_COMMAND="make soak DURATION=5m"`, "ZDML_LOADTEST_DURATION=5m "}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{tt.target}, tt.vars...), " "), func(t *testing.T) {
