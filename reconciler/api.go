@@ -86,7 +86,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // ServeAPI serves Handler on ln until ctx ends.
 func (r *Reconciler) ServeAPI(ctx context.Context, ln net.Listener, gatherer prometheus.Gatherer) error {
-	srv := &http.Server{Handler: r.Handler(gatherer), ReadHeaderTimeout: 5 * time.Second}
+	// No write timeout: POST actions answer when their deploy is over.
+	srv := &http.Server{Handler: r.Handler(gatherer), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: r.cfg.APIIdleTimeout}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

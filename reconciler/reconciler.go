@@ -27,6 +27,9 @@ const (
 	// DefaultResync is how often the daemon observes nginx and the colors
 	// to heal drift, whether or not desired.yaml changed.
 	DefaultResync = 2 * time.Second
+	// DefaultAPIIdleTimeout is how long the API keeps an idle keep-alive
+	// connection open.
+	DefaultAPIIdleTimeout = 60 * time.Second
 	// DefaultMinFreeDisk is the free space pre-flight requires in the state
 	// directory (logs, chat history, state).
 	DefaultMinFreeDisk = 256 << 20
@@ -45,6 +48,10 @@ type Config struct {
 	ColorAddrs map[spec.Color]string
 	// APIAddr is recorded in the lock so that the CLI finds the daemon.
 	APIAddr string
+	// APIIdleTimeout closes an API connection idle that long
+	// (DefaultAPIIdleTimeout): a client that keeps connections alive and
+	// forgets them does not pin a file and a goroutine in the daemon.
+	APIIdleTimeout time.Duration
 	// Modelserver is the model-server binary for the process runtime.
 	Modelserver string
 	// NginxRunner runs nginx; by default a local nginx under <state>/nginx.
@@ -88,6 +95,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Resync <= 0 {
 		c.Resync = DefaultResync
+	}
+	if c.APIIdleTimeout <= 0 {
+		c.APIIdleTimeout = DefaultAPIIdleTimeout
 	}
 	if c.MinFreeDisk == 0 {
 		c.MinFreeDisk = DefaultMinFreeDisk
