@@ -135,11 +135,14 @@ func (g *GitOps) Wait(ctx context.Context, commit, version string, since time.Ti
 }
 
 // deployOutcome is how the deploy of commit, made at since, ended according
-// to st, once it has: the reconciler is not progressing, its last deploy
-// finished after since, and version serves unless that deploy failed.
+// to st, once it has: the reconciler is neither progressing nor retrying (a
+// failed attempt it will try again after a backoff is not the deploy's
+// end), its last deploy finished after since, and version serves unless
+// that deploy failed.
 func deployOutcome(st reconciler.StatusReport, commit, version string, since time.Time) (Outcome, bool) {
 	ld := st.LastDeploy
-	if st.SyncState == "progressing" || ld == nil || ld.FinishedAt.Before(since) {
+	if st.SyncState == reconciler.SyncProgressing || st.SyncState == reconciler.SyncRetrying ||
+		ld == nil || ld.FinishedAt.Before(since) {
 		return Outcome{}, false
 	}
 	if ld.Outcome == ExpectSucceeded && version != "" && st.ActiveVersion != version {

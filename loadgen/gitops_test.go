@@ -33,6 +33,8 @@ func TestDeployOutcome(t *testing.T) {
 		{name: "other commit", st: reconciler.StatusReport{SyncState: "synced", ActiveVersion: "v2", DesiredCommit: "fedcba987654", LastDeploy: done("succeeded", since.Add(time.Second))}},
 		{name: "succeeded", st: reconciler.StatusReport{SyncState: "synced", ActiveColor: "green", ActiveVersion: "v2", DesiredCommit: "abcdef1234567890", LastDeploy: done("succeeded", since.Add(time.Second))},
 			wantDone: true, wantResult: "succeeded"},
+		{name: "retrying: a failed attempt tried again later", st: reconciler.StatusReport{SyncState: "retrying", ActiveColor: "blue", ActiveVersion: "v1",
+			LastDeploy: done("rolled_back", since.Add(time.Second))}},
 		{name: "rolled back", st: reconciler.StatusReport{SyncState: "degraded", ActiveColor: "blue", ActiveVersion: "v1", LastDeploy: done("rolled_back", since.Add(time.Second))},
 			wantDone: true, wantResult: "rolled_back"},
 	}
