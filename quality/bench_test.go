@@ -3,12 +3,6 @@ package quality_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,27 +25,13 @@ import (
 // at nice 10, as the reconciler runs a standby. Knobs: ZDML_BENCH_MODELS
 // (demo,large), ZDML_BENCH_ROUNDS (3).
 func BenchmarkQuality(b *testing.B) {
-	rounds := 3
-	if v := os.Getenv("ZDML_BENCH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("ZDML_BENCH_ROUNDS=%q: want a positive integer", v)
-		}
-		rounds = n
-	}
-	which := os.Getenv("ZDML_BENCH_MODELS")
-	if which == "" {
-		which = "demo,large"
-	}
+	rounds := testenv.BenchInt(b, "ZDML_BENCH_ROUNDS", 3)
 	pairs := map[string][3]string{
 		"demo":  {"demo-v1.gguf", "demo-v2-tuned.gguf", "2"},
 		"large": {"smollm2-shaped-v1.gguf", "smollm2-shaped-v2.gguf", "1"},
 	}
-	for _, name := range strings.Split(which, ",") {
-		p, ok := pairs[name]
-		if !ok {
-			b.Fatalf("ZDML_BENCH_MODELS: unknown %q (want demo, large)", name)
-		}
+	for _, name := range testenv.BenchNames(b, "ZDML_BENCH_MODELS", "demo,large", "demo", "large") {
+		p := pairs[name]
 		b.Run(name, func(b *testing.B) { benchGate(b, p[0], p[1], p[2], rounds) })
 	}
 }
@@ -70,16 +50,16 @@ func benchGate(b *testing.B, activeModel, candidateModel, threads string, rounds
 		}
 		return v, time.Since(start)
 	}
-	rec := &latencies{}
+	rec := &testenv.ChatLoop{}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
-		go func() { defer wg.Done(); rec.load(active.URL, stop) }()
+		go func() { defer wg.Done(); rec.Run(active.URL, stop) }()
 	}
 	time.Sleep(3 * time.Second) // the active's caches warm
 	var cold, warm []time.Duration
-	var scoring, judging, quiet []window
+	var scoring, judging, quiet []testenv.Window
 	var last *quality.Verdict
 	for range b.N * rounds {
 		g := quality.New() // a new gate: nothing cached
@@ -88,19 +68,19 @@ func benchGate(b *testing.B, activeModel, candidateModel, threads string, rounds
 		end := time.Now()
 		// The active's side comes first; then only the candidate works.
 		split := end.Add(-v.Candidate.Duration)
-		scoring, judging = append(scoring, window{start, split}), append(judging, window{split, end})
+		scoring, judging = append(scoring, testenv.Window{Start: start, End: split}), append(judging, testenv.Window{Start: split, End: end})
 		cold, last = append(cold, d), v
 		_, d = judge(g) // the active's side cached now
 		warm = append(warm, d)
-		q := window{start: time.Now()}
+		q := testenv.Window{Start: time.Now()}
 		time.Sleep(split.Sub(start))
-		q.end = time.Now()
+		q.End = time.Now()
 		quiet = append(quiet, q)
 	}
 	close(stop)
 	wg.Wait()
-	without, scored, candidateOnly := rec.during(quiet), rec.during(scoring), rec.during(judging)
-	ratio := float64(pct(scored, 99)) / float64(pct(without, 99))
+	without, scored, candidateOnly := rec.StartedIn(quiet), rec.StartedIn(scoring), rec.StartedIn(judging)
+	ratio := float64(testenv.Percentile(scored, 99)) / float64(testenv.Percentile(without, 99))
 	fmt.Printf("\nquality gate, %s (active) vs %s (candidate, nice 10), %s threads each, %d rounds (medians):\n", activeModel, candidateModel, threads, len(cold))
 	fmt.Printf("  judgement %6.1f s with the active scored (cold; the active's side %.1f s), %6.1f s with it cached (warm); %d held-out tokens, 1 golden prompt of 32 tokens\n",
 		median(cold).Seconds(), median(spans(scoring)).Seconds(), median(warm).Seconds(), last.Active.Tokens)
@@ -111,76 +91,21 @@ func benchGate(b *testing.B, activeModel, candidateModel, threads string, rounds
 		ls   []time.Duration
 	}{{"not judged (same windows)", without}, {"its side being scored", scored}, {"only the candidate judged", candidateOnly}} {
 		fmt.Printf("    %-26s %4d requests  p50 %7s  p99 %7s  p99 ratio %.2f\n", row.name, len(row.ls),
-			pct(row.ls, 50).Round(time.Millisecond), pct(row.ls, 99).Round(time.Millisecond), float64(pct(row.ls, 99))/float64(pct(without, 99)))
+			testenv.Percentile(row.ls, 50).Round(time.Millisecond), testenv.Percentile(row.ls, 99).Round(time.Millisecond), float64(testenv.Percentile(row.ls, 99))/float64(testenv.Percentile(without, 99)))
 	}
 	b.ReportMetric(median(cold).Seconds(), "judge-cold-s")
 	b.ReportMetric(median(warm).Seconds(), "judge-warm-s")
-	b.ReportMetric(float64(pct(without, 99).Milliseconds()), "p99-ms-without")
-	b.ReportMetric(float64(pct(scored, 99).Milliseconds()), "p99-ms-scored")
+	b.ReportMetric(float64(testenv.Percentile(without, 99).Milliseconds()), "p99-ms-without")
+	b.ReportMetric(float64(testenv.Percentile(scored, 99).Milliseconds()), "p99-ms-scored")
 	b.ReportMetric(ratio, "p99-scored/without")
 }
 
-func spans(ws []window) []time.Duration {
+func spans(ws []testenv.Window) []time.Duration {
 	out := make([]time.Duration, len(ws))
 	for i, w := range ws {
-		out[i] = w.end.Sub(w.start)
+		out[i] = w.End.Sub(w.Start)
 	}
 	return out
 }
 
-type window struct{ start, end time.Time }
-
-// latencies records every request's start and duration.
-type latencies struct {
-	mu   sync.Mutex
-	reqs []window
-}
-
-func (l *latencies) load(url string, stop <-chan struct{}) {
-	client := &http.Client{Timeout: 5 * time.Minute}
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		t0 := time.Now()
-		resp, err := client.Post(url+"/chat", "application/json", strings.NewReader(`{"message":"hello there","max_tokens":8}`))
-		if err != nil {
-			continue
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		l.mu.Lock()
-		l.reqs = append(l.reqs, window{t0, time.Now()})
-		l.mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// during returns the durations of the requests that started in ws.
-func (l *latencies) during(ws []window) []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []time.Duration
-	for _, r := range l.reqs {
-		for _, w := range ws {
-			if !r.start.Before(w.start) && r.start.Before(w.end) {
-				out = append(out, r.end.Sub(r.start))
-			}
-		}
-	}
-	return out
-}
-
-// pct is the p-th percentile (nearest rank).
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[max(0, min(len(s)-1, (len(s)*p+99)/100-1))]
-}
-
-func median(ds []time.Duration) time.Duration { return pct(ds, 50) }
+func median(ds []time.Duration) time.Duration { return testenv.Percentile(ds, 50) }

@@ -5,10 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
 )
 
 // BenchmarkQualityDeploy (make bench-quality-deploy) measures what the
@@ -26,18 +27,7 @@ import (
 // its load-test scenarios). Knobs: ZDML_BENCH_MODELS (demo,large),
 // ZDML_BENCH_ROUNDS (2).
 func BenchmarkQualityDeploy(b *testing.B) {
-	rounds := 2
-	if v := os.Getenv("ZDML_BENCH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("ZDML_BENCH_ROUNDS=%q: want a positive integer", v)
-		}
-		rounds = n
-	}
-	which := os.Getenv("ZDML_BENCH_MODELS")
-	if which == "" {
-		which = "demo,large"
-	}
+	rounds := testenv.BenchInt(b, "ZDML_BENCH_ROUNDS", 2)
 	models := map[string]benchModel{
 		"demo": {v1: "demo-v1.gguf", v2: "demo-v2-tuned.gguf", resources: "{memory: 512Mi, threads: 1, parallel: 2, ctx: 1024}",
 			ready: "60s", latency: "10s"},
@@ -46,11 +36,8 @@ func BenchmarkQualityDeploy(b *testing.B) {
 		"large": {v1: "smollm2-shaped-v1.gguf", v2: "smollm2-shaped-v2.gguf", resources: "{memory: 3Gi, threads: 1, parallel: 2, ctx: 1024}",
 			ready: "300s", latency: "30s", bounds: ", maxKL: 10, maxPerplexityRatio: 1000"},
 	}
-	for _, name := range strings.Split(which, ",") {
-		m, ok := models[name]
-		if !ok {
-			b.Fatalf("ZDML_BENCH_MODELS: unknown %q (want demo, large)", name)
-		}
+	for _, name := range testenv.BenchNames(b, "ZDML_BENCH_MODELS", "demo,large", "demo", "large") {
+		m := models[name]
 		b.Run(name, func(b *testing.B) { benchQualityDeploy(b, m, rounds*b.N) })
 	}
 }

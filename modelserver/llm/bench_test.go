@@ -33,9 +33,9 @@ import (
 // ZDML_BENCH_ROUNDS (5), ZDML_BENCH_TOKENS (64).
 func BenchmarkModelServer(b *testing.B) {
 	model := testenv.Model(b, envOr("ZDML_BENCH_MODEL", "demo-v1.gguf"))
-	threads := envInt(b, "ZDML_BENCH_THREADS", runtime.NumCPU())
-	rounds := envInt(b, "ZDML_BENCH_ROUNDS", 5)
-	tokens := envInt(b, "ZDML_BENCH_TOKENS", 64)
+	threads := testenv.BenchInt(b, "ZDML_BENCH_THREADS", runtime.NumCPU())
+	rounds := testenv.BenchInt(b, "ZDML_BENCH_ROUNDS", 5)
+	tokens := testenv.BenchInt(b, "ZDML_BENCH_TOKENS", 64)
 	const ctx, parallel = 1024, 4
 
 	tmpl, err := modelserver.ReadTemplate(model)
@@ -332,16 +332,4 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-func envInt(b *testing.B, key string, def int) int {
-	v := os.Getenv(key)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive integer", key, v)
-	}
-	return n
 }

@@ -3,9 +3,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -51,16 +48,16 @@ func BenchmarkContention(b *testing.B) {
 	})
 	c := modelclient.New()
 	waitReady(b, c, active.Addr)
-	rec := &latencies{}
+	rec := &testenv.ChatLoop{}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); rec.load(active.Addr, stop) }()
+		go func() { defer wg.Done(); rec.Run("http://"+active.Addr, stop) }()
 	}
 	time.Sleep(2 * time.Second) // warm the active color's caches
 	modes := []string{"idle", "nice19", "nice10", "nice0"}
-	windows := map[string][]window{}
+	windows := map[string][]testenv.Window{}
 	for i := 0; i < b.N; i++ {
 		for cycle := 0; cycle < 6; cycle++ {
 			for _, mode := range modes {
@@ -80,21 +77,21 @@ func BenchmarkContention(b *testing.B) {
 			if mode == "idle" && phase == "warmup" {
 				continue
 			}
-			ls := rec.during(windows[name])
-			p50, p99m := pct(ls, 50), pct(ls, 99)
+			ls := rec.Overlapping(windows[name])
+			p50, p99m := testenv.Percentile(ls, 50), testenv.Percentile(ls, 99)
 			p99[name] = p99m
 			var spans []time.Duration
 			for _, w := range windows[name] {
-				spans = append(spans, w.end.Sub(w.start))
+				spans = append(spans, w.End.Sub(w.Start))
 			}
 			if phase == "load" {
-				ready[mode] = pct(spans, 50)
+				ready[mode] = testenv.Percentile(spans, 50)
 			} else {
-				b.ReportMetric(pct(spans, 50).Seconds(), "warm-s-"+mode)
+				b.ReportMetric(testenv.Percentile(spans, 50).Seconds(), "warm-s-"+mode)
 			}
 			b.Logf("%-14s %4d requests: p50 %6s p90 %6s p99 %6s; window median %6s (min %6s, max %6s)", name, len(ls),
-				p50.Round(time.Millisecond), pct(ls, 90).Round(time.Millisecond), p99m.Round(time.Millisecond), pct(spans, 50).Round(time.Millisecond),
-				pct(spans, 0).Round(time.Millisecond), pct(spans, 100).Round(time.Millisecond))
+				p50.Round(time.Millisecond), testenv.Percentile(ls, 90).Round(time.Millisecond), p99m.Round(time.Millisecond), testenv.Percentile(spans, 50).Round(time.Millisecond),
+				testenv.Percentile(spans, 0).Round(time.Millisecond), testenv.Percentile(spans, 100).Round(time.Millisecond))
 			b.ReportMetric(float64(p99m.Milliseconds()), "p99-ms-"+strings.ReplaceAll(name, "/", "-"))
 		}
 		if mode != "idle" {
@@ -113,20 +110,18 @@ func BenchmarkContention(b *testing.B) {
 	}
 }
 
-type window struct{ start, end time.Time }
-
 // cycleStandby starts green at the mode's priority (nice19 and nice10:
 // PriorityLow at that nice; nice0: normal) and waits until it is ready (the
 // load window), warms it with two 16-token prompts at that priority (the
 // warm-up window), raises it to normal as the swap does, and stops it.
 // "idle" waits a second with no standby, for the baseline.
-func cycleStandby(b *testing.B, drv *Process, c *modelclient.Client, inst func(spec.Color, driver.Priority) driver.Instance, mode string) (load, warm window) {
+func cycleStandby(b *testing.B, drv *Process, c *modelclient.Client, inst func(spec.Color, driver.Priority) driver.Instance, mode string) (load, warm testenv.Window) {
 	ctx := context.Background()
 	if mode == "idle" {
-		load.start = time.Now()
+		load.Start = time.Now()
 		time.Sleep(time.Second)
-		load.end = time.Now()
-		return load, window{load.end, load.end}
+		load.End = time.Now()
+		return load, testenv.Window{Start: load.End, End: load.End}
 	}
 	p := driver.PriorityLow
 	switch mode {
@@ -138,19 +133,19 @@ func cycleStandby(b *testing.B, drv *Process, c *modelclient.Client, inst func(s
 		drv.lowNice = 19
 	}
 	standby := inst(spec.Green, p)
-	load.start = time.Now()
+	load.Start = time.Now()
 	if _, err := drv.Start(ctx, standby); err != nil {
 		b.Fatal(err)
 	}
 	waitReady(b, c, standby.Addr)
-	load.end = time.Now()
-	warm.start = time.Now()
+	load.End = time.Now()
+	warm.Start = time.Now()
 	for i := 0; i < 2; i++ {
 		if _, _, err := c.Completion(ctx, standby.Addr, fmt.Sprintf("Warm up number %d, tell me a story", i), 16); err != nil {
 			b.Fatal(err)
 		}
 	}
-	warm.end = time.Now()
+	warm.End = time.Now()
 	// As the swap does: raised to normal after the warm-up.
 	if err := drv.SetPriority(ctx, spec.Green, driver.PriorityNormal); err != nil {
 		b.Fatal(err)
@@ -170,57 +165,4 @@ func waitReady(b *testing.B, c *modelclient.Client, addr string) {
 		}
 	}
 	b.Fatalf("%s not ready within 2m: %v", addr, err)
-}
-
-// latencies records every request's start and duration.
-type latencies struct {
-	mu   sync.Mutex
-	reqs []window
-}
-
-func (l *latencies) load(addr string, stop <-chan struct{}) {
-	client := &http.Client{Timeout: time.Minute}
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		t0 := time.Now()
-		resp, err := client.Post("http://"+addr+"/chat", "application/json", strings.NewReader(`{"message":"hello there","max_tokens":8}`))
-		if err != nil {
-			continue
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		l.mu.Lock()
-		l.reqs = append(l.reqs, window{t0, time.Now()})
-		l.mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// during returns the durations of requests that overlapped any window.
-func (l *latencies) during(ws []window) []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []time.Duration
-	for _, r := range l.reqs {
-		for _, w := range ws {
-			if r.start.Before(w.end) && r.end.After(w.start) {
-				out = append(out, r.end.Sub(r.start))
-				break
-			}
-		}
-	}
-	return out
-}
-
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[min(len(s)-1, len(s)*p/100)]
 }
