@@ -57,7 +57,10 @@ func (s *Sampler) Run(ctx context.Context, path string) ([]Sample, error) {
 	defer tick.Stop()
 	var out []Sample
 	for {
-		smp := s.Take(ctx)
+		// A sample begun before the run ends is finished (each read is
+		// bounded by the client's timeout): cut short, its last reading
+		// would be an error the report shows as a gap.
+		smp := s.Take(context.WithoutCancel(ctx))
 		out = append(out, smp)
 		if err := enc.Encode(smp); err != nil {
 			return out, fmt.Errorf("sampler: %w", err)
