@@ -43,6 +43,7 @@ func (r *Report) canarySection(b *strings.Builder) {
 			secs(t.FirstFail.Sub(exposed)), secs(t.WeightZero.Sub(t.FirstFail)))
 	}
 	b.WriteString("\n\n")
+	r.canarySteps(b)
 	if len(t.Windows) == 0 {
 		b.WriteString("No analysis window was judged.\n\n")
 		return
@@ -61,6 +62,32 @@ func (r *Report) canarySection(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "| %s … %s | %d%% | %s | %s | **%s** | %s |\n", offset(start, w.From), offset(start, w.To), d.Weight,
 			client, server, d.Verdict, oneLine(d.Reason))
+	}
+	b.WriteString("\n")
+}
+
+// canarySteps counts, for each weight the canary held, the requests that
+// started while it held it and how many of them failed (a cut stream
+// included): a canary is zero-downtime only if every step is.
+func (r *Report) canarySteps(b *strings.Builder) {
+	t := r.Analysis.Canary
+	if len(t.Spans) == 0 {
+		return
+	}
+	start := r.Analysis.Start
+	b.WriteString("| weight | from | to | requests started | failed |\n|---|---|---|---|---|\n")
+	for _, s := range t.Spans {
+		n, failed := 0, 0
+		for _, rec := range r.Data.Records {
+			if rec.Start.Before(s.From) || !rec.Start.Before(s.To) {
+				continue
+			}
+			n++
+			if rec.Failed() {
+				failed++
+			}
+		}
+		fmt.Fprintf(b, "| %d%% | %s | %s | %d | %d |\n", s.Weight, offset(start, s.From), offset(start, s.To), n, failed)
 	}
 	b.WriteString("\n")
 }
