@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/reconciler/analysis"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
@@ -50,13 +50,7 @@ func (e *env) waitCanaryWeight(weight int) {
 // adminCanary asks nginx's admin listener for its split ("green 20", "none").
 func (e *env) adminCanary() string {
 	e.t.Helper()
-	resp, err := http.Get("http://" + e.admin + "/zdml/canary")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(b))
+	return testenv.GetText(e.t, "http://"+e.admin+"/zdml/canary")
 }
 
 // TestCanaryPromotedUnderLoad: v2 goes through every step under client

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/reconciler"
 )
 
@@ -27,13 +27,7 @@ func canaryDesired(version string) string {
 
 func (w *world) adminCanary() string {
 	w.t.Helper()
-	resp, err := http.Get("http://" + w.admin + "/zdml/canary")
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(b))
+	return testenv.GetText(w.t, "http://"+w.admin+"/zdml/canary")
 }
 
 // TestKillMidCanary SIGKILLs the real daemon while the canary holds 70 %:
