@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
 	"github.com/zero-downtime-ml/zdml/loadgen"
 )
 
@@ -28,7 +29,7 @@ func (r *Report) Write(dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("report %s: chart %s: %w", r.Name(), c.name, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(c.name)), png, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, filepath.FromSlash(c.name)), png, 0o644); err != nil {
 			return "", fmt.Errorf("report: %w", err)
 		}
 	}
@@ -37,7 +38,7 @@ func (r *Report) Write(dir string) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, r.BaseName()+".md")
-	return path, os.WriteFile(path, md.Bytes(), 0o644)
+	return path, atomicfile.WriteFile(path, md.Bytes(), 0o644)
 }
 
 // seedOrder is the order of the original design's results table.
@@ -222,5 +223,5 @@ func firstCommand(c string) string {
 // WriteSummary writes dir/latest.md.
 func WriteSummary(dir string, reports []*Report) (string, error) {
 	path := filepath.Join(dir, SummaryFile)
-	return path, os.WriteFile(path, Summary(reports), 0o644)
+	return path, atomicfile.WriteFile(path, Summary(reports), 0o644)
 }
