@@ -208,6 +208,8 @@ func jsonError(b []byte, err error) string {
 		return fmt.Sprintf("line %d: %v", lineOf(b, typ.Offset), err)
 	case errors.Is(err, io.EOF):
 		return "empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "cut short: the file ends inside the record"
 	}
 	return err.Error()
 }
