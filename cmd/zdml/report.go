@@ -13,19 +13,19 @@ import (
 )
 
 func init() {
-	register("report", "regenerate reports from raw results: zdml report [RUN_DIR|results.bin ...] (default: the latest run of each scenario)", runReport)
+	register("report", "regenerate reports and latest.md from raw results: zdml report [RUN_DIR|results.bin ...] (default: the latest run of each scenario); zdml report --summary rewrites latest.md alone from the committed records", runReport)
 }
 
 func runReport(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	reportsDir := fs.String("reports-dir", envOr("ZDML_REPORTS_DIR", "reports"), "where reports are written (env ZDML_REPORTS_DIR)")
 	runsDir := fs.String("runs-dir", envOr("ZDML_RUNS_DIR", filepath.Join("reports", "runs")), "raw runs, for the default selection (env ZDML_RUNS_DIR)")
-	summary := fs.Bool("summary", false, "also rewrite latest.md from the newest record of each scenario in --reports-dir (always done without arguments)")
+	summary := fs.Bool("summary", false, "also rewrite latest.md from the newest record of each scenario in --reports-dir; alone, only that (no raw runs needed)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	paths := fs.Args()
-	if len(paths) == 0 {
+	if len(paths) == 0 && !*summary {
 		runs, err := latestRuns(*runsDir)
 		if err != nil {
 			return err
