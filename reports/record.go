@@ -95,7 +95,7 @@ func (r *Report) Record() *Record {
 		Version: RecordVersion, Scenario: r.Name(), Started: info.Started.UTC(),
 		Model: modelCell(r), Duration: r.timing(), Requests: a.All.Requests, Failed: a.All.Failed,
 		Outcome: r.Outcome(), Thresholds: r.thresholdCount(),
-		RunError: oneLine(info.Error), Command: firstCommand(info.Command), Runtime: info.Runtime, Env: info.Env,
+		RunError: info.Error, Command: firstCommand(info.Command), Runtime: info.Runtime, Env: info.Env,
 	}
 	if sc := r.Scenario; sc != nil {
 		if s := sc.Seed; s != nil {
