@@ -191,7 +191,7 @@ test-deploy-load: $(LOADTEST_DEPS) ## standard blue/green deploy under load
 	ZDML_LOADTEST_COMMAND="make test-deploy-load" $(LOADTEST) --scenario deploy-under-load
 test-prewarm: $(LOADTEST_DEPS) ## prewarm + fast deploy under load
 	ZDML_LOADTEST_COMMAND="make test-prewarm" $(LOADTEST) --scenario prewarm-fast
-report: build ## regenerate reports/ and reports/latest.md from the latest raw run of each scenario (reports/runs/)
+report: build ## regenerate reports/ from the latest raw run of each scenario (reports/runs/), and reports/latest.md from the newest record (reports/<date>-<scenario>.json) of every scenario
 	$(ZDML) report
 open-report: ## print the path of reports/latest.md and open it with xdg-open when there is one
 	@test -f reports/latest.md || { echo "no reports/latest.md yet: run make loadtest-deploy" >&2; exit 1; }; echo "$(CURDIR)/reports/latest.md"; if command -v xdg-open >/dev/null; then xdg-open "$(CURDIR)/reports/latest.md" >/dev/null 2>&1 & fi

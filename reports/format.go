@@ -64,7 +64,7 @@ func (r *Report) reproduceSection(b *strings.Builder) {
 }
 
 // secs writes a duration as seconds with one decimal: "12.3 s".
-func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+func secs(d time.Duration) string { return seconds(d.Seconds()) }
 
 // offset writes t relative to start: "+12.3 s".
 func offset(start, t time.Time) string { return fmt.Sprintf("+%.1f s", t.Sub(start).Seconds()) }

@@ -55,25 +55,8 @@ func (r *Report) durationCell() string {
 	return s
 }
 
-// DeployDuration is the deploy's length; for a prewarm, the prewarm and the
-// fast deploy apart ("2.3 s prewarm + 3.1 s fast deploy"), as the seed
-// reported them.
-func DeployDuration(d *loadgen.DeployWindow) string {
-	if !d.PromoteStart.IsZero() && !d.WarmEnd.IsZero() {
-		return secs(d.WarmEnd.Sub(d.Start)) + " prewarm + " + secs(d.End.Sub(d.PromoteStart)) + " fast deploy"
-	}
-	return secs(d.Duration())
-}
-
 func (r *Report) thresholdsCell() string {
-	if len(r.Thresholds) == 0 {
-		return "none declared"
-	}
-	word := "passed"
-	if !loadgen.Passed(r.Thresholds) {
-		word = "FAILED"
-	}
-	return fmt.Sprintf("%d/%d %s", r.PassedCount(), len(r.Thresholds), word)
+	return r.thresholdCount().String()
 }
 
 func (r *Report) thresholdsSection(b *strings.Builder) {

@@ -43,12 +43,7 @@ func Load(path string) (*Report, error) {
 func (r *Report) Name() string { return r.Data.Info.Scenario }
 
 // Date is the day the run started, UTC.
-func (r *Report) Date() string {
-	if r.Data.Info.Started.IsZero() {
-		return "undated"
-	}
-	return r.Data.Info.Started.UTC().Format("2006-01-02")
-}
+func (r *Report) Date() string { return dateOf(r.Data.Info.Started) }
 
 // BaseName is "<date>-<scenario>", the stem of the report's files.
 func (r *Report) BaseName() string { return r.Date() + "-" + r.Name() }

@@ -62,7 +62,7 @@ func TestMarkdownGolden(t *testing.T) {
 
 func TestSummaryGolden(t *testing.T) {
 	// Two runs of two commands, rows of one seed row in the order given.
-	got := Summary([]*Report{fixtureReport(t), largeFixtureReport(t)})
+	got := Summary([]*Record{fixtureReport(t).Record(), largeFixtureReport(t).Record()})
 	if want := golden(t, "latest.golden.md", got); !bytes.Equal(got, want) {
 		t.Errorf("summary differs from testdata/latest.golden.md:\n%s", got)
 	}

@@ -103,7 +103,7 @@ func runLoadtest(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 	}
 	if len(reps) > 0 {
-		if path, err := writeLatestSummary(f.reportsDir, f.runsDir); err == nil {
+		if path, err := writeLatestSummary(f.reportsDir); err == nil {
 			fmt.Fprintf(os.Stderr, "summary: %s\n", path)
 		} else {
 			failures = append(failures, "summary: "+err.Error())

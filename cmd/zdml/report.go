@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -14,19 +13,19 @@ import (
 )
 
 func init() {
-	register("report", "regenerate reports from raw results: zdml report [RUN_DIR|results.bin ...] (default: the latest run of each scenario)", runReport)
+	register("report", "regenerate reports and latest.md from raw results: zdml report [RUN_DIR|results.bin ...] (default: the latest run of each scenario); zdml report --summary rewrites latest.md alone from the committed records", runReport)
 }
 
 func runReport(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	reportsDir := fs.String("reports-dir", envOr("ZDML_REPORTS_DIR", "reports"), "where reports are written (env ZDML_REPORTS_DIR)")
-	runsDir := fs.String("runs-dir", envOr("ZDML_RUNS_DIR", filepath.Join("reports", "runs")), "raw runs, for the default selection and latest.md (env ZDML_RUNS_DIR)")
-	summary := fs.Bool("summary", false, "also rewrite latest.md from the latest run of each scenario (always done without arguments)")
+	runsDir := fs.String("runs-dir", envOr("ZDML_RUNS_DIR", filepath.Join("reports", "runs")), "raw runs, for the default selection (env ZDML_RUNS_DIR)")
+	summary := fs.Bool("summary", false, "also rewrite latest.md from the newest record of each scenario in --reports-dir; alone, only that (no raw runs needed)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	paths := fs.Args()
-	if len(paths) == 0 {
+	if len(paths) == 0 && !*summary {
 		runs, err := latestRuns(*runsDir)
 		if err != nil {
 			return err
@@ -46,7 +45,7 @@ func runReport(ctx context.Context, log *slog.Logger, args []string) error {
 			rep.Analysis.All.Requests, rep.Analysis.All.Failed, rep.Outcome(), rep.PassedCount(), len(rep.Thresholds), out)
 	}
 	if *summary {
-		path, err := writeLatestSummary(*reportsDir, *runsDir)
+		path, err := writeLatestSummary(*reportsDir)
 		if err != nil {
 			return err
 		}
@@ -88,26 +87,19 @@ func latestRuns(runsDir string) ([]string, error) {
 	return out, nil
 }
 
-// writeLatestSummary writes reportsDir/latest.md from the latest run of
-// every scenario found in runsDir.
-func writeLatestSummary(reportsDir, runsDir string) (string, error) {
-	runs, err := latestRuns(runsDir)
+// writeLatestSummary writes reportsDir/latest.md from the newest record of
+// every scenario in reportsDir: the runs of every command, made on any day
+// and committed, not only those whose raw results are on this machine.
+func writeLatestSummary(reportsDir string) (string, error) {
+	recs, err := reports.LatestRecords(reportsDir)
 	if err != nil {
 		return "", err
 	}
-	var reps []*reports.Report
-	for _, r := range runs {
-		rep, err := reports.Load(r)
-		if err != nil {
-			return "", err
-		}
-		reps = append(reps, rep)
+	if len(recs) == 0 {
+		return "", fmt.Errorf("no records in %s (run make loadtest-deploy first)", reportsDir)
 	}
-	sort.SliceStable(reps, func(i, j int) bool { return suiteRank(reps[i].Name()) < suiteRank(reps[j].Name()) })
-	if err := os.MkdirAll(reportsDir, 0o755); err != nil {
-		return "", err
-	}
-	return reports.WriteSummary(reportsDir, reps)
+	sort.SliceStable(recs, func(i, j int) bool { return suiteRank(recs[i].Scenario) < suiteRank(recs[j].Scenario) })
+	return reports.WriteSummary(reportsDir, recs)
 }
 
 func suiteRank(name string) int {
