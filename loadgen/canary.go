@@ -59,9 +59,11 @@ type CanaryTrace struct {
 	// MaxWeight is the highest weight the canary had before it was
 	// promoted or aborted.
 	MaxWeight int
-	// FirstFail is the first failed window; WeightZero when the rollback
-	// had routed every request back to the stable color (zero when none).
-	FirstFail, WeightZero time.Time
+	// FirstFail is the first failed window; Abort the failed window the
+	// canary was aborted on (the one past failureLimit: after FirstFail
+	// when failureLimit > 0); WeightZero when the rollback had routed every
+	// request back to the stable color (zero when none).
+	FirstFail, Abort, WeightZero time.Time
 }
 
 // WeightSpan is a stretch of time at one canary weight.
@@ -98,8 +100,11 @@ func canaryTrace(w *DeployWindow, recs []Record, end time.Time) *CanaryTrace {
 		switch {
 		case e.Step == StepCanary && e.Analysis != nil:
 			t.addWindow(*e.Analysis, spanStart, recs)
-			if e.Analysis.Verdict == "fail" && t.FirstFail.IsZero() {
-				t.FirstFail = e.Time
+			if e.Analysis.Verdict == "fail" && weight > 0 {
+				if t.FirstFail.IsZero() {
+					t.FirstFail = e.Time
+				}
+				t.Abort = e.Time // the last failed window before weight 0
 			}
 		case e.Step == StepCanary && e.Weight != nil && *e.Weight == 0 && weight > 0:
 			closeSpan(e.Time) // the abort: every request back on the stable color
@@ -148,8 +153,10 @@ func (t *CanaryTrace) addWindow(d CanaryDecision, spanStart time.Time, recs []Re
 }
 
 // canaryValue measures a canary threshold: the highest weight, how many
-// windows were judged (failed, passed), and the seconds from the first
-// failed window to weight 0.
+// windows were judged (failed, passed), the seconds from the window the
+// canary was aborted on to weight 0 (to_weight_zero: the abort itself),
+// and from the first failed window to weight 0 (first_fail_to_weight_zero:
+// the abort and the failed windows failureLimit waits for before it).
 func (a *Analysis) canaryValue(agg string) (float64, error) {
 	t := a.Canary
 	if t == nil {
@@ -177,5 +184,8 @@ func (a *Analysis) canaryValue(agg string) (float64, error) {
 	if t.FirstFail.IsZero() || t.WeightZero.IsZero() {
 		return 0, fmt.Errorf("the canary was not aborted by a failed window")
 	}
-	return t.WeightZero.Sub(t.FirstFail).Seconds(), nil
+	if agg == "first_fail_to_weight_zero" {
+		return t.WeightZero.Sub(t.FirstFail).Seconds(), nil
+	}
+	return t.WeightZero.Sub(t.Abort).Seconds(), nil
 }

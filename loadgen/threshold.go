@@ -51,7 +51,7 @@ var metricAggs = map[string][]string{
 	"deploy":            {"outcome", "duration"},
 	"deploys":           {"count", "succeeded", "rolled_back", "unexpected"},
 	"resources":         {"growing", "disk_mib_per_hour"},
-	"canary":            {"max_weight", "windows", "failed_windows", "passed_windows", "to_weight_zero"},
+	"canary":            {"max_weight", "windows", "failed_windows", "passed_windows", "to_weight_zero", "first_fail_to_weight_zero"},
 }
 
 // Phases a threshold may name. deploy is from the first step of the deploy
@@ -143,7 +143,7 @@ func (t *Threshold) parseBound(v string) error {
 
 func (t Threshold) isDuration() bool {
 	return t.Metric == "http_req_duration" || t.Metric == "ttft" || (t.Metric == "deploy" && t.Agg == "duration") ||
-		(t.Metric == "canary" && t.Agg == "to_weight_zero")
+		(t.Metric == "canary" && strings.HasSuffix(t.Agg, "to_weight_zero"))
 }
 
 // Compare applies the threshold's operator to got and bound.

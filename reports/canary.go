@@ -39,8 +39,12 @@ func (r *Report) canarySection(b *strings.Builder) {
 		if len(t.Spans) > 0 {
 			exposed = t.Spans[0].From
 		}
-		fmt.Fprintf(b, " The first failed window came %s after the canary got traffic; the weight was 0 (every request on the stable color) %s after it.",
-			secs(t.FirstFail.Sub(exposed)), secs(t.WeightZero.Sub(t.FirstFail)))
+		fmt.Fprintf(b, " The first failed window came %s after the canary got traffic", secs(t.FirstFail.Sub(exposed)))
+		if t.Abort.After(t.FirstFail) {
+			fmt.Fprintf(b, "; the analysis aborted on a later failed window (failureLimit), %s after the first", secs(t.Abort.Sub(t.FirstFail)))
+		}
+		fmt.Fprintf(b, "; the weight was 0 (every request on the stable color) %s after the abort decision, %s after the first failed window.",
+			secs(t.WeightZero.Sub(t.Abort)), secs(t.WeightZero.Sub(t.FirstFail)))
 	}
 	b.WriteString("\n\n")
 	r.canarySteps(b)
