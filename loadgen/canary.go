@@ -113,7 +113,8 @@ func canaryTrace(w *DeployWindow, recs []Record, end time.Time) *CanaryTrace {
 			closeSpan(e.Time)
 			spanStart, weight = e.Time, *e.Weight
 			t.MaxWeight = max(t.MaxWeight, weight)
-		case (e.Step == StepRollback && e.Phase == PhaseEnd) || (e.Step == StepSwap && e.Phase == PhaseEnd):
+		case (e.Step == StepCanary || e.Step == StepRollback || e.Step == StepSwap) && e.Phase == PhaseEnd:
+			// promoted (all traffic to the canary) or rolled back: no split
 			if weight >= 0 {
 				closeSpan(e.Time)
 				weight = -1

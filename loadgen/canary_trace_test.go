@@ -31,3 +31,23 @@ func TestCanaryAbortTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestCanaryPromotionEndsSplit: the canary step's end (the promotion, all
+// traffic to the canary) ends the last weight's span, so requests after it
+// are not counted at that weight.
+func TestCanaryPromotionEndsSplit(t *testing.T) {
+	start := time.Date(2026, 12, 6, 13, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	weight := func(w int) *int { return &w }
+	w := &DeployWindow{Events: []Event{
+		{Time: at(10), Step: StepCanary, Color: "green", Weight: weight(20)},
+		{Time: at(40), Step: StepCanary, Color: "green", Weight: weight(50)},
+		{Time: at(70), Step: StepCanary, Color: "green", Weight: weight(50), Message: "promote: all traffic to green"},
+		{Time: at(70.1), Step: StepCanary, Phase: PhaseEnd, Color: "green"},
+		{Time: at(70.2), Step: "drain", Phase: "start"},
+	}}
+	tr := canaryTrace(w, nil, at(120))
+	if len(tr.Spans) != 2 || !tr.Spans[1].To.Equal(at(70.1)) || tr.Spans[1].Weight != 50 {
+		t.Errorf("spans %+v; want 20%% from 10 s to 40 s and 50%% from 40 s to 70.1 s", tr.Spans)
+	}
+}
