@@ -231,8 +231,8 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 		}
 	}
 	o := r.observe(ctx)
-	if o.nginx.Running {
-		r.log.Info("found running nginx", "id", o.nginx.ID, "active", o.nginx.Active)
+	if o.route.Running {
+		r.log.Info("found running nginx", "id", o.route.ID, "active", o.route.Active)
 	}
 	if r.recordFound(o, found) {
 		r.saveState()
@@ -301,8 +301,8 @@ func (r *Reconciler) recordFound(o observation, found map[spec.Color][]runtimeSt
 		r.log.Warn("recorded a running color state.json did not know", "color", c, "runtime", f.runtime, "id", f.st.ID)
 		changed = true
 	}
-	if r.state.ActiveColor == "" && o.nginx.Running && o.nginxErr == nil && o.nginx.Active.Valid() {
-		r.state.ActiveColor = o.nginx.Active
+	if r.state.ActiveColor == "" && o.route.Running && o.routeErr == nil && o.route.Active.Valid() {
+		r.state.ActiveColor = o.route.Active
 		changed = true
 	}
 	if a := r.state.ActiveColor; a.Valid() && len(found[a]) > 0 && r.state.Color(a).Role != RoleActive {
