@@ -217,6 +217,7 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 			known[cs.Runtime] = true
 		}
 	}
+	r.noteKubeDesired(ctx)
 	found := map[spec.Color][]runtimeStatus{}
 	for _, rt := range Runtimes {
 		sts, err := r.recoverRuntime(ctx, rt, known[rt])
@@ -240,6 +241,23 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 	}
 	r.publish(o)
 	return nil
+}
+
+// noteKubeDesired records the desired state before anything is
+// recovered when it names runtime kubernetes and state.json names no
+// revision that does (it was lost, or this is the first run): the driver
+// needs its metadata.name and spec.kubernetes to find the app's objects,
+// from which a restarted reconciler recovers.
+func (r *Reconciler) noteKubeDesired(ctx context.Context) {
+	if r.kubeRevision() != nil || r.cfg.Source == nil {
+		return
+	}
+	d, err := r.cfg.Source.Read(ctx)
+	if err != nil || d.Err != nil || d.Doc.Spec.Runtime != spec.RuntimeKubernetes {
+		return
+	}
+	want := revisionOf(d)
+	r.noteDesired(&want, "")
 }
 
 type runtimeStatus struct {
