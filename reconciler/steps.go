@@ -75,6 +75,9 @@ func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 	d.inst.DeployID, d.inst.SpecHash = d.id, d.target.SpecHash
 	if a, ok := drv.(addressed); ok {
 		d.inst.Addr = a.Addr(d.to) // reached through its runtime, no local port
+		// A pod has no CPU priority (kubernetes.SetPriority): say so
+		// rather than report a standby "at low priority".
+		d.inst.Priority = driver.PriorityNormal
 	} else if !o.running(d.to) {
 		if err := portcheck.Free(d.inst.Addr); err != nil {
 			return fmt.Errorf("standby %s: %w", d.to, err)
@@ -196,14 +199,22 @@ func (r *Reconciler) stepStart(ctx context.Context, d *deploy) error {
 		return err
 	}
 	if cur.Running && cur.ConfigHash == d.target.ConfigHash && cur.Addr == d.inst.Addr {
-		d.note += "adopted the running standby (pid " + st.ID + ")"
+		d.note += "adopted the running standby (" + idNote(drv, st.ID) + ")"
 	} else {
-		d.note += "started pid " + st.ID + " at " + d.inst.Priority.String() + " priority"
+		d.note += "started " + idNote(drv, st.ID) + " at " + d.inst.Priority.String() + " priority"
 	}
 	cs := r.state.Color(d.to)
 	*cs = ColorState{Role: RoleStandby, Runtime: drv.Name(), Version: d.target.Version, SpecHash: d.target.SpecHash,
 		ConfigHash: d.target.ConfigHash, Addr: d.inst.Addr, ID: st.ID, StartedAt: st.StartedAt}
 	return r.saveStateErr()
+}
+
+// idNote names a started color: "pid 123", or a runtime's own id (a pod).
+func idNote(drv driver.Driver, id string) string {
+	if drv.Name() == spec.RuntimeKubernetes {
+		return id
+	}
+	return "pid " + id
 }
 
 // stepReady polls the standby's /ready until it answers 200 as the target
