@@ -90,8 +90,7 @@ func (e *kubeEnv) driverConfig() driver.Config {
 // spec is desired.yaml for version on runtime kubernetes, serving model.
 func (e *kubeEnv) spec(version, model string) string {
 	return desiredSpec{Version: version, Path: model, ReadyTimeout: "180s", DrainTimeout: "20s", MaxLatency: "30s",
-		Extra: fmt.Sprintf("  runtime: kubernetes\n  image: %s\n  kubernetes:\n    namespace: %s\n    models: {hostPath: %s}\n",
-			e.image, e.ns, e.modelsDir)}.yaml()
+		Extra: e.kubeExtra()}.yaml()
 }
 
 // serveV1 commits v1, starts the reconciler and waits until v1 serves
