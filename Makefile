@@ -23,7 +23,7 @@ ZDML_SRC := --repo . --branch main --file desired.yaml --models-dir $(MODELS)
 SMOLLM2_URL ?= https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf
 
 .DEFAULT_GOAL := help
-.PHONY: reconcile deploy prewarm deploy-fast promote abort pause resume maintenance-on maintenance-off prewarm-and-deploy prewarm-status rollback state history evidence deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-contention open-report
+.PHONY: reconcile deploy prewarm deploy-fast promote abort pause resume maintenance-on maintenance-off prewarm-and-deploy prewarm-status rollback state history evidence deploy-log start-blue stop-blue start-green stop-green swap-to-green swap-to-blue which-active mem health chat bench-deploy bench-kubernetes bench-contention open-report
 .PHONY: images setup up up-full down logs logs-all reset clean bench-docker
 .PHONY: monitor grafana prom-targets deploy-monitored
 .PHONY: loadtest-deploy loadtest-large loadtest-storm soak test-baseline test-deploy-load test-prewarm report generate-traffic bench-loadgen
@@ -169,6 +169,8 @@ chat: build ## send one chat request through nginx (MSG="...")
 	$(ZDML) chat "$(or $(MSG),Say hello)" $(ZDML_SRC)
 bench-deploy: build models ## deploy step timings on the tiny and demo models, and deploy-fast swap+drain, under client load
 	$(GO) test -run '^$$' -bench DeploySteps -benchtime 3x -timeout 20m ./reconciler
+bench-kubernetes: build models kube-binaries ## deploy step timings on runtime kubernetes (the test cluster) vs process, alternating in one run, as ratios; ROUNDS=3 MODEL=tiny|demo
+	ZDML_BENCH_ROUNDS=$(ROUNDS) ZDML_BENCH_MODEL=$(MODEL) $(GO) test -run '^$$' -bench KubeDeploySteps -benchtime 1x -count 1 -timeout 60m ./reconciler
 bench-contention: build models ## active p99 while a standby loads and warms: nice 19, nice 10 (the default) and normal priority, side by side
 	$(GO) test -run '^$$' -bench Contention -benchtime 1x -timeout 20m ./reconciler/driver/process
 

@@ -14,8 +14,10 @@ import (
 const drainCutMargin = time.Second
 
 // stepDrain waits until the old color has nothing in flight (its
-// /health/deep in_flight is 0) and no retiring nginx worker, which could
-// still send it a request, remains. It is bounded by
+// /health/deep in_flight is 0) and nothing can route to it any more: no
+// retiring nginx worker remains, or, on runtime kubernetes, none of its
+// pods is left in the stable Service's EndpointSlices (each pod's
+// in_flight is read through the API server's pod proxy). It is bounded by
 // spec.strategy.drainTimeout, and by the retired workers' own
 // worker_shutdown_timeout counted from the swap (they run the config
 // before it: a drainTimeout raised by this very deploy is not theirs), so
@@ -95,19 +97,25 @@ func (r *Reconciler) drainLimit(d *deploy) (limit time.Duration, bound string) {
 
 // drainReading is one look at what the old color still serves.
 type drainReading struct {
-	inFlight int64    // the old color's in_flight, -1 before the first reading
-	retiring int      // nginx workers of an earlier config
-	unread   []string // what could not be read this time
+	inFlight int64 // the old color's in_flight, -1 before the first reading
+	// routing counts what can still send the old color a request:
+	// nginx workers of an earlier config, or the old pods the stable
+	// Service's EndpointSlices still list (routingWhat names them).
+	routing     int
+	routingWhat string
+	unread      []string // what could not be read this time
+	// silent: the old color itself did not answer (it may have exited).
+	silent bool
 }
 
 func (rd drainReading) drained() bool {
-	return len(rd.unread) == 0 && rd.inFlight == 0 && rd.retiring == 0
+	return len(rd.unread) == 0 && rd.inFlight == 0 && rd.routing == 0
 }
 
 func (rd drainReading) String() string {
-	s := fmt.Sprintf("%s in flight and %d retiring nginx workers", requests(rd.inFlight), rd.retiring)
+	s := fmt.Sprintf("%s in flight and %d %s", requests(rd.inFlight), rd.routing, rd.routingWhat)
 	if rd.inFlight < 0 {
-		s = fmt.Sprintf("the old color's in-flight count never read and %d retiring nginx workers", rd.retiring)
+		s = fmt.Sprintf("the old color's in-flight count never read and %d %s", rd.routing, rd.routingWhat)
 	}
 	if len(rd.unread) > 0 {
 		s += " (" + strings.Join(rd.unread, "; ") + ")"
@@ -128,32 +136,18 @@ type oldColorExited struct{ why string }
 
 func (e oldColorExited) Error() string { return "old color exited: " + e.why }
 
-// readDrain reads the old color's in-flight count and nginx's retiring
-// workers. A number it cannot read keeps its last value and is named in
-// unread, so the drain does not end on it; an old color that exited ends
-// the drain with oldColorExited.
+// readDrain reads the old color's drain through the router: its
+// in-flight count, and what can still route to it. A number it cannot
+// read keeps its last value and is named in unread, so the drain does not
+// end on it; an old color that exited ends the drain with oldColorExited.
 func (r *Reconciler) readDrain(ctx context.Context, d *deploy, last drainReading) (drainReading, error) {
-	rd := drainReading{inFlight: last.inFlight, retiring: last.retiring}
-	deep, err := r.client.Deep(ctx, r.colorAddr(d.from))
-	if err != nil {
-		if drv, derr := r.colorDriver(d.from); derr == nil {
-			if st, ierr := drv.Inspect(ctx, d.from); ierr == nil && !st.Running {
-				return rd, oldColorExited{why: st.ExitErr}
-			}
-		}
-		rd.unread = append(rd.unread, "the old color does not answer: "+err.Error())
-	} else {
-		rd.inFlight = deep.InFlight
+	rd, err := r.router().drain(ctx, d.from, last)
+	if err != nil || !rd.silent {
+		return rd, err
 	}
-	ws, err := r.proxy.Runner().Workers(ctx)
-	if err != nil {
-		rd.unread = append(rd.unread, "nginx's workers cannot be listed: "+err.Error())
-		return rd, nil
-	}
-	rd.retiring = 0
-	for _, w := range ws {
-		if w.Retiring {
-			rd.retiring++
+	if drv, derr := r.colorDriver(d.from); derr == nil {
+		if st, ierr := drv.Inspect(ctx, d.from); ierr == nil && !st.Running {
+			return rd, oldColorExited{why: st.ExitErr}
 		}
 	}
 	return rd, nil

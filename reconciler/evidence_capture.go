@@ -107,8 +107,9 @@ func (r *Reconciler) newCapture(d *deploy, failedStep string, cause error) *capt
 	if drv, err := r.colorDriver(d.to); err == nil {
 		c.drv = drv
 	}
+	client := r.clientFor(d.to) // both colors of a deploy run on one runtime
 	c.asker = func(ctx context.Context, addr, prompt string, maxTokens int) (string, string, error) {
-		text, served, err := r.client.Completion(ctx, addr, prompt, maxTokens)
+		text, served, err := client.Completion(ctx, addr, prompt, maxTokens)
 		return text, served.Version, err
 	}
 	return c

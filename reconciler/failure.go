@@ -3,11 +3,45 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/dockercall"
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/kubernetes"
+	"github.com/zero-downtime-ml/zdml/spec"
 )
+
+// unreachable marks a failure of deploy d as transient when its
+// runtime's API server does not answer now (kubernetes.ErrUnavailable):
+// a gate that timed out because the reconciler could not reach the
+// standby through it says nothing about the standby. A failure already
+// classified, or on a runtime that is reachable, is returned as it is.
+func (r *Reconciler) unreachable(ctx context.Context, d *deploy, cause error) error {
+	if transientKind(cause) != "" || d.target.Spec == nil || d.target.Spec.Runtime != spec.RuntimeKubernetes {
+		return cause
+	}
+	drv, err := r.driver(spec.RuntimeKubernetes)
+	if err != nil {
+		return cause
+	}
+	p, ok := drv.(reachable)
+	if !ok {
+		return cause
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.Reachable(cctx); err != nil && runtimeUnavailable(err) {
+		return transient(TransientKubernetes, fmt.Errorf("%w (and now: %v)", cause, err))
+	}
+	return cause
+}
+
+// runtimeUnavailable reports whether err means a runtime's API server
+// could not be asked at all (runtime kubernetes): what it would have said
+// is unknown, not "nothing runs".
+func runtimeUnavailable(err error) bool { return errors.Is(err, kubernetes.ErrUnavailable) }
 
 // A deploy that fails is either stalled or retrying, as Flux tells a
 // Stalled from a Reconciling object:
@@ -30,11 +64,15 @@ const (
 	TransientNginx     = "nginx"
 	TransientActive    = "active_unavailable"
 	TransientState     = "state_unwritable"
+	// TransientKubernetes is an API server that could not be asked
+	// (kubernetes.ErrUnavailable), or that does not answer when a gate
+	// timed out on runtime kubernetes.
+	TransientKubernetes = "kubernetes_unavailable"
 )
 
 // TransientKinds lists every transient failure kind.
 var TransientKinds = []string{TransientPortInUse, TransientDocker, TransientDisk, TransientMemory, TransientNginx,
-	TransientActive, TransientState}
+	TransientActive, TransientState, TransientKubernetes}
 
 // transientError marks an error as a failure of the environment.
 type transientError struct {
@@ -68,6 +106,8 @@ func transientKind(err error) string {
 		return TransientPortInUse
 	case errors.Is(err, dockercall.ErrUnavailable):
 		return TransientDocker
+	case errors.Is(err, kubernetes.ErrUnavailable):
+		return TransientKubernetes
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return TransientDisk
 	case errors.Is(err, nginx.ErrTimeout), errors.Is(err, nginx.ErrNotRunning):

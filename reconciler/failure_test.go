@@ -11,6 +11,7 @@ import (
 	"github.com/zero-downtime-ml/zdml/internal/dockercall"
 	"github.com/zero-downtime-ml/zdml/internal/portcheck"
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/kubernetes"
 )
 
 // TestTransientKind: failures of the environment are retried, each with
@@ -23,6 +24,7 @@ func TestTransientKind(t *testing.T) {
 	}
 	defer ln.Close()
 	inUse := portcheck.Free(ln.Addr().String())
+	kubeDown := fmt.Errorf("kubernetes get deployment chat-green: %w: dial tcp: connection refused", kubernetes.ErrUnavailable)
 	tests := []struct {
 		name string
 		err  error
@@ -33,6 +35,7 @@ func TestTransientKind(t *testing.T) {
 		{"disk full", &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}, TransientDisk},
 		{"nginx timeout", fmt.Errorf("reload: %w", nginx.ErrTimeout), TransientNginx},
 		{"marked", transient(TransientMemory, errors.New("memory: 1Gi available")), TransientMemory},
+		{"kubernetes api server down", fmt.Errorf("start green: %w", kubeDown), TransientKubernetes},
 		{"state unwritable", transient(TransientState, errors.New("record state: rename: is a directory")), TransientState},
 		{"bad model", errors.New("model x.gguf: sha256 ab, want cd"), ""},
 		{"rollback requested", fmt.Errorf("%w: %w", errRollbackRequested, inUse), ""},

@@ -20,6 +20,7 @@ import (
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/nginx"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/kubernetes"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -81,6 +82,7 @@ type env struct {
 	runner    nginx.Runner
 	reg       *prometheus.Registry
 	resync    time.Duration
+	kube      []kubernetes.Option // runtime kubernetes's driver options (kubeEnv)
 
 	r      *Reconciler
 	cancel context.CancelFunc
@@ -128,7 +130,7 @@ func (e *env) config() Config {
 	}
 	return Config{StateDir: e.stateDir, ModelsDir: e.modelsDir, Source: src, PublicAddr: e.public, AdminAddr: e.admin,
 		ColorAddrs: e.colors, Modelserver: testenv.Binary(e.t, "modelserver"), NginxRunner: e.runner,
-		Resync: e.resync, StopTimeout: 10 * time.Second, Log: testLogger(e.t), Registry: e.reg}
+		Resync: e.resync, StopTimeout: 10 * time.Second, Log: testLogger(e.t), Registry: e.reg, Kubernetes: e.kube}
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -278,8 +280,14 @@ type clientLoop struct {
 }
 
 func startClients(t testing.TB, public string, workers int) *clientLoop {
-	l := &clientLoop{versions: map[string]int{}, stopped: make(chan struct{})}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: workers}}
+	return startClientsAt(t, client, "http://"+public+"/chat", workers)
+}
+
+// startClientsAt is startClients for any chat URL, with client (runtime
+// kubernetes: the stable Service through the API server's proxy).
+func startClientsAt(t testing.TB, client *http.Client, url string, workers int) *clientLoop {
+	l := &clientLoop{versions: map[string]int{}, stopped: make(chan struct{})}
 	for i := 0; i < workers; i++ {
 		l.wg.Add(1)
 		go func() {
@@ -290,7 +298,7 @@ func startClients(t testing.TB, public string, workers int) *clientLoop {
 					return
 				default:
 				}
-				l.once(client, public)
+				l.once(client, url)
 			}
 		}()
 	}
@@ -298,8 +306,8 @@ func startClients(t testing.TB, public string, workers int) *clientLoop {
 	return l
 }
 
-func (l *clientLoop) once(client *http.Client, public string) {
-	resp, err := client.Post("http://"+public+"/chat", "application/json", strings.NewReader(`{"message":"hello there","max_tokens":6}`))
+func (l *clientLoop) once(client *http.Client, url string) {
+	resp, err := client.Post(url, "application/json", strings.NewReader(`{"message":"hello there","max_tokens":6}`))
 	if err != nil {
 		l.fail(err.Error())
 		return

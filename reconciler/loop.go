@@ -217,6 +217,7 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 			known[cs.Runtime] = true
 		}
 	}
+	r.noteKubeDesired(ctx)
 	found := map[spec.Color][]runtimeStatus{}
 	for _, rt := range Runtimes {
 		sts, err := r.recoverRuntime(ctx, rt, known[rt])
@@ -231,8 +232,8 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 		}
 	}
 	o := r.observe(ctx)
-	if o.nginx.Running {
-		r.log.Info("found running nginx", "id", o.nginx.ID, "active", o.nginx.Active)
+	if o.route.Running {
+		r.log.Info("found running nginx", "id", o.route.ID, "active", o.route.Active)
 	}
 	if r.recordFound(o, found) {
 		r.saveState()
@@ -240,6 +241,23 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 	}
 	r.publish(o)
 	return nil
+}
+
+// noteKubeDesired records the desired state before anything is
+// recovered when it names runtime kubernetes and state.json names no
+// revision that does (it was lost, or this is the first run): the driver
+// needs its metadata.name and spec.kubernetes to find the app's objects,
+// from which a restarted reconciler recovers.
+func (r *Reconciler) noteKubeDesired(ctx context.Context) {
+	if r.kubeRevision() != nil || r.cfg.Source == nil {
+		return
+	}
+	d, err := r.cfg.Source.Read(ctx)
+	if err != nil || d.Err != nil || d.Doc.Spec.Runtime != spec.RuntimeKubernetes {
+		return
+	}
+	want := revisionOf(d)
+	r.noteDesired(&want, "")
 }
 
 type runtimeStatus struct {
@@ -301,8 +319,8 @@ func (r *Reconciler) recordFound(o observation, found map[spec.Color][]runtimeSt
 		r.log.Warn("recorded a running color state.json did not know", "color", c, "runtime", f.runtime, "id", f.st.ID)
 		changed = true
 	}
-	if r.state.ActiveColor == "" && o.nginx.Running && o.nginxErr == nil && o.nginx.Active.Valid() {
-		r.state.ActiveColor = o.nginx.Active
+	if r.state.ActiveColor == "" && o.route.Running && o.routeErr == nil && o.route.Active.Valid() {
+		r.state.ActiveColor = o.route.Active
 		changed = true
 	}
 	if a := r.state.ActiveColor; a.Valid() && len(found[a]) > 0 && r.state.Color(a).Role != RoleActive {

@@ -30,9 +30,12 @@ func (r *Reconciler) maintenance(ctx context.Context, req Request) (string, erro
 			return "", fmt.Errorf("maintenance: %w", err)
 		}
 	}
+	if rt := routingRuntime(r.routingRevision()); !routedByNginx(rt) {
+		return "", fmt.Errorf("maintenance: not supported on runtime %s yet (a Service cannot answer 503 by itself)", rt)
+	}
 	o := r.observe(ctx)
 	active := o.active
-	if !o.running(active) || !o.nginx.Running {
+	if !o.running(active) || !o.route.Running {
 		return "", errors.New("maintenance: nothing is serving (deploy first)")
 	}
 	before := r.state.Maintenance

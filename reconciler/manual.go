@@ -80,10 +80,10 @@ func (r *Reconciler) SwapTo(ctx context.Context, c spec.Color) (string, error) {
 	if !o.running(c) {
 		return "", fmt.Errorf("%s is not running: zdml start %s first", c, c)
 	}
-	if o.nginx.Running && o.nginx.Active == c && r.nginxDrift(o, c) == "" {
-		return "", fmt.Errorf("%w: nginx already routes to %s", ErrNothingToDo, c)
+	if o.route.Running && o.route.Active == c && r.routeDrift(o, c) == "" {
+		return "", fmt.Errorf("%w: %s already routes to %s", ErrNothingToDo, r.router().name(), c)
 	}
-	served, err := r.client.Ready(ctx, r.colorAddr(c))
+	served, err := r.clientFor(c).Ready(ctx, r.colorAddr(c))
 	if err != nil {
 		return "", fmt.Errorf("%s is not ready: %w", c, err)
 	}
@@ -104,7 +104,7 @@ func (r *Reconciler) SwapTo(ctx context.Context, c spec.Color) (string, error) {
 	msg := r.raisePriority(ctx, c)
 	r.events.Emit(Event{Step: StepSwap, Phase: PhaseInfo, Color: c, Version: served.Version, Duration: time.Since(t0),
 		Message: "swapped by zdml swap; " + msg})
-	return fmt.Sprintf("nginx routes to %s (%s) in %s", c, served.Version, time.Since(t0).Round(time.Millisecond)), nil
+	return fmt.Sprintf("%s routes to %s (%s) in %s", r.router().name(), c, served.Version, time.Since(t0).Round(time.Millisecond)), nil
 }
 
 // ErrDaemonRunning is returned by manual controls while a daemon holds
@@ -120,9 +120,9 @@ func (r *Reconciler) Down(ctx context.Context) (string, error) {
 	}
 	var stopped []string
 	o := r.observe(ctx)
-	if o.nginx.Running {
+	if rt, ok := r.router().(*nginxRouter); ok && o.route.Running {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := r.proxy.Stop(sctx)
+		err := rt.stop(sctx)
 		cancel()
 		if err != nil {
 			return "", fmt.Errorf("stop nginx: %w", err)

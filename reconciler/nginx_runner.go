@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -14,6 +16,9 @@ import (
 const (
 	NginxLocal  = "local"  // a process of this machine under <state>/nginx
 	NginxDocker = "docker" // a container driven through the Docker API
+	// NginxNone runs no nginx: for runtime kubernetes, whose stable
+	// Service routes (a reconciler in a pod has no nginx binary).
+	NginxNone = "none"
 )
 
 // NewNginxRunner returns the runner for <stateDir>/nginx by runtime. For
@@ -32,9 +37,11 @@ func NewNginxRunner(runtime, stateDir string, getenv func(string) string, log *s
 	switch runtime {
 	case "", NginxLocal:
 		return nginx.NewLocal(dir, nginx.WithLocalLogger(log))
+	case NginxNone:
+		return noNginx{dir: dir}, nil
 	case NginxDocker:
 	default:
-		return nil, fmt.Errorf("nginx runtime %q: want %s or %s", runtime, NginxLocal, NginxDocker)
+		return nil, fmt.Errorf("nginx runtime %q: want %s, %s or %s", runtime, NginxLocal, NginxDocker, NginxNone)
 	}
 	owner := getenv("ZDML_DOCKER_OWNER")
 	if owner == "" {
@@ -61,3 +68,21 @@ func NewNginxRunner(runtime, stateDir string, getenv func(string) string, log *s
 	}
 	return nginx.NewDocker(dir, opts...)
 }
+
+// errNoNginx is what a reconciler started with --nginx none answers when
+// a spec needs nginx (runtime process or docker).
+var errNoNginx = errors.New("no nginx (--nginx none): runtimes process and docker need --nginx local or docker")
+
+// noNginx is the runner of --nginx none: nothing runs, and nothing can be
+// started.
+type noNginx struct{ dir string }
+
+var _ nginx.Runner = noNginx{}
+
+func (n noNginx) Dir() string                                   { return n.dir }
+func (noNginx) Start(context.Context) error                     { return errNoNginx }
+func (noNginx) Test(context.Context, string) error              { return errNoNginx }
+func (noNginx) Reload(context.Context) error                    { return errNoNginx }
+func (noNginx) Stop(context.Context) error                      { return nil }
+func (noNginx) Status(context.Context) (nginx.Status, error)    { return nginx.Status{}, nil }
+func (noNginx) Workers(context.Context) ([]nginx.Worker, error) { return nil, errNoNginx }

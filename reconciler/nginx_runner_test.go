@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -23,5 +25,21 @@ func TestNewNginxRunner(t *testing.T) {
 	}
 	if _, err := NewNginxRunner("k8s", "/s", getenv, nil); err == nil {
 		t.Error("unknown nginx runtime accepted")
+	}
+}
+
+// TestNoNginx: --nginx none runs nothing, and says why a spec that needs
+// nginx cannot be served.
+func TestNoNginx(t *testing.T) {
+	r, err := NewNginxRunner(NginxNone, "/s", func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if st, err := r.Status(ctx); err != nil || st.Running {
+		t.Errorf("status %+v, %v; want not running", st, err)
+	}
+	if err := r.Start(ctx); !errors.Is(err, errNoNginx) {
+		t.Errorf("start: %v, want errNoNginx", err)
 	}
 }

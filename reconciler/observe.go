@@ -1,10 +1,7 @@
 package reconciler
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
@@ -16,12 +13,18 @@ import (
 // decision: decisions come from what runs, not from what state.json says
 // should run (level-triggered, so a restarted reconciler decides right).
 type observation struct {
-	nginx    nginx.Observed
-	nginxErr error
+	// route is what routes public traffic (router.observe): nginx, or
+	// runtime kubernetes's stable Service.
+	route    nginx.Observed
+	routeErr error
 	colors   map[spec.Color]driver.Status
-	// active is the color nginx routes to, or the one state.json names
-	// when nginx is not running.
+	// active is the color the router routes to, or the one state.json
+	// names when nothing routes.
 	active spec.Color
+	// blind says why a color could not be observed at all (its runtime's
+	// API server does not answer): nothing is decided from such an
+	// observation, since "not running" would be a guess.
+	blind error
 }
 
 // running reports whether color c's server process is alive.
@@ -30,7 +33,7 @@ func (o observation) running(c spec.Color) bool { return c.Valid() && o.colors[c
 // observe inspects nginx and both colors.
 func (r *Reconciler) observe(ctx context.Context) observation {
 	o := observation{colors: map[spec.Color]driver.Status{}}
-	o.nginx, o.nginxErr = r.proxy.Observe(ctx)
+	o.route, o.routeErr = r.router().observe(ctx)
 	for _, c := range spec.Colors {
 		d, err := r.colorDriver(c)
 		if err != nil {
@@ -40,13 +43,16 @@ func (r *Reconciler) observe(ctx context.Context) observation {
 		st, err := d.Inspect(ctx, c)
 		if err != nil {
 			st = driver.Status{Color: c, ExitErr: err.Error()}
+			if runtimeUnavailable(err) {
+				o.blind = err
+			}
 		}
 		st.Color = c
 		o.colors[c] = st
 	}
 	o.active = r.state.ActiveColor
-	if o.nginx.Running && o.nginxErr == nil && o.nginx.Active.Valid() {
-		o.active = o.nginx.Active
+	if o.route.Running && o.routeErr == nil && o.route.Active.Valid() {
+		o.active = o.route.Active
 	}
 	return o
 }
@@ -98,25 +104,8 @@ func (r *Reconciler) colorAddr(c spec.Color) string {
 	return r.cfg.ColorAddrs[c]
 }
 
-// nginxDrift says how the running nginx differs from the config that
-// routes to active: "" when it does not.
-func (r *Reconciler) nginxDrift(o observation, active spec.Color) string {
-	if !o.nginx.Running {
-		return "nginx is not running"
-	}
-	text, hash, err := nginx.Render(r.nginxConfig(active))
-	if err != nil {
-		return "render: " + err.Error()
-	}
-	if o.nginxErr != nil {
-		return "nginx admin listener: " + o.nginxErr.Error()
-	}
-	if o.nginx.Hash != hash || o.nginx.Active != active {
-		return "nginx serves config " + o.nginx.Hash + " routing to " + string(o.nginx.Active) + ", want " + hash + " routing to " + string(active)
-	}
-	live, err := os.ReadFile(filepath.Join(r.proxy.Runner().Dir(), nginx.ConfFile))
-	if err != nil || !bytes.Equal(live, text) {
-		return "nginx.conf was changed by hand"
-	}
-	return ""
+// routeDrift says how the routing differs from one routing to active:
+// "" when it does not.
+func (r *Reconciler) routeDrift(o observation, active spec.Color) string {
+	return r.router().drift(o, active)
 }

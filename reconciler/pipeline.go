@@ -193,7 +193,7 @@ func (r *Reconciler) fail(ctx context.Context, d *deploy, failedStep string, cau
 	// The rollback must run even when the deploy was cancelled.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.rollbackTimeout(d))
 	defer cancel()
-	retry := r.planRetry(d, failedStep, cause)
+	retry := r.planRetry(r.unreachable(rctx, d, cause), d, failedStep)
 	// A deploy superseded by a newer commit is rolled back, not
 	// quarantined: nothing was wrong with it.
 	if retry == nil && d.kind != KindSelfHeal && d.kind != KindRollback && !errors.Is(cause, errSuperseded) {

@@ -15,6 +15,9 @@ import (
 func (r *Reconciler) reconcile(ctx context.Context, force bool) error {
 	o := r.observe(ctx)
 	r.publish(o)
+	if r.waitSight(o) {
+		return nil
+	}
 	if r.state.InProgress != nil {
 		return r.resume(ctx, o)
 	}
@@ -29,6 +32,26 @@ func (r *Reconciler) reconcile(ctx context.Context, force bool) error {
 	err := r.converge(ctx, o, want, force)
 	r.publish(r.observe(ctx))
 	return err
+}
+
+// waitSight reports whether o is blind (a runtime's API server does not
+// answer): then nothing is healed, resumed or deployed on it, and the next
+// pass (every resync) looks again, so an API server that is down for a
+// while is waited out, not taken for colors that died. It logs when sight
+// is lost and when it comes back.
+func (r *Reconciler) waitSight(o observation) bool {
+	if o.blind == nil {
+		if r.blindSince != (time.Time{}) {
+			r.log.Info("runtime reachable again", "after", time.Since(r.blindSince).Round(time.Millisecond))
+			r.blindSince = time.Time{}
+		}
+		return false
+	}
+	if r.blindSince.IsZero() {
+		r.blindSince = time.Now()
+		r.log.Warn("runtime unreachable: observing again every resync, acting on nothing meanwhile", "err", o.blind)
+	}
+	return true
 }
 
 // readDesired reads the source. A file that does not parse is recorded

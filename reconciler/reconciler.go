@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/zero-downtime-ml/zdml/nginx"
 	"github.com/zero-downtime-ml/zdml/quality"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
+	"github.com/zero-downtime-ml/zdml/reconciler/driver/kubernetes"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -54,6 +56,9 @@ type Config struct {
 	APIIdleTimeout time.Duration
 	// Modelserver is the model-server binary for the process runtime.
 	Modelserver string
+	// Kubernetes configures the driver of runtime kubernetes beyond
+	// spec.kubernetes (a REST config of its own, the preStop sleep).
+	Kubernetes []kubernetes.Option
 	// NginxRunner runs nginx; by default a local nginx under <state>/nginx.
 	NginxRunner nginx.Runner
 	// Resync is how often the daemon re-observes (DefaultResync).
@@ -134,6 +139,7 @@ type Reconciler struct {
 
 	driversMu sync.Mutex
 	drivers   map[string]driver.Driver
+	gates     map[driver.Driver]*quality.Gate // quality gates of drivers with their own transport
 
 	requests chan request
 	wake     chan struct{}
@@ -146,6 +152,7 @@ type Reconciler struct {
 	runDone  chan struct{} // closed when the deploy running now has finished
 	aborted  string        // id of a deploy a rollback request aborted
 
+	blindSince  time.Time            // since when a runtime cannot be observed (waitSight)
 	healBackoff map[string]time.Time // self-heal reason -> not before
 	healFails   map[string]int
 	lastDesired Desired
@@ -220,23 +227,52 @@ func (r *Reconciler) Proxy() *nginx.Proxy { return r.proxy }
 // StateDir returns the absolute state directory.
 func (r *Reconciler) StateDir() string { return r.cfg.StateDir }
 
-// driver returns the driver for a runtime, building it on first use.
+// driver returns the driver for a runtime, building it on first use. The
+// driver of runtime kubernetes is configured by the revision that names
+// that runtime (kubeRevision: its spec.kubernetes and metadata.name), and
+// built again when they change.
 func (r *Reconciler) driver(runtime string) (driver.Driver, error) {
 	if runtime == "" {
 		runtime = spec.RuntimeProcess
 	}
+	cfg := driver.Config{StateDir: r.cfg.StateDir, Modelserver: r.cfg.Modelserver,
+		ModelsDir: r.cfg.ModelsDir, Log: r.log.With("runtime", runtime)}
+	key := runtime
+	if runtime == spec.RuntimeKubernetes {
+		rev := r.kubeRevision()
+		if rev == nil {
+			return nil, errors.New("runtime kubernetes: no desired or recorded revision configures spec.kubernetes")
+		}
+		cfg.App, cfg.Kubernetes = rev.App, rev.Spec.Kubernetes
+		b, _ := json.Marshal(struct {
+			App string
+			K   *spec.Kubernetes
+		}{rev.App, rev.Spec.Kubernetes})
+		key += " " + string(b)
+	}
 	r.driversMu.Lock()
 	defer r.driversMu.Unlock()
-	if d, ok := r.drivers[runtime]; ok {
+	if d, ok := r.drivers[key]; ok {
 		return d, nil
 	}
-	d, err := NewDriver(runtime, driver.Config{StateDir: r.cfg.StateDir, Modelserver: r.cfg.Modelserver,
-		ModelsDir: r.cfg.ModelsDir, Log: r.log.With("runtime", runtime)})
+	d, err := NewDriver(runtime, cfg, r.cfg.Kubernetes...)
 	if err != nil {
 		return nil, err
 	}
-	r.drivers[runtime] = d
+	r.drivers[key] = d
 	return d, nil
+}
+
+// kubeRevision is the revision that configures runtime kubernetes: the
+// target of the deploy in progress, else the deployed one, the desired
+// one or the one before, whichever first names that runtime.
+func (r *Reconciler) kubeRevision() *Revision {
+	for _, rev := range []*Revision{r.progressTarget(), r.state.Deployed, r.state.Desired, r.state.Previous} {
+		if rev != nil && rev.Spec != nil && rev.Spec.Runtime == spec.RuntimeKubernetes && rev.Spec.Kubernetes != nil {
+			return rev
+		}
+	}
+	return nil
 }
 
 // colorDriver is the driver a color was last started with.

@@ -56,7 +56,7 @@ func stepsAfter(steps []step, name string) []step {
 // shows it: swapped when nginx may route to its new color.
 func (r *Reconciler) deployOf(p *Progress, o observation) *deploy {
 	d := &deploy{id: p.DeployID, kind: p.Kind, target: p.Target, from: p.From, to: p.To, begun: p.StartedAt,
-		swapped: p.Swapped || (o.nginx.Running && o.nginx.Active == p.To), started: true, priority: driver.PriorityLow, log: r.log,
+		swapped: p.Swapped || (o.route.Running && o.route.Active == p.To), started: true, priority: driver.PriorityLow, log: r.log,
 		swappedAt: p.SwappedAt, retiredShutdown: p.RetiredShutdown, verified: p.Verified, degraded: p.Degraded}
 	if cs := r.state.Colors[p.From]; cs != nil {
 		d.fromVer = cs.Version

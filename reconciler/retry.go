@@ -49,7 +49,7 @@ func jitter(d time.Duration) time.Duration {
 // retried: a deploy the daemon makes (not a rollback nor a self-heal,
 // which back off on their own) that failed for a reason of the
 // environment. It returns the retry to record, or nil.
-func (r *Reconciler) planRetry(d *deploy, step string, cause error) *RetryState {
+func (r *Reconciler) planRetry(cause error, d *deploy, step string) *RetryState {
 	kind := transientKind(cause)
 	if kind == "" || d.kind == KindRollback || d.kind == KindSelfHeal || d.target.SpecHash == "" {
 		return nil

@@ -20,8 +20,15 @@ func configHash(s spec.Spec) string {
 		Resources spec.Resources
 		Runtime   string
 		Image     string
-	}{s.Model, s.Resources, s.Runtime, s.Image}
-	if key.Runtime != spec.RuntimeDocker {
+		// Kubernetes shapes the pods (the volumes); nil, and left out of
+		// the hash, on the other runtimes, whose hashes stay as they were.
+		Kubernetes *spec.Kubernetes `json:",omitempty"`
+	}{s.Model, s.Resources, s.Runtime, s.Image, nil}
+	switch key.Runtime {
+	case spec.RuntimeDocker:
+	case spec.RuntimeKubernetes:
+		key.Kubernetes = s.Kubernetes
+	default:
 		key.Image = ""
 	}
 	b, _ := json.Marshal(key)
@@ -33,7 +40,7 @@ func configHash(s spec.Spec) string {
 func revisionOf(d Desired) Revision {
 	s := d.Doc.Spec
 	return Revision{SpecHash: s.Hash(), ConfigHash: configHash(s), Commit: d.Commit, Digest: d.Digest,
-		Model: s.Model.Name, Version: s.Model.Version, Spec: &s, At: time.Now().UTC()}
+		Model: s.Model.Name, Version: s.Model.Version, App: d.Doc.Metadata.Name, Spec: &s, At: time.Now().UTC()}
 }
 
 // instance is what a driver runs for rev on color c.

@@ -35,12 +35,12 @@ func (r *Reconciler) heal(ctx context.Context, o observation) bool {
 	if !o.running(active) {
 		return r.healActive(ctx, o, active)
 	}
-	drift := r.nginxDrift(o, active)
+	drift := r.routeDrift(o, active)
 	if drift == "" {
 		return false
 	}
 	reason := HealNginxConfig
-	if !o.nginx.Running {
+	if !o.route.Running {
 		reason = HealNginxDown
 	}
 	return r.healing(reason, drift, func() error { return r.healNginx(ctx, o, active) })

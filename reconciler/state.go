@@ -68,6 +68,9 @@ type Revision struct {
 	Digest     string `json:"digest,omitempty"` // sha256 of the desired.yaml bytes
 	Model      string `json:"model,omitempty"`
 	Version    string `json:"version,omitempty"`
+	// App is desired.yaml's metadata.name: runtime kubernetes names and
+	// owns its objects by it.
+	App string `json:"app,omitempty"`
 	// Spec is the whole spec, so that a rollback can deploy it again.
 	Spec *spec.Spec `json:"spec,omitempty"`
 	At   time.Time  `json:"at,omitzero"`

@@ -77,8 +77,8 @@ func (r *Reconciler) report(o observation) StatusReport {
 	s := r.state
 	rep := StatusReport{ActiveColor: s.ActiveColor, DesiredError: s.DesiredError, LastDeploy: s.LastDeploy,
 		Source: sourceName(r.cfg.Source), UpdatedAt: time.Now().UTC()}
-	if !rep.ActiveColor.Valid() && o.nginx.Running && o.nginx.Active.Valid() {
-		rep.ActiveColor = o.nginx.Active
+	if !rep.ActiveColor.Valid() && o.route.Running && o.route.Active.Valid() {
+		rep.ActiveColor = o.route.Active
 	}
 	if cs := s.Colors[rep.ActiveColor]; cs != nil {
 		rep.ActiveVersion = cs.Version
@@ -107,9 +107,9 @@ func (r *Reconciler) report(o observation) StatusReport {
 	for _, c := range spec.Colors {
 		rep.Colors = append(rep.Colors, colorReport(c, s.Colors[c], o))
 	}
-	rep.Nginx = NginxReport{Running: o.nginx.Running, ID: o.nginx.ID, Active: o.nginx.Active, Hash: o.nginx.Hash}
-	if o.nginxErr != nil {
-		rep.Nginx.Error = o.nginxErr.Error()
+	rep.Nginx = NginxReport{Running: o.route.Running, ID: o.route.ID, Active: o.route.Active, Hash: o.route.Hash}
+	if o.routeErr != nil {
+		rep.Nginx.Error = o.routeErr.Error()
 	}
 	rep.SyncState, rep.Conditions = r.conditions(o, rep)
 	rep.Prewarm = r.prewarmReport(o, s.Desired)
@@ -175,7 +175,7 @@ func sourceName(s Source) string {
 func (r *Reconciler) conditions(o observation, rep StatusReport) (string, []Condition) {
 	s := r.state
 	serving := rep.ActiveColor != "" && (o.colors == nil || o.running(rep.ActiveColor))
-	if o.colors != nil && !o.nginx.Running {
+	if o.colors != nil && !o.route.Running {
 		serving = false
 	}
 	set := func(typ string, ok bool, reason, msg string) {

@@ -50,7 +50,11 @@ func (r *Reconciler) promoteSteps() []step {
 // spec gets wrong (the model, the runtime) quarantines it.
 func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 	s := d.target.Spec
-	if _, err := r.driver(s.Runtime); err != nil {
+	drv, err := r.driver(s.Runtime)
+	if err != nil {
+		return err
+	}
+	if err := r.checkRuntimeSwitch(d); err != nil {
 		return err
 	}
 	if err := r.checkCanary(s); err != nil {
@@ -68,7 +72,13 @@ func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 		return err
 	}
 	d.inst = r.instance(d.target, d.to, path, sum, d.priority)
-	if !o.running(d.to) {
+	d.inst.DeployID, d.inst.SpecHash = d.id, d.target.SpecHash
+	if a, ok := drv.(addressed); ok {
+		d.inst.Addr = a.Addr(d.to) // reached through its runtime, no local port
+		// A pod has no CPU priority (kubernetes.SetPriority): say so
+		// rather than report a standby "at low priority".
+		d.inst.Priority = driver.PriorityNormal
+	} else if !o.running(d.to) {
 		if err := portcheck.Free(d.inst.Addr); err != nil {
 			return fmt.Errorf("standby %s: %w", d.to, err)
 		}
@@ -77,24 +87,40 @@ func (r *Reconciler) stepPreflight(ctx context.Context, d *deploy) error {
 	return nil
 }
 
+// checkRuntimeSwitch refuses a deploy that would move the app between
+// runtime kubernetes and the runtimes nginx routes while a color serves:
+// neither router can route to the other's colors. zdml down first.
+func (r *Reconciler) checkRuntimeSwitch(d *deploy) error {
+	if d.from == "" {
+		return nil
+	}
+	was := runtimeOf(r.state.Colors[d.from])
+	if routedByNginx(was) != routedByNginx(d.target.Spec.Runtime) {
+		return fmt.Errorf("runtime %s -> %s: the active color %s is not routed by the same router as the new one; stop the app (zdml down) and deploy again",
+			was, d.target.Spec.Runtime, d.from)
+	}
+	return nil
+}
+
 func (r *Reconciler) checkActive(ctx context.Context, o observation, d *deploy) error {
 	if d.from == "" {
 		return nil
 	}
-	if d.swapped && o.nginx.Running && o.nginx.Active == d.to && o.running(d.to) {
+	if d.swapped && o.route.Running && o.route.Active == d.to && o.running(d.to) {
 		return nil // a resumed deploy past its swap: the new color serves already
 	}
 	if !o.running(d.from) {
 		return transient(TransientActive, fmt.Errorf("active color %s is not running: %s", d.from, o.colors[d.from].ExitErr))
 	}
-	if _, err := r.client.Deep(ctx, r.colorAddr(d.from)); err != nil {
+	if _, err := r.clientFor(d.from).Deep(ctx, r.colorAddr(d.from)); err != nil {
 		return transient(TransientActive, fmt.Errorf("active color %s does not answer: %w", d.from, err))
 	}
-	if !o.nginx.Running {
-		return transient(TransientNginx, errors.New("nginx is not running"))
+	name := r.router().name()
+	if !o.route.Running {
+		return transient(TransientNginx, errors.New(name+" is not running"))
 	}
-	if o.nginx.Active != d.from && !(d.swapped && o.nginx.Active == d.to) {
-		return transient(TransientNginx, fmt.Errorf("nginx routes to %q, want %s", o.nginx.Active, d.from))
+	if o.route.Active != d.from && !(d.swapped && o.route.Active == d.to) {
+		return transient(TransientNginx, fmt.Errorf("%s routes to %q, want %s", name, o.route.Active, d.from))
 	}
 	return nil
 }
@@ -113,9 +139,12 @@ func (r *Reconciler) checkResources(ctx context.Context, o observation, d *deplo
 	if o.running(d.to) && o.colors[d.to].ConfigHash == d.target.ConfigHash {
 		return nil // the standby is already up: it needs nothing more
 	}
+	if !routedByNginx(d.target.Spec.Runtime) {
+		return nil // the scheduler places the standby where its memory request fits
+	}
 	need := int64(d.target.Spec.Resources.Memory)
 	if d.from != "" {
-		if deep, err := r.client.Deep(ctx, r.colorAddr(d.from)); err == nil && deep.RSSBytes > 0 {
+		if deep, err := r.clientFor(d.from).Deep(ctx, r.colorAddr(d.from)); err == nil && deep.RSSBytes > 0 {
 			need = min(need, deep.RSSBytes)
 		}
 	}
@@ -170,14 +199,22 @@ func (r *Reconciler) stepStart(ctx context.Context, d *deploy) error {
 		return err
 	}
 	if cur.Running && cur.ConfigHash == d.target.ConfigHash && cur.Addr == d.inst.Addr {
-		d.note += "adopted the running standby (pid " + st.ID + ")"
+		d.note += "adopted the running standby (" + idNote(drv, st.ID) + ")"
 	} else {
-		d.note += "started pid " + st.ID + " at " + d.inst.Priority.String() + " priority"
+		d.note += "started " + idNote(drv, st.ID) + " at " + d.inst.Priority.String() + " priority"
 	}
 	cs := r.state.Color(d.to)
 	*cs = ColorState{Role: RoleStandby, Runtime: drv.Name(), Version: d.target.Version, SpecHash: d.target.SpecHash,
 		ConfigHash: d.target.ConfigHash, Addr: d.inst.Addr, ID: st.ID, StartedAt: st.StartedAt}
 	return r.saveStateErr()
+}
+
+// idNote names a started color: "pid 123", or a runtime's own id (a pod).
+func idNote(drv driver.Driver, id string) string {
+	if drv.Name() == spec.RuntimeKubernetes {
+		return id
+	}
+	return "pid " + id
 }
 
 // stepReady polls the standby's /ready until it answers 200 as the target
@@ -199,7 +236,7 @@ func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 		if !st.Running {
 			return false, "", fmt.Errorf("exited before it was ready: %s", st.ExitErr)
 		}
-		served, err := r.client.Ready(ctx, d.inst.Addr)
+		served, err := r.clientFor(d.to).Ready(ctx, d.inst.Addr)
 		if err != nil {
 			return false, err.Error(), r.hopeless(ctx, d, err)
 		}
@@ -223,7 +260,7 @@ func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 // A probe that timed out or stalled is not hopeless: CPU contention can
 // cause it, and the ready timeout decides.
 func (r *Reconciler) hopeless(ctx context.Context, d *deploy, notReady error) error {
-	deep, err := r.client.Deep(ctx, d.inst.Addr)
+	deep, err := r.clientFor(d.to).Deep(ctx, d.inst.Addr)
 	if err != nil {
 		return nil
 	}
@@ -278,7 +315,7 @@ func (r *Reconciler) warmup(ctx context.Context, d *deploy) ([]string, error) {
 	for i, prompt := range w.Prompts {
 		pctx, cancel := context.WithTimeout(ctx, w.MaxLatency.Duration)
 		t0 := time.Now()
-		reply, served, err := r.client.Completion(pctx, d.inst.Addr, prompt, w.MaxTokens)
+		reply, served, err := r.clientFor(d.to).Completion(pctx, d.inst.Addr, prompt, w.MaxTokens)
 		elapsed := time.Since(t0)
 		cancel()
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"time"
@@ -34,6 +35,33 @@ var errQualityFailed = errors.New("quality gate failed")
 func newQualityGate(cfg Config) *quality.Gate {
 	return quality.New(quality.WithCache(quality.NewCache(filepath.Join(cfg.StateDir, QualityCacheDir))),
 		quality.WithLogger(cfg.Log.With("component", "quality")))
+}
+
+// qualityFor is the gate that reaches d's colors: the reconciler's own,
+// or, for a runtime that reaches its colors through its own transport
+// (runtime kubernetes: the API server's proxy), one with that transport
+// and the same cache directory.
+func (r *Reconciler) qualityFor(d *deploy) *quality.Gate {
+	drv, err := r.driver(d.target.Spec.Runtime)
+	if err != nil {
+		return r.quality
+	}
+	hc, ok := drv.(interface{ HTTPClient() *http.Client })
+	if !ok {
+		return r.quality
+	}
+	r.driversMu.Lock()
+	defer r.driversMu.Unlock()
+	if g := r.gates[drv]; g != nil {
+		return g
+	}
+	if r.gates == nil {
+		r.gates = map[driver.Driver]*quality.Gate{}
+	}
+	g := quality.New(quality.WithCache(quality.NewCache(filepath.Join(r.cfg.StateDir, QualityCacheDir))),
+		quality.WithHTTPClient(hc.HTTPClient()), quality.WithLogger(r.cfg.Log.With("component", "quality", "runtime", drv.Name())))
+	r.gates[drv] = g
+	return g
 }
 
 // applicable drops the steps a deploy's spec does not ask for: the
@@ -127,9 +155,10 @@ func (r *Reconciler) prefetchQuality(ctx context.Context, d *deploy, steps []ste
 		return // the step says why
 	}
 	q, active, log := *d.target.Spec.Quality, quality.Target{Addr: r.colorAddr(d.from)}, d.log
+	gate := r.qualityFor(d)
 	ev := Event{DeployID: d.id, Step: StepQuality, Phase: PhaseInfo, Color: d.from, Version: d.fromVer, Commit: d.target.Commit}
 	go func() {
-		side, err := r.quality.Prefetch(ctx, active, q, text)
+		side, err := gate.Prefetch(ctx, active, q, text)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("quality: the active's side was not scored ahead; the quality step scores it", "err", err)
@@ -147,7 +176,8 @@ func (r *Reconciler) judge(ctx context.Context, d *deploy, text string) (*qualit
 	active := quality.Target{Addr: r.colorAddr(d.from)}
 	candidate := quality.Target{Addr: d.inst.Addr, SHA256: d.inst.ModelSHA256}
 	q := *d.target.Spec.Quality
-	v, err := r.quality.Judge(ctx, active, candidate, q, text)
+	gate := r.qualityFor(d)
+	v, err := gate.Judge(ctx, active, candidate, q, text)
 	if err == nil {
 		return v, nil
 	}
@@ -157,7 +187,7 @@ func (r *Reconciler) judge(ctx context.Context, d *deploy, text string) (*qualit
 		return nil, fmt.Errorf("could not judge: %w (%v)", err, context.Cause(ctx))
 	case <-time.After(qualityRetryDelay):
 	}
-	v, err2 := r.quality.Judge(ctx, active, candidate, q, text)
+	v, err2 := gate.Judge(ctx, active, candidate, q, text)
 	if err2 != nil {
 		return nil, fmt.Errorf("could not judge after 2 attempts (no verdict, so no pass): %w", err2)
 	}

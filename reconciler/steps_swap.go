@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/nginx"
@@ -13,16 +11,18 @@ import (
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
-// stepSwap points nginx at the standby: the config is rendered, written
-// atomically, tested with `nginx -t` and reloaded (or nginx started, on a
-// first deploy), and the new workers are verified through the admin and
-// public listeners (nginx.Proxy). A config nginx already serves is left
-// alone. It changes nginx.conf, the running nginx and the active color in
-// state.json, then raises the new color's CPU priority.
+// stepSwap points public traffic at the standby through the router
+// (router.go). With nginx, the config is rendered, written atomically,
+// tested with `nginx -t` and reloaded (or nginx started, on a first
+// deploy), and the new workers are verified through the admin and public
+// listeners (nginx.Proxy); on runtime kubernetes the stable Service's
+// selector moves to the standby. A route already in place is left alone.
+// It changes the router and the active color in state.json, then raises
+// the new color's CPU priority.
 func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
 	first := !d.swapped || d.swappedAt.IsZero()
 	if first {
-		d.retiredShutdown = r.liveWorkerShutdown()
+		d.retiredShutdown = r.router().retiredShutdown()
 	}
 	d.swapped = true
 	r.state.InProgress = d.progress(StepSwap)
@@ -33,7 +33,7 @@ func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
 	if err != nil {
 		return err
 	}
-	if first || outcome != nginx.Unchanged {
+	if first || outcome != string(nginx.Unchanged) {
 		d.swappedAt = time.Now().UTC()
 	}
 	r.state.InProgress = d.progress(StepSwap)
@@ -44,23 +44,11 @@ func (r *Reconciler) stepSwap(ctx context.Context, d *deploy) error {
 	}
 	r.saveState()
 	r.metrics.setActive(d.to)
-	d.note = "nginx " + string(outcome)
+	d.note = r.router().name() + " " + outcome
 	if msg := r.raisePriority(ctx, d.to); msg != "" {
 		d.note += "; " + msg
 	}
 	return nil
-}
-
-// liveWorkerShutdown is the worker_shutdown_timeout of the config nginx
-// serves now (0 when it sets none or cannot be read): the workers a reload
-// retires keep their own config's value.
-func (r *Reconciler) liveWorkerShutdown() time.Duration {
-	conf, err := os.ReadFile(filepath.Join(r.proxy.Runner().Dir(), nginx.ConfFile))
-	if err != nil {
-		return 0
-	}
-	d, _ := nginx.WorkerShutdownTimeoutOf(conf)
-	return d
 }
 
 // raisePriority gives a color that now serves traffic the normal CPU
@@ -82,13 +70,16 @@ func (r *Reconciler) raisePriority(ctx context.Context, c spec.Color) string {
 	return "priority normal"
 }
 
-// stepVerify checks through nginx's public listener that the new color
-// and version answer, three fresh connections in a row. Once it passes the
+// stepVerify checks the route (router.verify): through nginx's public
+// listener, the new color and version answer, three fresh connections in
+// a row; on runtime kubernetes, the stable Service's EndpointSlices list
+// only the new color's ready pods, and it answers as the new color and
+// version three times in a row. Once it passes the
 // new version is committed: a later failure (the old color's stop) is
 // retried and reported, never rolled back. It changes nothing but the
 // deploy's record.
 func (r *Reconciler) stepVerify(ctx context.Context, d *deploy) error {
-	if err := r.proxy.VerifyRoute(ctx, d.to, d.target.Version); err != nil {
+	if err := r.router().verify(ctx, d.to, d.target.Version); err != nil {
 		return err
 	}
 	d.verified = true
@@ -187,8 +178,8 @@ func (r *Reconciler) stepRecord(_ context.Context, d *deploy) error {
 	return r.saveStateErr()
 }
 
-// rollback undoes a failed deploy. After the swap it points nginx back at
-// the old color, if that still runs (it is never stopped before verify);
+// rollback undoes a failed deploy. After the swap it routes back to the
+// old color (the same route as the swap), if that still runs (it is never stopped before verify);
 // then it stops the new color. When the old color is gone the new one is
 // left serving: something must serve.
 func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
@@ -202,7 +193,7 @@ func (r *Reconciler) rollback(ctx context.Context, d *deploy) error {
 			return fmt.Errorf("old color %s is gone; %s is left serving", d.from, d.to)
 		}
 		if _, err := r.routeTo(ctx, d.from, o.colors[d.from].ModelVersion, false); err != nil {
-			return fmt.Errorf("restore nginx to %s: %w", d.from, err)
+			return fmt.Errorf("restore %s to %s: %w", r.router().name(), d.from, err)
 		}
 		if canary != nil && canary.DeployID == d.id {
 			canary.Weight = 0

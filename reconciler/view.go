@@ -69,9 +69,14 @@ func (v *Viewer) Status(ctx context.Context) StatusReport {
 	return rep
 }
 
-// Active returns the color nginx routes to.
+// Active returns the color nginx (or runtime kubernetes's stable
+// Service) routes to.
 func (v *Viewer) Active(ctx context.Context) (spec.Color, error) {
-	return v.r.proxy.Active(ctx)
+	if _, ok := v.r.router().(*nginxRouter); ok {
+		return v.r.proxy.Active(ctx)
+	}
+	o, err := v.r.router().observe(ctx)
+	return o.Active, err
 }
 
 // MemRow is one process group in `zdml mem`.
@@ -95,7 +100,7 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 		}
 		pid, err := strconv.Atoi(st.ID)
 		if err != nil { // a container: ask the server itself
-			d, derr := v.r.client.Deep(ctx, st.Addr)
+			d, derr := v.r.clientFor(c).Deep(ctx, st.Addr)
 			if derr != nil {
 				continue
 			}
@@ -108,9 +113,9 @@ func (v *Viewer) Memory(ctx context.Context) ([]MemRow, error) {
 		}
 		rows = append(rows, MemRow{Name: string(c), Version: st.ModelVersion, Usage: u, Procs: 1})
 	}
-	if o.nginx.Running && o.nginx.PID > 0 {
+	if o.route.Running && o.route.PID > 0 {
 		row := MemRow{Name: "nginx"}
-		if u, err := procfs.Memory(o.nginx.PID); err == nil {
+		if u, err := procfs.Memory(o.route.PID); err == nil {
 			row.Usage, row.Procs = u, 1
 		}
 		if ws, err := v.r.proxy.Runner().Workers(ctx); err == nil {
@@ -146,24 +151,30 @@ func (v *Viewer) Health(ctx context.Context) []Health {
 			continue
 		}
 		h := Health{Name: string(c)}
-		if d, err := v.r.client.Deep(ctx, st.Addr); err == nil {
+		client := v.r.clientFor(c)
+		if d, err := client.Deep(ctx, st.Addr); err == nil {
 			h.Deep = &d
 		}
-		if served, err := v.r.client.Ready(ctx, st.Addr); err != nil {
+		if served, err := client.Ready(ctx, st.Addr); err != nil {
 			h.Detail = err.Error()
 		} else {
 			h.OK, h.Detail = true, fmt.Sprintf("ready: %s %s on %s", served.Color, served.Version, st.Addr)
 		}
 		out = append(out, h)
 	}
-	n := Health{Name: "nginx", OK: o.nginx.Running && o.nginxErr == nil}
-	n.Detail = fmt.Sprintf("running=%v active=%s config=%s", o.nginx.Running, o.nginx.Active, o.nginx.Hash)
-	if o.nginxErr != nil {
-		n.Detail += " error: " + o.nginxErr.Error()
+	rt := v.r.router()
+	n := Health{Name: rt.name(), OK: o.route.Running && o.routeErr == nil}
+	n.Detail = fmt.Sprintf("running=%v active=%s config=%s", o.route.Running, o.route.Active, o.route.Hash)
+	if o.routeErr != nil {
+		n.Detail += " error: " + o.routeErr.Error()
 	}
 	out = append(out, n)
 	p := Health{Name: "public " + v.r.cfg.PublicAddr}
-	if served, err := v.r.proxy.Route(ctx); err != nil {
+	publicRoute := v.r.proxy.Route
+	if kr, ok := rt.(*kubeRouter); ok {
+		p.Name, publicRoute = "public "+kr.name(), kr.k.Router().Route
+	}
+	if served, err := publicRoute(ctx); err != nil {
 		p.Detail = err.Error()
 	} else {
 		p.OK, p.Detail = true, fmt.Sprintf("routes to %s %s", served.Color, served.Version)

@@ -42,7 +42,7 @@ func (f *stateFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.blueAddr, "blue-addr", envOr("ZDML_BLUE_ADDR", reconciler.DefaultBlueAddr), "blue model server address (env ZDML_BLUE_ADDR)")
 	fs.StringVar(&f.greenAddr, "green-addr", envOr("ZDML_GREEN_ADDR", reconciler.DefaultGreenAddr), "green model server address (env ZDML_GREEN_ADDR)")
 	fs.StringVar(&f.runtime, "runtime", envOr("ZDML_RUNTIME", ""), "run every desired state on this runtime (process or docker), whatever spec.runtime says (env ZDML_RUNTIME)")
-	fs.StringVar(&f.nginxRuntime, "nginx", envOr("ZDML_NGINX_RUNTIME", reconciler.NginxLocal), "how nginx runs: local (a process) or docker (a container) (env ZDML_NGINX_RUNTIME)")
+	fs.StringVar(&f.nginxRuntime, "nginx", envOr("ZDML_NGINX_RUNTIME", reconciler.NginxLocal), "how nginx runs: local (a process), docker (a container) or none (runtime kubernetes only: its stable Service routes) (env ZDML_NGINX_RUNTIME)")
 	fs.StringVar(&f.modelserver, "modelserver", envOr("ZDML_MODELSERVER", defaultModelserver()), "model server binary (env ZDML_MODELSERVER)")
 	fs.DurationVar(&f.resync, "resync", envDuration("ZDML_RESYNC", reconciler.DefaultResync, &f.envErrs), "how often the daemon re-checks for drift (env ZDML_RESYNC)")
 	fs.StringVar(&f.prometheusURL, "prometheus-url", envOr("ZDML_PROMETHEUS_URL", ""), "Prometheus for canary metrics written in PromQL, e.g. http://127.0.0.1:9090 (env ZDML_PROMETHEUS_URL)")

@@ -212,7 +212,7 @@ func (k *Kubernetes) Reachable(ctx context.Context) error {
 	ctx, cancel := k.call(ctx)
 	defer cancel()
 	if _, err := k.client.Discovery().RESTClient().Get().AbsPath("/version").DoRaw(ctx); err != nil {
-		return fmt.Errorf("kubernetes api server %s: %w", k.rest.Host, err)
+		return fmt.Errorf("kubernetes api server %s: %w", k.rest.Host, wrap("get /version", err))
 	}
 	return nil
 }

@@ -8,3 +8,10 @@ import _ "embed"
 //
 //go:embed rbac.yaml
 var RBAC string
+
+// Reconciler is the ConfigMap (desired.yaml) and Deployment that run zdml's
+// reconciler in the cluster as rbac.yaml's ServiceAccount
+// (reconciler.yaml): kubectl apply -n <namespace> -f -.
+//
+//go:embed reconciler.yaml
+var Reconciler string

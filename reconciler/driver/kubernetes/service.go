@@ -91,11 +91,3 @@ func samePorts(a, b []corev1.ServicePort) bool {
 	}
 	return true
 }
-
-// wrap prefixes an API error with what was being done; nil stays nil.
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("kubernetes %s: %w", op, err)
-}
