@@ -31,8 +31,8 @@ func TestKubeDeployUnderLoad(t *testing.T) {
 	t.Logf("measured: commit of v2 -> synced on runtime kubernetes: %s", time.Since(t0).Round(time.Millisecond))
 	loop.waitOK(t, 10)
 	loop.check(t)
-	if st.ActiveColor != spec.Green {
-		t.Errorf("after v2: active %s, want green", st.ActiveColor)
+	if st.ActiveColor != spec.Green || st.Nginx.Router != "service chat" || st.Nginx.Active != spec.Green {
+		t.Errorf("after v2: active %s, router %q routing to %s; want green behind service chat", st.ActiveColor, st.Nginx.Router, st.Nginx.Active)
 	}
 	if c, v := e.route(); c != spec.Green || v != "v2" {
 		t.Errorf("stable service answers %s %s, want green v2", c, v)
