@@ -2,6 +2,8 @@ package reconciler
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -96,6 +98,17 @@ func TestKubeBadModelRolledBack(t *testing.T) {
 	}
 	if loop.versions["v2"] != 0 {
 		t.Errorf("%d requests served by the bad v2", loop.versions["v2"])
+	}
+	// The evidence keeps the standby pod's log, read through the API
+	// before it was stopped; nothing is missing (no nginx.conf to keep).
+	ev, err := ReadEvidence(e.stateDir, last.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(filepath.Join(ev.Dir, EvidenceLogFile))
+	if !slices.Contains(ev.Index.Files, EvidenceLogFile) || len(log) == 0 || len(ev.Index.Missing) != 0 {
+		t.Errorf("evidence: files %v, missing %v, %d bytes of standby log; want the pod's log and nothing missing",
+			ev.Index.Files, ev.Index.Missing, len(log))
 	}
 }
 
