@@ -42,7 +42,7 @@ type capture struct {
 	spec     *spec.Spec
 	verdict  *quality.Verdict
 	windows  []analysis.Decision
-	nginxDir string
+	nginxDir string // "" when nginx does not route (runtime kubernetes)
 	drv      driver.Driver
 	addrs    map[spec.Color]string
 	asker    func(ctx context.Context, addr, prompt string, maxTokens int) (string, string, error)
@@ -101,6 +101,9 @@ func (r *Reconciler) newCapture(d *deploy, failedStep string, cause error) *capt
 	if d.from != "" {
 		c.addrs[d.from] = r.colorAddr(d.from)
 	}
+	if _, ok := r.router().(*nginxRouter); !ok {
+		c.nginxDir = ""
+	}
 	if cs := r.state.Canary; cs != nil && cs.DeployID == d.id {
 		c.windows = append([]analysis.Decision(nil), cs.Windows...)
 	}
@@ -130,7 +133,9 @@ func (c *capture) run(ctx context.Context) error {
 		c.idx.Missing = append(c.idx.Missing, why)
 	}
 	c.write(EvidenceSpecFile, func() ([]byte, error) { return specYAML(c.spec, c.idx.Commit) })
-	c.write(EvidenceNginxFile, func() ([]byte, error) { return os.ReadFile(filepath.Join(c.nginxDir, nginx.ConfFile)) })
+	if c.nginxDir != "" { // nginx routes (not runtime kubernetes's stable Service)
+		c.write(EvidenceNginxFile, func() ([]byte, error) { return os.ReadFile(filepath.Join(c.nginxDir, nginx.ConfFile)) })
+	}
 	c.write(EvidenceLogFile, func() ([]byte, error) { return c.logTail(ctx) })
 	if c.verdict != nil {
 		c.write(EvidenceVerdictFile, func() ([]byte, error) { return json.MarshalIndent(c.verdict, "", "  ") })

@@ -2,6 +2,9 @@ package reconciler
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -31,8 +34,8 @@ func TestKubeDeployUnderLoad(t *testing.T) {
 	t.Logf("measured: commit of v2 -> synced on runtime kubernetes: %s", time.Since(t0).Round(time.Millisecond))
 	loop.waitOK(t, 10)
 	loop.check(t)
-	if st.ActiveColor != spec.Green {
-		t.Errorf("after v2: active %s, want green", st.ActiveColor)
+	if st.ActiveColor != spec.Green || st.Nginx.Router != "service chat" || st.Nginx.Active != spec.Green {
+		t.Errorf("after v2: active %s, router %q routing to %s; want green behind service chat", st.ActiveColor, st.Nginx.Router, st.Nginx.Active)
 	}
 	if c, v := e.route(); c != spec.Green || v != "v2" {
 		t.Errorf("stable service answers %s %s, want green v2", c, v)
@@ -95,6 +98,17 @@ func TestKubeBadModelRolledBack(t *testing.T) {
 	}
 	if loop.versions["v2"] != 0 {
 		t.Errorf("%d requests served by the bad v2", loop.versions["v2"])
+	}
+	// The evidence keeps the standby pod's log, read through the API
+	// before it was stopped; nothing is missing (no nginx.conf to keep).
+	ev, err := ReadEvidence(e.stateDir, last.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(filepath.Join(ev.Dir, EvidenceLogFile))
+	if !slices.Contains(ev.Index.Files, EvidenceLogFile) || len(log) == 0 || len(ev.Index.Missing) != 0 {
+		t.Errorf("evidence: files %v, missing %v, %d bytes of standby log; want the pod's log and nothing missing",
+			ev.Index.Files, ev.Index.Missing, len(log))
 	}
 }
 
@@ -192,4 +206,36 @@ func (e *kubeEnv) routeNow() (spec.Color, string) {
 		return "", strings.TrimSpace(err.Error())
 	}
 	return got.Color, got.Version
+}
+
+// TestKubeQualityRegressedRollsBack: the quality gate reaches both colors
+// through the API server's proxy (the reconciler's gate with the driver's
+// transport): demo-v2-regressed, which passes ready and warm-up, fails on
+// its perplexity against the active demo-v1, and is rolled back while v1
+// serves every request.
+func TestKubeQualityRegressedRollsBack(t *testing.T) {
+	e := newKubeEnv(t)
+	e.commit(e.spec("v1", "demo-v1.gguf"), "v1")
+	e.start()
+	e.waitSynced("v1", 4*time.Minute)
+	loop := e.clients(2)
+	loop.waitOK(t, 10)
+	q := "  quality:\n    prompts:\n      - {prompt: \"Say hello\"}\n"
+	e.commit(desiredSpec{Version: "v2-regressed", Path: "demo-v2-regressed.gguf", ReadyTimeout: "180s", DrainTimeout: "20s",
+		MaxLatency: "30s", Extra: e.kubeExtra() + q}.yaml(), "v2-regressed gated")
+	recs := e.waitDeploys(2, 5*time.Minute)
+	loop.waitOK(t, 10)
+	loop.check(t)
+	last := recs[len(recs)-1]
+	logSteps(t, last)
+	bound := regexp.MustCompile(`perplexity ratio [0-9.e+]+ > maxPerplexityRatio 1\.1`)
+	if last.Outcome != OutcomeRolledBack || last.FailedStep != StepQuality || !bound.MatchString(last.Reason) {
+		t.Fatalf("history: %s at %s: %s; want rolled back by the quality gate's perplexity bound", last.Outcome, last.FailedStep, last.Reason)
+	}
+	if c, v := e.route(); c != spec.Blue || v != "v1" {
+		t.Errorf("stable service answers %s %s, want blue v1", c, v)
+	}
+	if loop.versions["v2-regressed"] != 0 {
+		t.Errorf("%d requests served by the regressed model", loop.versions["v2-regressed"])
+	}
 }

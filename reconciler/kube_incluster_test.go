@@ -38,6 +38,9 @@ func TestKubeInCluster(t *testing.T) {
 	cm, dep := reconcilerManifest(t)
 	cm.Data["desired.yaml"] = e.spec("v1", "tiny.gguf")
 	dep.Spec.Template.Spec.Containers[0].Image = image
+	// The test node has 2 CPUs, which both colors' requests (1 CPU each,
+	// spec.resources.cpus' default) take: the reconciler asks for none.
+	delete(dep.Spec.Template.Spec.Containers[0].Resources.Requests, corev1.ResourceCPU)
 	for i, v := range dep.Spec.Template.Spec.Volumes {
 		if v.HostPath != nil {
 			dep.Spec.Template.Spec.Volumes[i].HostPath.Path = e.modelsDir

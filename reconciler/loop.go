@@ -233,7 +233,7 @@ func (r *Reconciler) Recover(ctx context.Context) error {
 	}
 	o := r.observe(ctx)
 	if o.route.Running {
-		r.log.Info("found running nginx", "id", o.route.ID, "active", o.route.Active)
+		r.log.Info("found the route", "router", r.router().name(), "id", o.route.ID, "active", o.route.Active)
 	}
 	if r.recordFound(o, found) {
 		r.saveState()

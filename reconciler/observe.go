@@ -34,6 +34,9 @@ func (o observation) running(c spec.Color) bool { return c.Valid() && o.colors[c
 func (r *Reconciler) observe(ctx context.Context) observation {
 	o := observation{colors: map[spec.Color]driver.Status{}}
 	o.route, o.routeErr = r.router().observe(ctx)
+	if o.routeErr != nil && runtimeUnavailable(o.routeErr) {
+		o.blind = o.routeErr
+	}
 	for _, c := range spec.Colors {
 		d, err := r.colorDriver(c)
 		if err != nil {

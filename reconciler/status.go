@@ -65,6 +65,9 @@ type PrewarmReport struct {
 
 // NginxReport is nginx in a status report.
 type NginxReport struct {
+	// Router names what routes when it is not nginx: "service <name>", the
+	// stable Service of runtime kubernetes (its selector's color is Active).
+	Router  string     `json:"router,omitempty"`
 	Running bool       `json:"running"`
 	ID      string     `json:"id,omitempty"`
 	Active  spec.Color `json:"active,omitempty"`
@@ -108,6 +111,9 @@ func (r *Reconciler) report(o observation) StatusReport {
 		rep.Colors = append(rep.Colors, colorReport(c, s.Colors[c], o))
 	}
 	rep.Nginx = NginxReport{Running: o.route.Running, ID: o.route.ID, Active: o.route.Active, Hash: o.route.Hash}
+	if rt, ok := r.router().(*kubeRouter); ok {
+		rep.Nginx.Router = rt.name()
+	}
 	if o.routeErr != nil {
 		rep.Nginx.Error = o.routeErr.Error()
 	}

@@ -186,7 +186,11 @@ func printStatus(w io.Writer, r reconciler.StatusReport) {
 	for _, c := range r.Colors {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", c.Color, c.Role, c.Running, c.Version, c.ID, c.Addr, c.Priority)
 	}
-	fmt.Fprintf(tw, "nginx\tactive=%s\t%v\t%s\t%s\t\t\n", orNone(string(r.Nginx.Active)), r.Nginx.Running, r.Nginx.Hash, r.Nginx.ID)
+	router := "nginx"
+	if r.Nginx.Router != "" {
+		router = r.Nginx.Router
+	}
+	fmt.Fprintf(tw, "%s\tactive=%s\t%v\t%s\t%s\t\t\n", router, orNone(string(r.Nginx.Active)), r.Nginx.Running, r.Nginx.Hash, r.Nginx.ID)
 	tw.Flush()
 	for _, c := range r.Conditions {
 		fmt.Fprintf(w, "%-12s %-5s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)

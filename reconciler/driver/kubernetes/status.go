@@ -1,10 +1,8 @@
 package kubernetes
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -146,25 +144,9 @@ func terminated(t *corev1.ContainerStateTerminated, restarts int32) string {
 // logTail returns "; last log: " and the model server's last n log lines
 // (of its previous run when it exited), joined; "" when there are none.
 func (k *Kubernetes) logTail(ctx context.Context, p *corev1.Pod, n int64) string {
-	previous := false
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Name == ContainerName && cs.State.Terminated == nil && cs.LastTerminationState.Terminated != nil {
-			previous = true
-		}
-	}
-	ctx, cancel := k.call(ctx)
-	defer cancel()
-	rc, err := k.client.CoreV1().Pods(k.namespace).GetLogs(p.Name, &corev1.PodLogOptions{
-		Container: ContainerName, TailLines: &n, Previous: previous, LimitBytes: ptr.To[int64](64 << 10),
-	}).Stream(ctx)
-	if err != nil {
+	s, err := k.podLog(ctx, p, n)
+	if err != nil || s == "" {
 		return ""
 	}
-	defer rc.Close()
-	var out bytes.Buffer
-	_, _ = io.Copy(&out, rc)
-	if s := strings.TrimSpace(out.String()); s != "" {
-		return "; last log: " + strings.Join(strings.Split(s, "\n"), " | ")
-	}
-	return ""
+	return "; last log: " + strings.Join(strings.Split(s, "\n"), " | ")
 }
