@@ -47,7 +47,11 @@ func (r *Report) header(b *strings.Builder) {
 func (r *Report) durationCell() string {
 	s := secs(r.Analysis.End.Sub(r.Analysis.Start)) + " run"
 	if d := r.Analysis.Deploy; d != nil && len(d.Events) > 0 {
-		s += ", " + DeployDuration(d) + " deploy"
+		dd := DeployDuration(d) // a prewarm's says "... fast deploy" itself
+		if !strings.HasSuffix(dd, " deploy") {
+			dd += " deploy"
+		}
+		s += ", " + dd
 	}
 	if sr := r.Analysis.Series; sr != nil {
 		s += fmt.Sprintf(", %d deploys, %s in their windows", len(sr.Windows), secs(sr.WindowTime()))
