@@ -84,7 +84,7 @@ fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 # modelserver/llm once (its own build-cache entry), and reuses it afterwards.
 test: build models kube-binaries ## run every test under -race (real nginx, model servers, Docker, Prometheus, git, a Kubernetes cluster)
 	$(GO) test -race -count=1 -timeout 40m $$($(GO) list ./... | grep -v '/reconciler\(/\|$$\)')
-	$(GO) test -race -count=1 -p 1 -timeout 25m ./reconciler/...
+	$(GO) test -race -count=1 -p 1 -timeout 40m ./reconciler/...
 
 # The Kubernetes test cluster (internal/testenv/kubecluster): the binaries
 # are built once per machine into $${ZDML_CACHE:-~/.cache/zdml}/kubernetes/.
