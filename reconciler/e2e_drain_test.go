@@ -3,8 +3,6 @@ package reconciler
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/internal/procfs"
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -25,40 +24,20 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	e.commit(desiredSpec{Version: "v1", Path: "demo-v1.gguf"}.yaml(), "v1") // slow enough to be in flight
 	e.start()
 	e.waitSynced("v1", time.Minute)
-	type reply struct {
-		status, version string
-		tokens          int
-		err             error
-		done            time.Time
-	}
-	long := make(chan reply, 1)
+	long := make(chan testenv.Reply, 1)
 	holdSwapUntilInFlight(e, func() {
-		resp, err := http.Post("http://"+e.public+"/chat", "application/json",
-			strings.NewReader(`{"message":"tell me a long story","max_tokens":200}`))
-		if err != nil {
-			long <- reply{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		var body struct {
-			Usage struct {
-				CompletionTokens int `json:"completion_tokens"`
-			} `json:"usage"`
-		}
-		b, _ := io.ReadAll(resp.Body)
-		err = json.Unmarshal(b, &body)
-		long <- reply{resp.Status, resp.Header.Get("X-Model-Version"), body.Usage.CompletionTokens, err, time.Now()}
+		long <- testenv.PostChat(http.DefaultClient, "http://"+e.public+"/chat", `{"message":"tell me a long story","max_tokens":200}`)
 	})
 	e.commit(desiredSpec{Version: "v2", Path: "demo-v2.gguf", DrainTimeout: "60s"}.yaml(), "v2")
 	recs := e.waitDeploys(2, time.Minute)
 	r := <-long
-	if r.err != nil || r.status != "200 OK" || r.version != "v1" || r.tokens == 0 {
+	if r.Err != nil || r.Status != "200 OK" || r.Version != "v1" || r.Tokens == 0 {
 		t.Fatalf("long request: %+v, want 200 from v1 with tokens", r)
 	}
 	last := recs[len(recs)-1]
 	drain, stop := stepOf(last, StepDrain), stepOf(last, StepStop)
 	t.Logf("drain %s (%s), long request of %d tokens ended %s before the stop step ended", drain.Duration, drain.Message,
-		r.tokens, last.FinishedAt.Sub(r.done))
+		r.Tokens, last.FinishedAt.Sub(r.Done))
 	if !strings.Contains(drain.Message, "drained 1 in-flight") {
 		t.Errorf("drain: %q, want it to have waited for 1 in-flight request", drain.Message)
 	}

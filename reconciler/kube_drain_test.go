@@ -2,8 +2,6 @@ package reconciler
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -24,31 +23,11 @@ func TestKubeDrainWaitsForInFlight(t *testing.T) {
 	e.commit(e.spec("v1", "demo-v1.gguf"), "v1") // slow enough to be in flight
 	e.start()
 	e.waitSynced("v1", 4*time.Minute)
-	type reply struct {
-		status, version string
-		tokens          int
-		err             error
-		done            time.Time
-	}
-	long := make(chan reply, 1)
+	long := make(chan testenv.Reply, 1)
 	send := func() {
 		hc := e.k.HTTPClient()
 		hc.Timeout = 2 * time.Minute
-		resp, err := hc.Post(e.k.Router().Addr()+"/chat", "application/json",
-			strings.NewReader(`{"message":"tell me a long story","max_tokens":200}`))
-		if err != nil {
-			long <- reply{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		var body struct {
-			Usage struct {
-				CompletionTokens int `json:"completion_tokens"`
-			} `json:"usage"`
-		}
-		b, _ := io.ReadAll(resp.Body)
-		err = json.Unmarshal(b, &body)
-		long <- reply{resp.Status, resp.Header.Get("X-Model-Version"), body.Usage.CompletionTokens, err, time.Now()}
+		long <- testenv.PostChat(hc, e.k.Router().Addr()+"/chat", `{"message":"tell me a long story","max_tokens":200}`)
 	}
 	e.r.events.setSink(func(ev Event) {
 		if ev.Step != StepSwap || ev.Phase != PhaseStart || ev.Version != "v2" {
@@ -63,13 +42,13 @@ func TestKubeDrainWaitsForInFlight(t *testing.T) {
 	e.commit(e.spec("v2", "demo-v2.gguf"), "v2")
 	recs := e.waitDeploys(2, 4*time.Minute)
 	r := <-long
-	if r.err != nil || r.status != "200 OK" || r.version != "v1" || r.tokens == 0 {
+	if r.Err != nil || r.Status != "200 OK" || r.Version != "v1" || r.Tokens == 0 {
 		t.Fatalf("long request: %+v, want 200 from v1 with tokens", r)
 	}
 	last := recs[len(recs)-1]
 	drain := stepOf(last, StepDrain)
 	t.Logf("drain %s (%s); the long request of %d tokens ended %s before the deploy did", drain.Duration.Round(time.Millisecond),
-		drain.Message, r.tokens, last.FinishedAt.Sub(r.done).Round(time.Millisecond))
+		drain.Message, r.Tokens, last.FinishedAt.Sub(r.Done).Round(time.Millisecond))
 	if !strings.Contains(drain.Message, "drained 1 in-flight") {
 		t.Errorf("drain: %q, want it to have waited for 1 in-flight request", drain.Message)
 	}

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zero-downtime-ml/zdml/internal/testenv"
 	"github.com/zero-downtime-ml/zdml/spec"
 )
 
@@ -102,29 +102,9 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	url := e.clusterURL(t)
 	e.start(t, e.instance(spec.Green, "v2", "demo-v2.gguf"))
 
-	type reply struct {
-		status, version string
-		tokens          int
-		err             error
-		done            time.Time
-	}
-	long := make(chan reply, 1)
+	long := make(chan testenv.Reply, 1)
 	go func() {
-		resp, err := fresh().Post(url+"/v1/chat/completions", "application/json",
-			strings.NewReader(`{"messages":[{"role":"user","content":"tell me a long story"}],"max_tokens":200}`))
-		if err != nil {
-			long <- reply{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		var body struct {
-			Usage struct {
-				CompletionTokens int `json:"completion_tokens"`
-			} `json:"usage"`
-		}
-		b, _ := io.ReadAll(resp.Body)
-		err = json.Unmarshal(b, &body)
-		long <- reply{resp.Status, resp.Header.Get("X-Model-Version"), body.Usage.CompletionTokens, err, time.Now()}
+		long <- testenv.PostChat(fresh(), url+"/v1/chat/completions", `{"messages":[{"role":"user","content":"tell me a long story"}],"max_tokens":200}`)
 	}()
 	waitFor(t, "the long request in flight on blue", 30*time.Second, func(ctx context.Context) (bool, string) {
 		d, err := r.Drain(ctx, spec.Blue)
@@ -148,14 +128,14 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 		return d.Drained(), d.String()
 	})
 	got := <-long
-	if got.err != nil || got.status != "200 OK" || got.version != "v1" || got.tokens == 0 {
+	if got.Err != nil || got.Status != "200 OK" || got.Version != "v1" || got.Tokens == 0 {
 		t.Fatalf("long request: %+v, want 200 from v1 with tokens", got)
 	}
 	if held == 0 {
 		t.Errorf("the drain never saw blue out of the Service with the request in flight")
 	}
 	t.Logf("measured: drain with a %d-token request in flight: %s (%d observations held by it); the request ended %s before the drain was seen done",
-		got.tokens, drainedAt.Sub(t0).Round(time.Millisecond), held, drainedAt.Sub(got.done).Round(time.Millisecond))
+		got.Tokens, drainedAt.Sub(t0).Round(time.Millisecond), held, drainedAt.Sub(got.Done).Round(time.Millisecond))
 	if err := e.k.Stop(ctx, spec.Blue, time.Minute); err != nil {
 		t.Fatal(err)
 	}
