@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -90,35 +89,6 @@ func TestKubeKillMidDeploy(t *testing.T) {
 			waitScaledToZero(t, c, ns, "chat-"+string(st.ActiveColor.Other()))
 		})
 	}
-}
-
-// startChatAt is startChat for any chat URL, with client.
-func startChatAt(hc *http.Client, url string) *clients {
-	c := &clients{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		for {
-			select {
-			case <-c.stop:
-				return
-			default:
-			}
-			resp, err := hc.Post(url, "application/json", strings.NewReader(`{"message":"hi","max_tokens":6}`))
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("%s", resp.Status)
-				}
-			}
-			if err != nil {
-				c.failed.Add(1)
-				c.first.CompareAndSwap(nil, err.Error())
-				continue
-			}
-			c.ok.Add(1)
-		}
-	}()
-	return c
 }
 
 // waitScaledToZero waits until a Deployment wants no pod and has none.

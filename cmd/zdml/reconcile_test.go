@@ -235,8 +235,13 @@ type clients struct {
 }
 
 func startChat(public string) *clients {
+	return startChatAt(&http.Client{Timeout: 30 * time.Second}, "http://"+public+"/chat")
+}
+
+// startChatAt chats at url (nginx's /chat, a Service through the API
+// server's proxy) with hc until stopped.
+func startChatAt(hc *http.Client, url string) *clients {
 	c := &clients{stop: make(chan struct{}), done: make(chan struct{})}
-	hc := &http.Client{Timeout: 30 * time.Second}
 	go func() {
 		defer close(c.done)
 		for {
@@ -245,7 +250,7 @@ func startChat(public string) *clients {
 				return
 			default:
 			}
-			resp, err := hc.Post("http://"+public+"/chat", "application/json", strings.NewReader(`{"message":"hi","max_tokens":6}`))
+			resp, err := hc.Post(url, "application/json", strings.NewReader(`{"message":"hi","max_tokens":6}`))
 			if err == nil {
 				_, err = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
