@@ -68,11 +68,15 @@ const (
 	// (kubernetes.ErrUnavailable), or that does not answer when a gate
 	// timed out on runtime kubernetes.
 	TransientKubernetes = "kubernetes_unavailable"
+	// TransientCapacity is a standby the runtime had nowhere to run
+	// within readyTimeout (driver.Status.Unplaced: a pod no node has room
+	// for, maybe because the active color holds it).
+	TransientCapacity = "capacity"
 )
 
 // TransientKinds lists every transient failure kind.
 var TransientKinds = []string{TransientPortInUse, TransientDocker, TransientDisk, TransientMemory, TransientNginx,
-	TransientActive, TransientState, TransientKubernetes}
+	TransientActive, TransientState, TransientKubernetes, TransientCapacity}
 
 // transientError marks an error as a failure of the environment.
 type transientError struct {

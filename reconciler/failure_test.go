@@ -36,6 +36,7 @@ func TestTransientKind(t *testing.T) {
 		{"nginx timeout", fmt.Errorf("reload: %w", nginx.ErrTimeout), TransientNginx},
 		{"marked", transient(TransientMemory, errors.New("memory: 1Gi available")), TransientMemory},
 		{"kubernetes api server down", fmt.Errorf("start green: %w", kubeDown), TransientKubernetes},
+		{"no room for the standby", transient(TransientCapacity, errors.New("standby green: nowhere to run it within readyTimeout")), TransientCapacity},
 		{"state unwritable", transient(TransientState, errors.New("record state: rename: is a directory")), TransientState},
 		{"bad model", errors.New("model x.gguf: sha256 ab, want cd"), ""},
 		{"rollback requested", fmt.Errorf("%w: %w", errRollbackRequested, inUse), ""},

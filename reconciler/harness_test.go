@@ -35,6 +35,7 @@ type desiredSpec struct {
 	Version, Path, SHA256, Strategy, AutoPromote string
 	ReadyTimeout, DrainTimeout, MaxLatency       string
 	MaxTokens                                    int
+	CPUs                                         string // resources.cpus, when set
 	Extra                                        string // raw YAML appended under spec:
 	Canary                                       string // raw YAML appended under spec.strategy: (steps, analysis)
 }
@@ -64,6 +65,9 @@ func (d desiredSpec) yaml() string {
 	}
 	fmt.Fprintf(&b, "  warmup:\n    prompts: [\"Say hello\"]\n    maxLatency: %s\n    maxTokens: %d\n", def(d.MaxLatency, "10s"), mt)
 	fmt.Fprintf(&b, "  resources:\n    memory: 256Mi\n    threads: 1\n    parallel: 2\n    ctx: 512\n")
+	if d.CPUs != "" {
+		fmt.Fprintf(&b, "    cpus: %s\n", d.CPUs)
+	}
 	b.WriteString(d.Extra)
 	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,4 +166,42 @@ func (r *relay) restore() {
 		r.t.Fatal(err)
 	}
 	r.serve(ln)
+}
+
+// TestKubeUnschedulableRetried: v2 asks for more CPU than the node has, so
+// the scheduler cannot place its standby pod. The ready gate waits for it
+// until readyTimeout, then fails as the environment's fault (capacity:
+// retried with backoff, the scheduler's message in the reason), never a
+// quarantine; v1 serves throughout, and a v2 that fits is deployed.
+func TestKubeUnschedulableRetried(t *testing.T) {
+	e := newKubeEnv(t)
+	e.serveV1()
+	loop := e.clients(2)
+	loop.waitOK(t, 10)
+	e.commit(desiredSpec{Version: "v2", Path: "tiny.gguf", ReadyTimeout: "10s", DrainTimeout: "20s", MaxLatency: "30s",
+		CPUs: "64", Extra: e.kubeExtra()}.yaml(), "v2 asks 64 CPUs")
+	var failed DeployRecord
+	e.waitFor("the unplaceable v2 to fail and be retried", 3*time.Minute, func() bool {
+		recs, _ := ReadHistory(e.stateDir, 0)
+		if len(recs) < 2 {
+			return false
+		}
+		failed = recs[1]
+		return true
+	})
+	t.Logf("attempt 1: %s at %s: %s", failed.Outcome, failed.FailedStep, failed.Reason)
+	if failed.Retry == nil || failed.Retry.Kind != TransientCapacity || failed.FailedStep != StepReady ||
+		!strings.Contains(failed.Reason, "cannot be scheduled") {
+		t.Fatalf("attempt 1: %s at %s, retry %+v; want a capacity retry at ready naming the scheduler's reason", failed.Outcome, failed.FailedStep, failed.Retry)
+	}
+	if st := e.r.Status(); st.Quarantine != nil || st.ActiveVersion != "v1" {
+		t.Errorf("after the failed attempt: quarantine %+v, active %s; want none, v1", st.Quarantine, st.ActiveVersion)
+	}
+	e.commit(e.spec("v2", "tiny.gguf"), "v2 that fits")
+	st := e.waitSynced("v2", 4*time.Minute)
+	loop.waitOK(t, 10)
+	loop.check(t)
+	if st.Quarantine != nil {
+		t.Errorf("quarantine %+v after v2 was deployed", st.Quarantine)
+	}
 }

@@ -221,17 +221,24 @@ func idNote(drv driver.Driver, id string) string {
 // color and version, within spec.strategy.readyTimeout, backing off from
 // ReadyPollFirst to ReadyPollMax so that a standby loading a large model
 // is not kept busy answering probes. It fails at once when the standby
-// process dies, with its exit and the tail of its log. It changes nothing.
+// process dies, with its exit and the tail of its log. A standby the
+// runtime has nowhere to run yet (a pod no node has room for) is waited
+// for until readyTimeout, then fails as a transient failure (capacity:
+// retried with backoff, never quarantined). It changes nothing.
 func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 	drv, err := r.driver(d.target.Spec.Runtime)
 	if err != nil {
 		return err
 	}
 	timeout := d.target.Spec.Strategy.ReadyTimeout.Duration
+	unplaced := ""
 	err = pollBackoff(ctx, ReadyPollFirst, ReadyPollMax, timeout, func(ctx context.Context) (bool, string, error) {
 		st, err := drv.Inspect(ctx, d.to)
 		if err != nil {
 			return false, err.Error(), nil
+		}
+		if unplaced = st.Unplaced; unplaced != "" {
+			return false, unplaced, nil // it may yet be placed: wait
 		}
 		if !st.Running {
 			return false, "", fmt.Errorf("exited before it was ready: %s", st.ExitErr)
@@ -248,7 +255,10 @@ func (r *Reconciler) stepReady(ctx context.Context, d *deploy) error {
 		}
 		return true, "", nil
 	})
-	if err != nil {
+	switch {
+	case err != nil && unplaced != "":
+		return transient(TransientCapacity, fmt.Errorf("standby %s: nowhere to run it within readyTimeout: %w", d.to, err))
+	case err != nil:
 		return fmt.Errorf("standby %s: %w", d.to, err)
 	}
 	return nil

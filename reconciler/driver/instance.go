@@ -59,6 +59,11 @@ type Status struct {
 	// ExitErr says why it stopped, when it did: the exit status and the
 	// tail of its log, so a failed start is explained where it is reported.
 	ExitErr string
+	// Unplaced says, for a color that is not running, that the runtime has
+	// nowhere to run it yet (a pod no node has room for: the scheduler's
+	// message, also in ExitErr): the environment's fault, which may pass
+	// (a color stopping, a node added), not the spec's.
+	Unplaced string
 }
 
 // ShutdownMargin is what a color's shutdown timeout adds to the spec's

@@ -48,6 +48,10 @@ func (k *Kubernetes) Inspect(ctx context.Context, c spec.Color) (driver.Status, 
 		return st, nil
 	}
 	st.ID, st.StartedAt = pod.Name, pod.CreationTimestamp.UTC()
+	if why := unschedulable(pod); why != "" {
+		st.ExitErr, st.Unplaced = why, why
+		return st, nil
+	}
 	if why := failure(pod); why != "" {
 		st.ExitErr = why + k.logTail(ctx, pod, 5)
 		return st, nil
@@ -99,16 +103,21 @@ var failedWaiting = []string{
 	"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreStartHookError",
 }
 
+// unschedulable says why the scheduler cannot place a pod, or "".
+func unschedulable(p *corev1.Pod) string {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+			return fmt.Sprintf("pod %s cannot be scheduled: %s", p.Name, cond.Message)
+		}
+	}
+	return ""
+}
+
 // failure says why a pod is failing, or "" while it starts or runs. A
 // container the kubelet restarted and that runs again is running.
 func failure(p *corev1.Pod) string {
 	if p.Status.Phase == corev1.PodFailed {
 		return fmt.Sprintf("pod %s failed: %s %s", p.Name, p.Status.Reason, p.Status.Message)
-	}
-	for _, cond := range p.Status.Conditions {
-		if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
-			return fmt.Sprintf("pod %s cannot be scheduled: %s", p.Name, cond.Message)
-		}
 	}
 	for _, cs := range p.Status.ContainerStatuses {
 		if cs.Name != ContainerName {
