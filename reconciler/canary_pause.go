@@ -46,8 +46,10 @@ func (r *Reconciler) canaryPause(ctx context.Context, d *deploy, c *CanaryState,
 			}
 		case req := <-r.requests:
 			msg, err := r.canaryRequest(ctx, d, c, p, req.req)
+			over := r.canaryStatus(c, p) // zdml status shows the request's effect once zdml answers
+			r.publish(observation{})
 			req.reply <- result{msg, err}
-			if c.Status == CanaryPromoting {
+			if over {
 				return nil
 			}
 		case <-r.wake:
