@@ -43,15 +43,7 @@ func TestKubeAPIUnreachableRetried(t *testing.T) {
 		}
 	})
 	e.commit(spec("v2"), "v2")
-	var failed DeployRecord
-	e.waitFor("a failed attempt to be retried", 3*time.Minute, func() bool {
-		recs, _ := ReadHistory(e.stateDir, 0)
-		if len(recs) < 2 {
-			return false
-		}
-		failed = recs[1]
-		return true
-	})
+	failed := e.waitDeploys(2, 3*time.Minute)[1] // v1, then the failed attempt
 	t.Logf("attempt 1: %s at %s: %s", failed.Outcome, failed.FailedStep, failed.Reason)
 	if failed.Retry == nil || failed.Retry.Kind != TransientKubernetes {
 		t.Fatalf("attempt 1: retry %+v; want a retry of kind %s", failed.Retry, TransientKubernetes)
@@ -180,15 +172,7 @@ func TestKubeUnschedulableRetried(t *testing.T) {
 	loop.waitOK(t, 10)
 	e.commit(desiredSpec{Version: "v2", Path: "tiny.gguf", ReadyTimeout: "10s", DrainTimeout: "20s", MaxLatency: "30s",
 		CPUs: "64", Extra: e.kubeExtra()}.yaml(), "v2 asks 64 CPUs")
-	var failed DeployRecord
-	e.waitFor("the unplaceable v2 to fail and be retried", 3*time.Minute, func() bool {
-		recs, _ := ReadHistory(e.stateDir, 0)
-		if len(recs) < 2 {
-			return false
-		}
-		failed = recs[1]
-		return true
-	})
+	failed := e.waitDeploys(2, 3*time.Minute)[1] // v1, then the failed attempt
 	t.Logf("attempt 1: %s at %s: %s", failed.Outcome, failed.FailedStep, failed.Reason)
 	if failed.Retry == nil || failed.Retry.Kind != TransientCapacity || failed.FailedStep != StepReady ||
 		!strings.Contains(failed.Reason, "cannot be scheduled") {
