@@ -57,8 +57,14 @@ func TestDeployLog(t *testing.T) {
 		}
 		close(got)
 	}()
-	w.commit("v2")
 	var seen []string
+	select { // the -n 1 line: --follow has read the log's end and follows from there
+	case line := <-got:
+		seen = append(seen, line)
+	case <-time.After(30 * time.Second):
+		t.Fatal("deploy-log --follow printed nothing within 30 s")
+	}
+	w.commit("v2")
 	deadline := time.After(time.Minute)
 	for done := false; !done; {
 		select {
