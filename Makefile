@@ -70,12 +70,12 @@ bench-probes: build models-large ## CPU the reconciler's probes cost a ready and
 	ZDML_BENCH_DEEP_EVERY=$(DEEP_EVERY) ZDML_BENCH_READY_EVERY=$(READY_EVERY) ZDML_BENCH_WINDOW=$(WINDOW) $(GO) test -run '^$$' -bench Probes -benchtime 1x -count 1 -timeout 20m ./modelserver
 
 .PHONY: bench-quality
-bench-quality: build models models-large ## the quality gate's time on the demo and the 1 GB model (active scored and cached), and the active's p99 under a client loop while judged vs not (ratio); MODELS=demo,large ROUNDS=3
-	ZDML_BENCH_MODELS=$(MODELS) ZDML_BENCH_ROUNDS=$(ROUNDS) $(GO) test -run '^$$' -bench Quality -benchtime 1x -count 1 -timeout 60m ./quality
+bench-quality: build models models-large ## the quality gate's time on the demo and the 1 GB model (active scored and cached), and the active's p99 under a client loop while judged vs not (ratio); SIZES=demo,large ROUNDS=3
+	ZDML_BENCH_MODELS=$(SIZES) ZDML_BENCH_ROUNDS=$(ROUNDS) $(GO) test -run '^$$' -bench Quality -benchtime 1x -count 1 -timeout 60m ./quality
 
 .PHONY: bench-quality-deploy
-bench-quality-deploy: build models models-large ## what the quality gate adds to a blue/green deploy (its step against the deploy's duration, budget 20 %), demo and 1 GB model, 1 client; MODELS=demo,large ROUNDS=2
-	ZDML_BENCH_MODELS=$(MODELS) ZDML_BENCH_ROUNDS=$(ROUNDS) $(GO) test -run '^$$' -bench QualityDeploy -benchtime 1x -count 1 -timeout 90m ./reconciler
+bench-quality-deploy: build models models-large ## what the quality gate adds to a blue/green deploy (its step against the deploy's duration, budget 20 %), demo and 1 GB model, 1 client (quality: {}); SIZES=demo,large ROUNDS=2 PROMPTS=1 (a golden prompt too)
+	ZDML_BENCH_MODELS=$(SIZES) ZDML_BENCH_ROUNDS=$(ROUNDS) ZDML_BENCH_PROMPTS=$(PROMPTS) $(GO) test -run '^$$' -bench QualityDeploy -benchtime 1x -count 1 -timeout 90m ./reconciler
 
 fuzz-spec: ## fuzz the desired.yaml decoder and validator for 3 minutes
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3m ./spec

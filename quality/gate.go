@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,12 +60,12 @@ type Target struct {
 }
 
 // Judge runs q's golden prompts on both servers (greedy, fixed seed) and
-// scores heldOut on both (DefaultHeldOut when empty), and returns the
-// verdict. An error means a server could not be asked (down, busy, a bad
-// answer), not that the candidate failed: that is Verdict.Pass false. Zero
-// fields of q take spec's defaults. The active is asked one request at a
-// time, at most q.HeldOutTokens tokens of the text, and only when the
-// cache has nothing for its model and this text and settings.
+// scores heldOut on both (DefaultHeldOut when empty), a segment at a time,
+// until the verdict is settled (see look) or q.HeldOutTokens are scored,
+// and returns the verdict. An error means a server could not be asked
+// (down, busy, a bad answer), not that the candidate failed: that is
+// Verdict.Pass false. Zero fields of q take spec's defaults. The active is
+// asked one request at a time, and only for what the cache lacks.
 func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quality, heldOut string) (*Verdict, error) {
 	start := time.Now()
 	q = withDefaults(q)
@@ -81,20 +82,27 @@ func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quali
 	if v.Candidate, err = side(ctx, cc, candidate); err != nil {
 		return nil, fmt.Errorf("quality: candidate: %w", err)
 	}
-	ref, err := g.reference(ctx, ac, v, q, segs)
+	as := g.activeSide(ac, v, q, segs)
+	replies, err := as.replies(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
 	cstart := time.Now()
-	if err := candidateSide(ctx, cc, v, q, ref); err != nil {
+	own, err := candidatePrompts(ctx, cc, v, q, replies)
+	if err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
-	v.Candidate.Duration = time.Since(cstart)
-	g.keepCandidate(v, q)
+	if err := g.compare(ctx, as, cc, v, own); err != nil {
+		return nil, fmt.Errorf("quality: %w", err)
+	}
+	v.Candidate.Duration = time.Since(cstart) - as.took
+	v.Active.Duration, v.ActiveCached = as.took, as.cached
+	g.keepCandidate(v, q, own)
 	v.judge()
 	v.Duration = time.Since(start)
 	g.log.Info("quality judged", "pass", v.Pass, "reason", v.Reason, "perplexity_ratio", v.PerplexityRatio,
-		"mean_kl", v.MeanKL, "active_cached", v.ActiveCached, "seconds", v.Duration.Seconds())
+		"mean_kl", v.MeanKL, "tokens", v.Candidate.Tokens, "decided", v.Decided, "active_cached", v.ActiveCached,
+		"seconds", v.Duration.Seconds())
 	return v, nil
 }
 
@@ -109,7 +117,8 @@ func newVerdict(q spec.Quality, heldOut string) (*Verdict, []string, error) {
 		return nil, nil, errors.New("quality: the held-out text is empty")
 	}
 	digest := sha256.Sum256([]byte(heldOut))
-	return &Verdict{MaxPerplexityRatio: q.MaxPerplexityRatio, MaxKL: q.MaxKL, KLTopK: KLTopK, HeldOutDigest: hex.EncodeToString(digest[:])}, segs, nil
+	return &Verdict{MaxPerplexityRatio: q.MaxPerplexityRatio, MaxKL: q.MaxKL, KLTopK: KLTopK, HeldOutDigest: hex.EncodeToString(digest[:]),
+		HeldOutTokens: q.HeldOutTokens, Confidence: Confidence, Decided: DecidedText}, segs, nil
 }
 
 func withDefaults(q spec.Quality) spec.Quality {
@@ -131,108 +140,84 @@ func side(ctx context.Context, c *client, t Target) (Side, error) {
 	return s, nil
 }
 
-// reference is the active's side, from the cache or asked one request at
-// a time.
-func (g *Gate) reference(ctx context.Context, ac *client, v *Verdict, q spec.Quality, segs []string) (*reference, error) {
-	key := ""
-	if v.Active.SHA256 != "" {
-		key = cacheKey(v.Active.SHA256, v.HeldOutDigest, q.HeldOutTokens, q.MaxTokens, q.Prompts)
-		if ref, ok := g.cache.get(key); ok {
-			v.ActiveCached = true
-			activeNumbers(v, ref)
-			return ref, nil
-		}
-	}
-	select {
-	case g.active <- struct{}{}:
-		defer func() { <-g.active }()
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-	if ref, ok := g.cache.get(key); ok && key != "" { // scored while this waited (Prefetch)
-		v.ActiveCached = true
-		activeNumbers(v, ref)
-		return ref, nil
-	}
-	start := time.Now()
-	ref := &reference{}
-	for _, p := range q.Prompts {
-		pstart := time.Now()
-		r, err := ac.complete(ctx, p.Prompt, q.MaxTokens)
-		if err == nil {
-			err = pace(ctx, pstart)
-		}
+// compare scores the held-out text on the candidate, segment by segment
+// against the active's, and looks at the evidence after each segment,
+// until it settles the verdict or the text (the budget) ends. own gets the
+// candidate's own side of each segment.
+func (g *Gate) compare(ctx context.Context, as *activeSide, cc *client, v *Verdict, own *reference) error {
+	var e evidence
+	var alp, clp []float64
+	failed := slices.ContainsFunc(v.Prompts, func(p PromptResult) bool { return !p.Pass })
+	for i := 0; ; i++ {
+		seg, ok, err := as.segment(ctx, i)
 		if err != nil {
-			return nil, fmt.Errorf("golden prompt on the active: %w", err)
+			return err
 		}
-		ref.Replies = append(ref.Replies, r)
-	}
-	var err error
-	if ref.Segments, err = scoreActive(ctx, ac, segs, q.HeldOutTokens); err != nil {
-		return nil, err
-	}
-	v.Active.Duration = time.Since(start)
-	activeNumbers(v, ref)
-	if key != "" {
-		if err := g.cache.put(key, ref); err != nil {
-			g.log.Warn("quality cache not written; the active will be scored again", "err", err)
+		if !ok {
+			break
+		}
+		cs, err := scoreCandidate(ctx, cc, i, seg, &e)
+		if err != nil {
+			return err
+		}
+		alp, clp = append(alp, seg.Logprobs...), append(clp, cs.logprobs...)
+		if cs.own != nil && e.mismatch == "" {
+			own.Segments = append(own.Segments, *cs.own)
+		}
+		if v.look(&e, failed) {
+			v.Decided = DecidedEarly
+			if !as.more(i + 1) {
+				v.Decided = DecidedText // it was the last segment anyway
+			}
+			break
 		}
 	}
-	return ref, nil
+	v.Active.Tokens, v.Active.MeanNLL = len(alp), meanNLL(alp)
+	v.Active.Perplexity = finiteExp(v.Active.MeanNLL)
+	v.Candidate.Tokens, v.Candidate.MeanNLL = len(clp), meanNLL(clp)
+	v.Candidate.Perplexity = finiteExp(v.Candidate.MeanNLL)
+	v.PerplexityRatio = finiteExp(v.Candidate.MeanNLL - v.Active.MeanNLL)
+	v.KLError = e.mismatch
+	if e.mismatch == "" {
+		v.MeanKL, v.KLPositions = mean(e.kl), len(e.kl)
+	}
+	return nil
 }
 
 // keepCandidate caches the candidate's own side, scored with the rest of
 // its side: when it becomes the active, the next deploy's gate asks it
-// nothing (steady state: each version is scored once, while it is the
-// standby and serves no user).
-func (g *Gate) keepCandidate(v *Verdict, q spec.Quality) {
-	if v.candidateRef == nil || v.Candidate.SHA256 == "" {
+// only for segments this judgement did not reach (steady state: each
+// version is scored as far as a judgement needs, while it is the standby
+// and serves no user). A longer side already cached is kept.
+func (g *Gate) keepCandidate(v *Verdict, q spec.Quality, own *reference) {
+	if v.Candidate.SHA256 == "" || v.KLError != "" {
 		return
 	}
-	key := cacheKey(v.Candidate.SHA256, v.HeldOutDigest, q.HeldOutTokens, q.MaxTokens, q.Prompts)
-	if err := g.cache.put(key, v.candidateRef); err != nil {
+	key := refKey(v.Candidate.SHA256, v.HeldOutDigest, q)
+	if old, ok := g.cache.get(key); ok && len(old.Segments) >= len(own.Segments) {
+		return
+	}
+	if err := g.cache.put(key, own); err != nil {
 		g.log.Warn("quality cache not written; the candidate will be scored again as the active", "err", err)
 	}
 }
 
-func activeNumbers(v *Verdict, ref *reference) {
-	var lps []float64
-	for _, seg := range ref.Segments {
-		lps = append(lps, seg.Logprobs...)
-	}
-	v.Active.Tokens, v.Active.MeanNLL = len(lps), meanNLL(lps)
-	v.Active.Perplexity = finiteExp(v.Active.MeanNLL)
-}
-
-// candidateSide asks the candidate the golden prompts and scores the text
-// the active scored, and fills in the comparison.
-func candidateSide(ctx context.Context, cc *client, v *Verdict, q spec.Quality, ref *reference) error {
-	var replies []reply
+// candidatePrompts asks the candidate the golden prompts and fills in the
+// comparison with the active's replies; it returns the candidate's own
+// side so far (its replies).
+func candidatePrompts(ctx context.Context, cc *client, v *Verdict, q spec.Quality, active []reply) (*reference, error) {
+	own := &reference{}
 	for i, p := range q.Prompts {
 		r, err := cc.complete(ctx, p.Prompt, q.MaxTokens)
 		if err != nil {
-			return fmt.Errorf("golden prompt on the candidate: %w", err)
+			return nil, fmt.Errorf("golden prompt on the candidate: %w", err)
 		}
-		replies = append(replies, r)
-		res := PromptResult{Prompt: p.Prompt, Expect: p.Expect, Active: asReply(ref.Replies[i], p.Expect), Candidate: asReply(r, p.Expect)}
+		own.Replies = append(own.Replies, r)
+		res := PromptResult{Prompt: p.Prompt, Expect: p.Expect, Active: asReply(active[i], p.Expect), Candidate: asReply(r, p.Expect)}
 		res.Pass = res.Candidate.Meets
 		v.Prompts = append(v.Prompts, res)
 	}
-	cs, err := scoreCandidate(ctx, cc, ref.Segments)
-	if err != nil {
-		return err
-	}
-	if cs.own != nil {
-		v.candidateRef = &reference{Replies: replies, Segments: cs.own}
-	}
-	v.Candidate.Tokens, v.Candidate.MeanNLL = len(cs.logprobs), meanNLL(cs.logprobs)
-	v.Candidate.Perplexity = finiteExp(v.Candidate.MeanNLL)
-	v.PerplexityRatio = finiteExp(v.Candidate.MeanNLL - v.Active.MeanNLL)
-	v.KLError = cs.mismatch
-	if cs.mismatch == "" {
-		v.MeanKL, v.KLPositions = mean(cs.kl), len(cs.kl)
-	}
-	return nil
+	return own, nil
 }
 
 func asReply(r reply, e spec.Expect) Reply {

@@ -38,8 +38,14 @@ func TestTunedPassesRegressedFails(t *testing.T) {
 	if !pass.Pass || pass.Reason != "" || pass.PerplexityRatio > 1.1 || pass.MeanKL > 0.05 || pass.MeanKL <= 0 {
 		t.Errorf("tuned: %+v", pass)
 	}
-	if pass.Active.Tokens < 300 || pass.KLPositions != pass.Active.Tokens || pass.Candidate.Tokens != pass.Active.Tokens || pass.ActiveCached {
+	if pass.Active.Tokens < 32 || pass.KLPositions != pass.Active.Tokens || pass.Candidate.Tokens != pass.Active.Tokens || pass.ActiveCached {
 		t.Errorf("tuned: scored %d/%d tokens, KL over %d, cached %v", pass.Active.Tokens, pass.Candidate.Tokens, pass.KLPositions, pass.ActiveCached)
+	}
+	// Settled early, every interval is within its bound; scored to the
+	// end, the text ran out.
+	if ci, kl := pass.PerplexityRatioCI, pass.MeanKLCI; pass.Decided == quality.DecidedEarly &&
+		(ci == nil || kl == nil || ci.High > 1.1 || kl.High > 0.05 || ci.Low > pass.PerplexityRatio || pass.Candidate.Tokens >= 512) {
+		t.Errorf("tuned decided early on %+v %+v after %d tokens", ci, kl, pass.Candidate.Tokens)
 	}
 	if pass.Active.Version != "v1" || pass.Candidate.Version != "v2-tuned" || len(pass.Active.SHA256) != 64 {
 		t.Errorf("sides: %+v / %+v", pass.Active, pass.Candidate)
@@ -62,6 +68,11 @@ func TestTunedPassesRegressedFails(t *testing.T) {
 	if fail.Pass || fail.PerplexityRatio < 100 || fail.MeanKL < 1 || !fail.ActiveCached {
 		t.Errorf("regressed: %+v", fail)
 	}
+	// Far beyond its bounds, it fails at the first look: a few dozen of
+	// the 512 tokens, with an interval wholly above a bound.
+	if fail.Decided != quality.DecidedEarly || fail.Candidate.Tokens > 100 || fail.MeanKLCI == nil || fail.MeanKLCI.Low <= 0.05 {
+		t.Errorf("regressed: decided %q after %d tokens, KL interval %+v", fail.Decided, fail.Candidate.Tokens, fail.MeanKLCI)
+	}
 	if fail.Prompts[0].Candidate.Text == "" {
 		t.Error("regressed replied nothing: it should pass the warm-up")
 	}
@@ -72,6 +83,40 @@ func TestTunedPassesRegressedFails(t *testing.T) {
 	}
 	if got := activeScorings(t, v1); got != scored {
 		t.Errorf("the active was scored %d more times after the first judgement", got-scored)
+	}
+}
+
+// The same model passes at the first look; a candidate whose mean KL sits
+// on its bound is scored to the end of the budget, since no interval can
+// settle it.
+func TestEarlyAndFullDecisions(t *testing.T) {
+	v1, again, tuned := serve(t, "demo-v1.gguf"), serve(t, "demo-v1.gguf"), serve(t, "demo-v2-tuned.gguf")
+	gate := quality.New()
+	ctx := context.Background()
+	q := spec.Quality{HeldOutTokens: 160}
+	same, err := gate.Judge(ctx, quality.Target{Addr: v1.Addr}, quality.Target{Addr: again.Addr}, q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("same model: %s", same.Summary())
+	if !same.Pass || same.Decided != quality.DecidedEarly || same.Candidate.Tokens > 80 || same.PerplexityRatio != 1 || same.MeanKL != 0 ||
+		*same.PerplexityRatioCI != (quality.Interval{Low: 1, High: 1}) {
+		t.Errorf("the same model: decided %q after %d tokens, ratio %v %+v, KL %v", same.Decided, same.Candidate.Tokens, same.PerplexityRatio, same.PerplexityRatioCI, same.MeanKL)
+	}
+
+	first, err := gate.Judge(ctx, quality.Target{Addr: v1.Addr}, quality.Target{Addr: tuned.Addr}, q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.MaxKL = first.MeanKL // the bound where the candidate is
+	near, err := gate.Judge(ctx, quality.Target{Addr: v1.Addr}, quality.Target{Addr: tuned.Addr}, q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("on the bound: %s", near.Summary())
+	if near.Decided != quality.DecidedText || near.Candidate.Tokens < 140 || near.MeanKLCI == nil ||
+		near.MeanKLCI.Low > q.MaxKL || near.MeanKLCI.High < q.MaxKL {
+		t.Errorf("on the bound: decided %q after %d of 160 tokens, KL %v in %+v", near.Decided, near.Candidate.Tokens, near.MeanKL, near.MeanKLCI)
 	}
 }
 

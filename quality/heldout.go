@@ -14,9 +14,14 @@ import (
 var DefaultHeldOut string
 
 // maxSegmentBytes bounds one scoring request: far below the server's
-// default limit of 1,024 tokens, and short enough that a request on the
-// active color holds its slot for a short while.
-const maxSegmentBytes = 2000
+// default limit of 1,024 tokens, short enough that a request on the
+// active color holds its slot for a short while, and that the gate looks
+// at the evidence every few dozen tokens (about 50 of the demo model's).
+const maxSegmentBytes = 256
+
+// segmentVersion names how texts are split, in the cache's keys: a
+// reference scored in other segments is not reused.
+const segmentVersion = "segments/256"
 
 // segments splits a held-out text into the pieces scored one request at a
 // time: paragraphs (blank-line separated), and a paragraph longer than

@@ -13,11 +13,13 @@ import (
 var ErrNotCacheable = errors.New("quality: the active's model sha256 is not known yet; its side cannot be cached")
 
 // Prefetch scores the active's side (the golden replies and the held-out
-// text) into the cache, paced and one request at a time as Judge does, so
+// text, the whole heldOutTokens, which a judgement near a bound needs)
+// into the cache, paced and one request at a time as Judge does, so
 // that a Judge against the same active model, text and settings asks only
 // the candidate. The reconciler runs it while the standby loads. It asks
-// nothing when the cache has the side already, and waits for a Judge
-// scoring the same active instead of scoring it twice.
+// nothing when the cache has the side already, and a Judge beside it
+// scoring the same active takes turns with it, request by request, each
+// using what the other scored.
 func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, heldOut string) (*Side, error) {
 	q = withDefaults(q)
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
@@ -33,8 +35,19 @@ func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, held
 	if v.Active.SHA256 == "" {
 		return nil, ErrNotCacheable
 	}
-	if _, err := g.reference(ctx, ac, v, q, segs); err != nil {
+	as := g.activeSide(ac, v, q, segs)
+	if _, err := as.replies(ctx); err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
+	for i := 0; ; i++ {
+		_, ok, err := as.segment(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("quality: %w", err)
+		}
+		if !ok {
+			break
+		}
+	}
+	v.Active.Duration, v.ActiveCached = as.took, as.cached
 	return &v.Active, nil
 }

@@ -33,28 +33,6 @@ type refSegment struct {
 	TopLogprobs [][]float64 `json:"top_logprobs"`
 }
 
-// scoreActive scores the held-out segments on the active color, one
-// request at a time and paced (see pace), until budget tokens are scored.
-func scoreActive(ctx context.Context, c *client, segs []string, budget int) ([]refSegment, error) {
-	var out []refSegment
-	for _, text := range segs {
-		if budget < 2 {
-			break
-		}
-		start := time.Now()
-		res, err := c.score(ctx, scoreRequest{Text: text, TopLogprobs: KLTopK, Truncate: min(budget, maxSegmentTokens)})
-		if err == nil {
-			err = pace(ctx, start)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("score the active: %w", err)
-		}
-		budget -= len(res.Content)
-		out = append(out, refSegmentOf(text, res))
-	}
-	return out, nil
-}
-
 // refSegmentOf keeps what a reference needs of a scoring with top_logprobs.
 func refSegmentOf(text string, res scored) refSegment {
 	seg := refSegment{Text: text}
@@ -87,58 +65,53 @@ func pace(ctx context.Context, start time.Time) error {
 	}
 }
 
-// candidateScore is the candidate's side of the held-out text.
+// candidateScore is the candidate's side of one held-out segment.
 type candidateScore struct {
-	logprobs []float64 // every scored position's, all segments
-	kl       []float64 // per position where both tokenized alike
-	// mismatch says why no KL could be computed, when the two models
-	// tokenize the text differently.
-	mismatch string
+	logprobs []float64 // every scored position's
 	// own is the candidate's side as a reference (its own top tokens at
-	// each position), for when it is the active; nil on a mismatch.
-	own []refSegment
+	// each position), for when it is the active; nil when the two models
+	// tokenize the segment differently.
+	own *refSegment
 }
 
-// scoreCandidate scores the segments the active scored on the candidate,
-// naming the active's top tokens at each position to get the candidate's
-// log-probabilities of them, and its own top tokens too: when both models
-// tokenize the text alike, that is the candidate's reference, as it would
-// be scored were it the active (the same segments, the same truncation).
-func scoreCandidate(ctx context.Context, c *client, ref []refSegment) (candidateScore, error) {
+// scoreCandidate scores segment i, as the active scored it, on the
+// candidate, naming the active's top tokens at each position to get the
+// candidate's log-probabilities of them, and its own top tokens too: when
+// both models tokenize the text alike, that is the candidate's reference,
+// as it would be scored were it the active (the same segment, the same
+// truncation). It adds the positions' differences and KL divergences to e.
+func scoreCandidate(ctx context.Context, c *client, i int, seg refSegment, e *evidence) (candidateScore, error) {
 	var out candidateScore
-	for i, seg := range ref {
-		req := scoreRequest{Text: seg.Text, Truncate: len(seg.Tokens), TokenIDs: append([][]int{{}}, seg.TopIDs...), TopLogprobs: KLTopK}
-		res, err := c.score(ctx, req)
-		if err != nil && strings.Contains(err.Error(), "token id") {
-			// The active's ids are outside the candidate's vocabulary.
-			req.TokenIDs = nil
-			res, err = c.score(ctx, req)
-		}
-		if err != nil {
-			return out, fmt.Errorf("score the candidate: %w", err)
-		}
-		ids := make([]int, len(res.Content))
-		for j, tok := range res.Content {
-			ids[j] = tok.ID
-			if j > 0 {
-				out.logprobs = append(out.logprobs, *tok.Logprob)
-			}
-		}
-		if !slices.Equal(ids, seg.Tokens) {
-			out.mismatch = fmt.Sprintf("the models tokenize the held-out text differently (segment %d: %d tokens on the active, %d on the candidate)", i+1, len(seg.Tokens), len(ids))
-			continue
-		}
-		out.own = append(out.own, refSegmentOf(seg.Text, res))
-		for j, tok := range res.Content[1:] {
-			if len(tok.TokenIDLogprobs) != len(seg.TopLogprobs[j]) {
-				out.mismatch = "the active's top tokens are outside the candidate's vocabulary"
-				break
-			}
-			out.kl = append(out.kl, klDivergence(seg.TopLogprobs[j], tok.TokenIDLogprobs))
+	req := scoreRequest{Text: seg.Text, Truncate: len(seg.Tokens), TokenIDs: append([][]int{{}}, seg.TopIDs...), TopLogprobs: KLTopK}
+	res, err := c.score(ctx, req)
+	if err != nil && strings.Contains(err.Error(), "token id") {
+		// The active's ids are outside the candidate's vocabulary.
+		req.TokenIDs = nil
+		res, err = c.score(ctx, req)
+	}
+	if err != nil {
+		return out, fmt.Errorf("score the candidate: %w", err)
+	}
+	ids := make([]int, len(res.Content))
+	for j, tok := range res.Content {
+		ids[j] = tok.ID
+		if j > 0 {
+			out.logprobs = append(out.logprobs, *tok.Logprob)
 		}
 	}
-	if out.mismatch != "" {
-		out.own = nil
+	if !slices.Equal(ids, seg.Tokens) {
+		e.mismatch = fmt.Sprintf("the models tokenize the held-out text differently (segment %d: %d tokens on the active, %d on the candidate)", i+1, len(seg.Tokens), len(ids))
+		return out, nil
+	}
+	own := refSegmentOf(seg.Text, res)
+	out.own = &own
+	for j, tok := range res.Content[1:] {
+		if len(tok.TokenIDLogprobs) != len(seg.TopLogprobs[j]) {
+			e.mismatch = "the active's top tokens are outside the candidate's vocabulary"
+			return out, nil
+		}
+		e.diff = append(e.diff, seg.Logprobs[j]-out.logprobs[j])
+		e.kl = append(e.kl, klDivergence(seg.TopLogprobs[j], tok.TokenIDLogprobs))
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package quality
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -32,7 +33,7 @@ func TestKLDivergence(t *testing.T) {
 func TestSegments(t *testing.T) {
 	long := strings.Repeat("The sea is deep. ", 200) // 3400 bytes
 	got := segments("First paragraph\nstill first.\r\n\r\nSecond.\n\n\n\n" + long)
-	if len(got) != 4 || got[0] != "First paragraph\nstill first." || got[1] != "Second." {
+	if len(got) < 2+3400/maxSegmentBytes || got[0] != "First paragraph\nstill first." || got[1] != "Second." {
 		t.Fatalf("got %d segments: %q", len(got), got[:min(2, len(got))])
 	}
 	for _, s := range got[2:] {
@@ -43,11 +44,11 @@ func TestSegments(t *testing.T) {
 	if strings.Join(got[2:], " ") != strings.TrimSpace(long) {
 		t.Error("splitting lost text")
 	}
-	if got := segments(strings.Repeat("é", 1500)); len(got) != 2 || !validUTF8(got) {
+	if got := segments(strings.Repeat("é", 1500)); len(got) < 3000/maxSegmentBytes || !validUTF8(got) || strings.Join(got, "") != strings.Repeat("é", 1500) {
 		t.Errorf("no spaces: %d segments", len(got))
 	}
-	if n := len(segments(DefaultHeldOut)); n != 4 {
-		t.Errorf("the default held-out text has %d paragraphs, want 4", n)
+	if n := len(segments(DefaultHeldOut)); n != 8 {
+		t.Errorf("the default held-out text has %d segments, want 8 (two per paragraph)", n)
 	}
 }
 
@@ -58,4 +59,28 @@ func validUTF8(ss []string) bool {
 		}
 	}
 	return true
+}
+
+// The interval is the mean's, with the spread of whole blocks' means and
+// Student's t for one degree of freedom fewer than blocks.
+func TestMeanInterval(t *testing.T) {
+	var xs []float64
+	for b := 1; b <= 4; b++ {
+		for range blockTokens {
+			xs = append(xs, float64(b))
+		}
+	}
+	if _, ok := meanInterval(xs[:len(xs)-1]); ok {
+		t.Error("an interval from 3 whole blocks")
+	}
+	iv, ok := meanInterval(xs)
+	// block means 1..4: sd 1.29099, se 0.645497; t(0.9995, 3) = 12.9240
+	if half := 0.645497 * 12.9240; !ok || math.Abs(iv.Low-(2.5-half)) > 1e-3 || math.Abs(iv.High-(2.5+half)) > 1e-3 {
+		t.Errorf("got %+v, want 2.5 ± %.4f", iv, half)
+	}
+	// A partial last block counts in the mean, not in the spread.
+	iv, _ = meanInterval(append(slices.Clone(xs), 10))
+	if m := (iv.Low + iv.High) / 2; math.Abs(m-(80.0+10)/33) > 1e-9 {
+		t.Errorf("centre %v, want the mean of all 33", m)
+	}
 }

@@ -33,14 +33,26 @@ type Verdict struct {
 	KLTopK      int    `json:"kl_top_k"`
 	KLError     string `json:"kl_error,omitempty"`
 
+	// HeldOutTokens is the budget of held-out tokens; Decided says whether
+	// the verdict was settled early, before the budget was scored, by the
+	// Confidence intervals of the metrics (set from the first look with
+	// enough positions on).
+	HeldOutTokens     int       `json:"held_out_tokens"`
+	Decided           string    `json:"decided"`
+	Confidence        float64   `json:"confidence"`
+	PerplexityRatioCI *Interval `json:"perplexity_ratio_ci,omitempty"`
+	MeanKLCI          *Interval `json:"mean_kl_ci,omitempty"`
+
 	HeldOutDigest string        `json:"held_out_digest"` // sha256 of the text, hex
 	ActiveCached  bool          `json:"active_cached"`   // the active's side came from the cache
 	Duration      time.Duration `json:"duration_ns"`
-
-	// candidateRef is the candidate's own side, kept for when it is the
-	// active (Gate.keepCandidate).
-	candidateRef *reference
 }
+
+// How far the held-out text was scored.
+const (
+	DecidedEarly = "early" // settled by the intervals before the budget
+	DecidedText  = "text"  // the whole text, or the budget, was scored
+)
 
 // Side is one model's numbers.
 type Side struct {
@@ -129,11 +141,35 @@ func (v *Verdict) Summary() string {
 			ok++
 		}
 	}
-	return fmt.Sprintf("quality %s (perplexity %s -> %s, ratio %s %s %s; mean KL %s %s %s over %d tokens; prompts %d/%d)",
-		outcome, num(v.Active.Perplexity), num(v.Candidate.Perplexity), num(v.PerplexityRatio),
+	return fmt.Sprintf("quality %s (perplexity %s -> %s, ratio %s%s %s %s; mean KL %s%s %s %s over %d tokens; %s; prompts %d/%d)",
+		outcome, num(v.Active.Perplexity), num(v.Candidate.Perplexity), num(v.PerplexityRatio), v.PerplexityRatioCI.In(),
 		cmp(v.PerplexityRatio, v.MaxPerplexityRatio), num(v.MaxPerplexityRatio),
-		num(v.MeanKL), cmp(v.MeanKL, v.MaxKL), num(v.MaxKL), v.KLPositions, ok, len(v.Prompts))
+		num(v.MeanKL), v.MeanKLCI.In(), cmp(v.MeanKL, v.MaxKL), num(v.MaxKL), v.KLPositions, v.DecidedHow(), ok, len(v.Prompts))
 }
+
+// DecidedHow says how much of the held-out text the verdict took, and the
+// intervals when it was settled early.
+func (v *Verdict) DecidedHow() string {
+	switch {
+	case v.HeldOutTokens == 0: // recorded before the gate looked early
+		return fmt.Sprintf("the whole text (%d tokens)", v.Candidate.Tokens)
+	case v.Decided != DecidedEarly || v.PerplexityRatioCI == nil || v.MeanKLCI == nil:
+		return fmt.Sprintf("the whole text (%d of heldOutTokens %d)", v.Candidate.Tokens, v.HeldOutTokens)
+	}
+	return fmt.Sprintf("settled after %d of heldOutTokens %d by %s %% intervals",
+		v.Candidate.Tokens, v.HeldOutTokens, strconv.FormatFloat(100*v.Confidence, 'f', -1, 64))
+}
+
+// In is " in [low, high]", or "" for no interval.
+func (iv *Interval) In() string {
+	if iv == nil {
+		return ""
+	}
+	return " in " + iv.String()
+}
+
+// String is [low, high] with three significant digits.
+func (iv Interval) String() string { return "[" + num(iv.Low) + ", " + num(iv.High) + "]" }
 
 func cmp(x, bound float64) string {
 	if x > bound {

@@ -14,8 +14,9 @@ import (
 
 // BenchmarkQualityDeploy (make bench-quality-deploy) measures what the
 // quality gate adds to a deploy: blue/green deploys with spec.quality on
-// (the default held-out text, one golden prompt of 32 tokens, default
-// bounds), one client chatting through nginx back to back. Each round
+// (quality: {}: the default held-out text and bounds; ZDML_BENCH_PROMPTS=1
+// adds one golden prompt of 32 tokens), one client chatting through nginx
+// back to back. Each round
 // empties the gate's cache, then deploys v1 -> v2 gated (cold: the active's
 // side is scored, ahead, in the background), v2 -> v1 gated (steady state:
 // v2's side was kept when it was judged as the candidate, so only the
@@ -25,16 +26,17 @@ import (
 // gate added. On the demo model (demo-v1 and demo-v2-tuned, 1 thread each)
 // and the 1 GB SmolLM2-shaped model (make models-large, 1 thread each, as
 // its load-test scenarios). Knobs: ZDML_BENCH_MODELS (demo,large),
-// ZDML_BENCH_ROUNDS (2).
+// ZDML_BENCH_ROUNDS (2), ZDML_BENCH_PROMPTS (0).
 func BenchmarkQualityDeploy(b *testing.B) {
 	rounds := testenv.BenchInt(b, "ZDML_BENCH_ROUNDS", 2)
+	prompt := testenv.BenchInt(b, "ZDML_BENCH_PROMPTS", 0) > 0
 	models := map[string]benchModel{
 		"demo": {v1: "demo-v1.gguf", v2: "demo-v2-tuned.gguf", resources: "{memory: 512Mi, threads: 1, parallel: 2, ctx: 1024}",
-			ready: "60s", latency: "10s"},
+			ready: "60s", latency: "10s", prompt: prompt},
 		// The large v2 has other weights than v1, not v1's tuned (mean KL
 		// 0.37): bounds it passes, since the time is what is measured.
 		"large": {v1: "smollm2-shaped-v1.gguf", v2: "smollm2-shaped-v2.gguf", resources: "{memory: 3Gi, threads: 1, parallel: 2, ctx: 1024}",
-			ready: "300s", latency: "30s", bounds: ", maxKL: 10, maxPerplexityRatio: 1000"},
+			ready: "300s", latency: "30s", bounds: "maxKL: 10, maxPerplexityRatio: 1000", prompt: prompt},
 	}
 	for _, name := range testenv.BenchNames(b, "ZDML_BENCH_MODELS", "demo,large", "demo", "large") {
 		m := models[name]
@@ -42,7 +44,10 @@ func BenchmarkQualityDeploy(b *testing.B) {
 	}
 }
 
-type benchModel struct{ v1, v2, resources, ready, latency, bounds string }
+type benchModel struct {
+	v1, v2, resources, ready, latency, bounds string
+	prompt                                    bool // a golden prompt too
+}
 
 // yaml is the model's desired.yaml at version on path, gated or not.
 func (m benchModel) yaml(version, path string, gated bool) string {
@@ -56,7 +61,14 @@ spec:
   resources: %s
 `, version, path, m.ready, m.latency, m.resources)
 	if gated {
-		s += "  quality: {prompts: [{prompt: \"Say hello\"}]" + m.bounds + "}\n"
+		fields := []string{}
+		if m.prompt {
+			fields = append(fields, `prompts: [{prompt: "Say hello"}]`)
+		}
+		if m.bounds != "" {
+			fields = append(fields, m.bounds)
+		}
+		s += "  quality: {" + strings.Join(fields, ", ") + "}\n"
 	}
 	return s
 }

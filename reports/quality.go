@@ -37,14 +37,14 @@ func (r *Report) qualitySection(b *strings.Builder) {
 	fmt.Fprintf(b, "The gate judged %s against %s before it got any traffic, at %s, in %s%s: %s.\n\n",
 		v.Candidate.Version, v.Active.Version, offset(r.Analysis.Start, ev.Time), secs(v.Duration), cached, word)
 	b.WriteString("| metric | active " + v.Active.Version + " | new " + v.Candidate.Version + " | value | bound | result |\n|---|---|---|---|---|---|\n")
-	fmt.Fprintf(b, "| perplexity on the held-out text | %s | %s | ratio %s | ≤ %s | %s |\n", g3(v.Active.Perplexity),
-		g3(v.Candidate.Perplexity), g3(v.PerplexityRatio), g3(v.MaxPerplexityRatio), passFail(v.PerplexityRatio <= v.MaxPerplexityRatio))
-	kl, ok := g3(v.MeanKL), v.KLError == "" && v.MeanKL <= v.MaxKL
+	fmt.Fprintf(b, "| perplexity on the held-out text | %s | %s | ratio %s%s | ≤ %s | %s |\n", g3(v.Active.Perplexity),
+		g3(v.Candidate.Perplexity), g3(v.PerplexityRatio), v.PerplexityRatioCI.In(), g3(v.MaxPerplexityRatio), passFail(v.PerplexityRatio <= v.MaxPerplexityRatio))
+	kl, ok := g3(v.MeanKL)+v.MeanKLCI.In(), v.KLError == "" && v.MeanKL <= v.MaxKL
 	if v.KLError != "" {
 		kl = "n/a: " + oneLine(v.KLError)
 	}
 	fmt.Fprintf(b, "| mean KL divergence (nats/token, top %d + tail) | – | – | %s | ≤ %s | %s |\n", v.KLTopK, kl, g3(v.MaxKL), passFail(ok))
-	fmt.Fprintf(b, "| tokens scored | %d | %d | | | |\n", v.Active.Tokens, v.Candidate.Tokens)
+	fmt.Fprintf(b, "| tokens scored | %d | %d | %s | | |\n", v.Active.Tokens, v.Candidate.Tokens, v.DecidedHow())
 	fmt.Fprintf(b, "| time | %s | %s | | | |\n\n", activeTime, secs(v.Candidate.Duration))
 	if len(v.Prompts) == 0 {
 		return

@@ -16,9 +16,11 @@ import (
 func fixtureVerdict() *quality.Verdict {
 	return &quality.Verdict{Pass: false,
 		Reason:          "perplexity ratio 2.58e+08 > maxPerplexityRatio 1.1; mean KL 6.55 > maxKL 0.05",
-		Active:          quality.Side{Version: "v1", Tokens: 383, MeanNLL: 3.1, Perplexity: 22.2, Duration: 9 * time.Second},
-		Candidate:       quality.Side{Version: "v2-regressed", Tokens: 383, MeanNLL: 22.5, Perplexity: 5.73e9, Duration: 4 * time.Second},
-		PerplexityRatio: 2.58e8, MaxPerplexityRatio: 1.1, MeanKL: 6.55, MaxKL: 0.05, KLPositions: 383, KLTopK: 20,
+		Active:          quality.Side{Version: "v1", Tokens: 70, MeanNLL: 3.1, Perplexity: 22.2, Duration: 9 * time.Second},
+		Candidate:       quality.Side{Version: "v2-regressed", Tokens: 70, MeanNLL: 22.5, Perplexity: 5.73e9, Duration: 4 * time.Second},
+		PerplexityRatio: 2.58e8, MaxPerplexityRatio: 1.1, MeanKL: 6.55, MaxKL: 0.05, KLPositions: 70, KLTopK: 20,
+		HeldOutTokens: 512, Decided: quality.DecidedEarly, Confidence: quality.Confidence,
+		PerplexityRatioCI: &quality.Interval{Low: 4.1e3, High: 1.6e13}, MeanKLCI: &quality.Interval{Low: 5.7, High: 7.2},
 		Duration: 13500 * time.Millisecond,
 		Prompts: []quality.PromptResult{
 			{Prompt: "Say hello", Expect: spec.Expect{Regex: "[a-z]|x"}, Pass: true,

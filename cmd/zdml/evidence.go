@@ -125,9 +125,9 @@ func printEvidence(w io.Writer, ev *reconciler.Evidence, lines int) {
 func printVerdict(w io.Writer, v *quality.Verdict) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "scores:\tACTIVE\tSTANDBY\tVALUE\tBOUND")
-	fmt.Fprintf(tw, "  perplexity\t%s\t%s\t%s\t%s\n", g3(v.Active.Perplexity), g3(v.Candidate.Perplexity), g3(v.PerplexityRatio)+" (ratio)",
+	fmt.Fprintf(tw, "  perplexity\t%s\t%s\t%s\t%s\n", g3(v.Active.Perplexity), g3(v.Candidate.Perplexity), g3(v.PerplexityRatio)+" (ratio)"+v.PerplexityRatioCI.In(),
 		"<= "+g3(v.MaxPerplexityRatio))
-	kl := g3(v.MeanKL)
+	kl := g3(v.MeanKL) + v.MeanKLCI.In()
 	if v.KLError != "" {
 		kl = "n/a: " + v.KLError
 	}
