@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -22,6 +23,9 @@ type Gate struct {
 	cache  *Cache
 	log    *slog.Logger
 	active chan struct{} // held while the active is asked anything
+	// judgements counts the judgements begun; Prefetch stops when one
+	// begins after it.
+	judgements atomic.Int64
 }
 
 // Option configures a Gate.
@@ -68,6 +72,7 @@ type Target struct {
 // asked one request at a time, and only for what the cache lacks.
 func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quality, heldOut string) (*Verdict, error) {
 	start := time.Now()
+	g.judgements.Add(1)
 	q = withDefaults(q)
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
 	defer cancel()

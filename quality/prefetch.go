@@ -19,8 +19,11 @@ var ErrNotCacheable = errors.New("quality: the active's model sha256 is not know
 // the candidate. The reconciler runs it while the standby loads. It asks
 // nothing when the cache has the side already, and a Judge beside it
 // scoring the same active takes turns with it, request by request, each
-// using what the other scored.
+// using what the other scored. Once a Judge has begun, Prefetch stops
+// after its current request: the judgement asks the active for what it
+// needs, and no more (it may settle early).
 func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, heldOut string) (*Side, error) {
+	judged := g.judgements.Load()
 	q = withDefaults(q)
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
 	defer cancel()
@@ -39,7 +42,7 @@ func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, held
 	if _, err := as.replies(ctx); err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
-	for i := 0; ; i++ {
+	for i := 0; g.judgements.Load() == judged; i++ {
 		_, ok, err := as.segment(ctx, i)
 		if err != nil {
 			return nil, fmt.Errorf("quality: %w", err)
@@ -49,5 +52,8 @@ func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, held
 		}
 	}
 	v.Active.Duration, v.ActiveCached = as.took, as.cached
+	for _, seg := range as.ref.Segments {
+		v.Active.Tokens += len(seg.Logprobs)
+	}
 	return &v.Active, nil
 }

@@ -28,7 +28,7 @@ func TestPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	pass := activeScorings(t, v1) - before // scoring requests of one pass over the text
-	if side.Version != "v1" || side.Duration <= 0 || len(side.SHA256) != 64 || pass < 1 {
+	if side.Version != "v1" || side.Duration <= 0 || len(side.SHA256) != 64 || pass < 2 || side.Tokens < 100 {
 		t.Errorf("prefetched side %+v, %d scoring requests", side, pass)
 	}
 	before = activeScorings(t, v1)
@@ -40,7 +40,9 @@ func TestPrefetch(t *testing.T) {
 		t.Errorf("judge after prefetch: cached %v, pass %v, the active scored %d more times", v.ActiveCached, v.Pass, n)
 	}
 
-	// A new gate, nothing cached: both at once score the active once.
+	// A new gate, nothing cached: both at once score each segment of the
+	// active once, and Prefetch stops once the judgement has begun (it
+	// scores what it needs: here it settles before the end of the text).
 	g = quality.New()
 	before = activeScorings(t, v1)
 	done := make(chan error, 1)
@@ -51,8 +53,8 @@ func TestPrefetch(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := activeScorings(t, v1) - before; n != pass || !v.Pass {
-		t.Errorf("prefetch and judge at once: %d scoring requests on the active, want %d (one pass); pass %v", n, pass, v.Pass)
+	if n := activeScorings(t, v1) - before; n < 1 || n > pass || !v.Pass {
+		t.Errorf("prefetch and judge at once: %d scoring requests on the active, want 1 to %d (one pass); pass %v", n, pass, v.Pass)
 	}
 }
 
