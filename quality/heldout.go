@@ -16,28 +16,43 @@ var DefaultHeldOut string
 // maxSegmentBytes bounds one scoring request: far below the server's
 // default limit of 1,024 tokens, short enough that a request on the
 // active color holds its slot for a short while, and that the gate looks
-// at the evidence every few dozen tokens (about 50 of the demo model's).
-const maxSegmentBytes = 256
+// at the evidence every few dozen tokens (about 40 of the demo model's).
+const maxSegmentBytes = 160
 
 // segmentVersion names how texts are split, in the cache's keys: a
 // reference scored in other segments is not reused.
-const segmentVersion = "segments/256"
+const segmentVersion = "segments/160"
 
 // segments splits a held-out text into the pieces scored one request at a
-// time: paragraphs (blank-line separated), and a paragraph longer than
-// maxSegmentBytes at sentence ends or spaces. Every piece is scored on its
+// time: paragraphs (blank-line separated), a paragraph longer than
+// maxSegmentBytes cut at sentence ends or spaces, and a piece shorter than
+// a quarter of that joined to the one before it (after it, for the
+// first), so that no piece is a token or two. Every piece is scored on its
 // own, so its first token is context only.
 func segments(text string) []string {
+	const least = maxSegmentBytes / 4
 	var out []string
+	add := func(piece, sep string) {
+		switch {
+		case len(out) > 0 && len(piece) < least:
+			out[len(out)-1] += sep + piece
+		case len(out) > 0 && len(out[len(out)-1]) < least:
+			out[len(out)-1] += sep + piece
+		default:
+			out = append(out, piece)
+		}
+	}
 	for _, p := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
 		p = strings.TrimSpace(p)
-		for len(p) > maxSegmentBytes {
+		sep := "\n\n"
+		// Cut only what leaves at least a quarter piece behind.
+		for len(p) > maxSegmentBytes+least {
 			cut := cutAt(p[:maxSegmentBytes])
-			out = append(out, strings.TrimSpace(p[:cut]))
-			p = strings.TrimSpace(p[cut:])
+			add(strings.TrimSpace(p[:cut]), sep)
+			p, sep = strings.TrimSpace(p[cut:]), " "
 		}
 		if p != "" {
-			out = append(out, p)
+			add(p, sep)
 		}
 	}
 	return out

@@ -81,11 +81,13 @@ func TestCandidateKeptForNextDeploy(t *testing.T) {
 	if n := activeScorings(t, tuned) - scored; !next.ActiveCached || n != 0 {
 		t.Errorf("the next deploy's active: cached %v, scored %d times", next.ActiveCached, n)
 	}
-	if next.Active.Tokens != first.Candidate.Tokens || next.Active.Perplexity != first.Candidate.Perplexity ||
-		next.Prompts[0].Active.Text != first.Prompts[0].Candidate.Text {
+	// It stops where its own evidence settles, perhaps before the first
+	// judgement did: the same tokens have the same numbers.
+	if next.Active.Tokens > first.Candidate.Tokens || next.Prompts[0].Active.Text != first.Prompts[0].Candidate.Text ||
+		(next.Active.Tokens == first.Candidate.Tokens && next.Active.Perplexity != first.Candidate.Perplexity) {
 		t.Errorf("the kept side differs: %+v vs %+v; %q vs %q", next.Active, first.Candidate, next.Prompts[0].Active.Text, first.Prompts[0].Candidate.Text)
 	}
-	if next.Candidate.Perplexity != first.Active.Perplexity || !next.Pass {
+	if !next.Pass {
 		t.Errorf("the way back: %s", next.Summary())
 	}
 }

@@ -17,7 +17,7 @@ const (
 	Confidence = 0.999
 	// blockTokens is the batch-means block: consecutive positions are
 	// correlated, so the spread is measured between block means.
-	blockTokens = 8
+	blockTokens = 6
 	// minBlocks is the fewest blocks a look decides on.
 	minBlocks = 4
 )
