@@ -42,7 +42,7 @@ build: deps ## build bin/modelserver and bin/zdml
 models: build ## generate the test and demo GGUF models into models/
 	$(ZDML) models generate --dir $(MODELS)
 
-models-large: build ## generate the SmolLM2-1.7B-shaped Q4_0 models (2 x 1.0 GB, ~30 s; not part of make models or make test)
+models-large: build ## generate the SmolLM2-1.7B-shaped Q4_0 models (3 x 1.0 GB, ~45 s; not part of make models or make test)
 	$(ZDML) models generate --large --dir $(MODELS)
 
 model-smollm2: build ## download SmolLM2-1.7B-Instruct Q4_K_M (~1 GB); needs SMOLLM2_SHA256=<hex from the file's huggingface.co page>

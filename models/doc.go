@@ -5,7 +5,7 @@
 // tiny.gguf for unit tests, demo-v1.gguf and demo-v2.gguf for the demo and
 // load tests, and two broken fixtures for fault tests (Catalog, make models);
 // LargeCatalog (make models-large, not part of make test) adds
-// smollm2-shaped-v1.gguf and -v2.gguf, SmolLM2-1.7B's dimensions in Q4_0
+// smollm2-shaped-v1.gguf, -v2.gguf and -v2-tuned.gguf, SmolLM2-1.7B's dimensions in Q4_0
 // (1.02 GB each), for load tests in the seed's weight class. They share a real
 // SentencePiece vocabulary of English words with byte fallback and
 // SmolLM2's ChatML tokens and template, so a server written for SmolLM2

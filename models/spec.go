@@ -80,6 +80,7 @@ const (
 	BrokenDegen     = "broken-degenerate.gguf"
 	LargeV1         = "smollm2-shaped-v1.gguf"
 	LargeV2         = "smollm2-shaped-v2.gguf"
+	LargeV2Tuned    = "smollm2-shaped-v2-tuned.gguf"
 )
 
 // tinySpec is the shape of the unit-test models: it loads in milliseconds.
@@ -184,11 +185,15 @@ const (
 
 // LargeCatalog lists the models `zdml models generate --large` (make
 // models-large) makes: smollm2-shaped-v1.gguf and -v2.gguf, the large model
-// (see largeSpec) in two versions with different seeds, about 1 GB each and
-// a minute or so to generate. They are not part of Catalog, which every
-// make test generates.
+// (see largeSpec) in two versions with different seeds, and
+// smollm2-shaped-v2-tuned.gguf, v1's weights plus the tuned demo's noise
+// (a quality gate against v1 passes, as for demo-v2-tuned); about 1 GB
+// each and a minute or so to generate. They are not part of Catalog, which
+// every make test generates.
 func LargeCatalog() []Spec {
-	specs := []Spec{largeSpec(LargeV1, "v1", 1701), largeSpec(LargeV2, "v2", 1702)}
+	tuned := largeSpec(LargeV2Tuned, "v2-tuned", 1701) // v1's seed: v1's weights
+	tuned.Noise, tuned.NoiseSeed = tunedNoise, 1
+	specs := []Spec{largeSpec(LargeV1, "v1", 1701), largeSpec(LargeV2, "v2", 1702), tuned}
 	for i := range specs {
 		specs[i].SHA256 = pinnedSHA256[specs[i].File]
 	}

@@ -5,14 +5,15 @@ package models
 // pinnedSHA256 is the sha256 of each generated file, the same on every
 // machine.
 var pinnedSHA256 = map[string]string{
-	"broken-degenerate.gguf": "da0fc6cdda428f7abae97b3b1cde8398bec2dfffe6e773fe3bd12f28022d0b7a", // 3481088 bytes
-	"broken-truncated.gguf":  "27625e4874653c535aa5444116e086c425e8d5ee88100bc22226b2cd379ac2f3", // 1740544 bytes
-	"demo-v1.gguf":           "311c2b30705153104580168f983243ce241f01dc992173a400b795983de00248", // 116624944 bytes
-	"demo-v2-regressed.gguf": "48cc54cfcb84edd76d9261dfd5300b4388a4048b793382e041ed9da1cf65ef11", // 116624976 bytes
-	"demo-v2-slow.gguf":      "d8f822434c436a88d9b825c79e7c201301ace5c5362e34222538fe4c699112e7", // 196841040 bytes
-	"demo-v2-tuned.gguf":     "788f8ca299a4a685c199d3d787cf6e5b1a06fde5b8f461ea44fa9489c867bd1a", // 116624976 bytes
-	"demo-v2.gguf":           "20ced70f501771ae627685d5cc339dd869ea30594aa89d425efe8316fcaa52dc", // 116624944 bytes
-	"smollm2-shaped-v1.gguf": "0cbf068b64d328d794c1f4aa04c1de1eb9821f2195717becd3f30b9d3325f6e3", // 1021052736 bytes
-	"smollm2-shaped-v2.gguf": "3fa33a1bf3f660ce36e7ddf69ca5c04a319cd022bb0c4002d6fcd0b7d7e5b4f6", // 1021052736 bytes
-	"tiny.gguf":              "62a7d571732c1c5dc29d34491e7dd931cb9facc3cc649be98e43880251d3f0b3", // 3481088 bytes
+	"broken-degenerate.gguf":       "da0fc6cdda428f7abae97b3b1cde8398bec2dfffe6e773fe3bd12f28022d0b7a", // 3481088 bytes
+	"broken-truncated.gguf":        "27625e4874653c535aa5444116e086c425e8d5ee88100bc22226b2cd379ac2f3", // 1740544 bytes
+	"demo-v1.gguf":                 "311c2b30705153104580168f983243ce241f01dc992173a400b795983de00248", // 116624944 bytes
+	"demo-v2-regressed.gguf":       "48cc54cfcb84edd76d9261dfd5300b4388a4048b793382e041ed9da1cf65ef11", // 116624976 bytes
+	"demo-v2-slow.gguf":            "d8f822434c436a88d9b825c79e7c201301ace5c5362e34222538fe4c699112e7", // 196841040 bytes
+	"demo-v2-tuned.gguf":           "788f8ca299a4a685c199d3d787cf6e5b1a06fde5b8f461ea44fa9489c867bd1a", // 116624976 bytes
+	"demo-v2.gguf":                 "20ced70f501771ae627685d5cc339dd869ea30594aa89d425efe8316fcaa52dc", // 116624944 bytes
+	"smollm2-shaped-v1.gguf":       "0cbf068b64d328d794c1f4aa04c1de1eb9821f2195717becd3f30b9d3325f6e3", // 1021052736 bytes
+	"smollm2-shaped-v2.gguf":       "3fa33a1bf3f660ce36e7ddf69ca5c04a319cd022bb0c4002d6fcd0b7d7e5b4f6", // 1021052736 bytes
+	"smollm2-shaped-v2-tuned.gguf": "d96b6386ce9f9addea74feb8bffc85267e064e8e3e4e29c42918c87e58ad746e", // 1021052736 bytes
+	"tiny.gguf":                    "62a7d571732c1c5dc29d34491e7dd931cb9facc3cc649be98e43880251d3f0b3", // 3481088 bytes
 }

@@ -95,14 +95,15 @@ func (a *activeSide) segment(ctx context.Context, i int) (refSegment, bool, erro
 		}
 		start := time.Now()
 		res, err := a.c.score(ctx, scoreRequest{Text: a.segs[len(a.ref.Segments)], TopLogprobs: KLTopK, Truncate: min(left, maxSegmentTokens)})
-		if err == nil {
-			err = pace(ctx, start)
-		}
 		if err != nil {
 			return fmt.Errorf("score the active: %w", err)
 		}
-		ref := &reference{Replies: a.ref.Replies, Segments: append(slices.Clip(a.ref.Segments), refSegmentOf(a.segs[len(a.ref.Segments)], res))}
-		a.keep(ref)
+		// Kept before the pause: a judgement waiting for this segment
+		// takes it from the cache without waiting for the active's slot.
+		a.keep(&reference{Replies: a.ref.Replies, Segments: append(slices.Clip(a.ref.Segments), refSegmentOf(a.segs[len(a.ref.Segments)], res))})
+		if err := pace(ctx, start); err != nil {
+			return fmt.Errorf("score the active: %w", err)
+		}
 		return nil
 	}, func() bool { return len(a.known().Segments) > i })
 	if err != nil || len(a.ref.Segments) <= i {
@@ -131,15 +132,25 @@ func (a *activeSide) left(ref *reference) int {
 }
 
 // ask runs one request to the active while holding the gate's active
-// slot, unless done reports, once the slot is held, that a judgement or a
-// Prefetch beside this one has asked it meanwhile.
+// slot, unless done reports that a judgement or a Prefetch beside this one
+// has asked it meanwhile: checked while waiting for the slot (the other
+// keeps what it scored before its pause) and once it is held.
 func (a *activeSide) ask(ctx context.Context, do func() error, done func() bool) error {
-	select {
-	case a.g.active <- struct{}{}:
-		defer func() { <-a.g.active }()
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	tick := time.NewTicker(askPoll)
+	defer tick.Stop()
+	for held := false; !held; {
+		select {
+		case a.g.active <- struct{}{}:
+			held = true
+		case <-tick.C:
+			if a.key != "" && done() {
+				return nil
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	}
+	defer func() { <-a.g.active }()
 	if a.key != "" && done() {
 		return nil
 	}
@@ -148,6 +159,10 @@ func (a *activeSide) ask(ctx context.Context, do func() error, done func() bool)
 	a.cached = false
 	return do()
 }
+
+// askPoll is how often a request waiting for the active's slot checks
+// whether the one holding it has answered it already.
+const askPoll = 50 * time.Millisecond
 
 // keep makes ref the known reference and caches it.
 func (a *activeSide) keep(ref *reference) {

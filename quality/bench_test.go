@@ -14,7 +14,7 @@ import (
 
 // BenchmarkQuality (make bench-quality) measures what the gate costs, on
 // the demo model (demo-v1 active, demo-v2-tuned candidate, 2 threads each)
-// and the 1 GB SmolLM2-shaped model (v1 active, v2 candidate, 1 thread
+// and the 1 GB SmolLM2-shaped model (v1 active, v2-tuned candidate, 1 thread
 // each, make models-large): the judgement's time with the active scored
 // (cold) and cached (warm), with the default held-out text and one golden
 // prompt of 32 tokens; and the active's latency under a client loop (two
@@ -28,7 +28,7 @@ func BenchmarkQuality(b *testing.B) {
 	rounds := testenv.BenchInt(b, "ZDML_BENCH_ROUNDS", 3)
 	pairs := map[string][3]string{
 		"demo":  {"demo-v1.gguf", "demo-v2-tuned.gguf", "2"},
-		"large": {"smollm2-shaped-v1.gguf", "smollm2-shaped-v2.gguf", "1"},
+		"large": {"smollm2-shaped-v1.gguf", "smollm2-shaped-v2-tuned.gguf", "1"},
 	}
 	for _, name := range testenv.BenchNames(b, "ZDML_BENCH_MODELS", "demo,large", "demo", "large") {
 		p := pairs[name]

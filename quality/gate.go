@@ -23,9 +23,9 @@ type Gate struct {
 	cache  *Cache
 	log    *slog.Logger
 	active chan struct{} // held while the active is asked anything
-	// judgements counts the judgements begun; Prefetch stops when one
-	// begins after it.
-	judgements atomic.Int64
+	// judged counts the judgements ended; Prefetch stops when one that
+	// ran beside it ends.
+	judged atomic.Int64
 }
 
 // Option configures a Gate.
@@ -72,7 +72,7 @@ type Target struct {
 // asked one request at a time, and only for what the cache lacks.
 func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quality, heldOut string) (*Verdict, error) {
 	start := time.Now()
-	g.judgements.Add(1)
+	defer g.judged.Add(1)
 	q = withDefaults(q)
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
 	defer cancel()

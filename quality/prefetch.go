@@ -19,11 +19,13 @@ var ErrNotCacheable = errors.New("quality: the active's model sha256 is not know
 // the candidate. The reconciler runs it while the standby loads. It asks
 // nothing when the cache has the side already, and a Judge beside it
 // scoring the same active takes turns with it, request by request, each
-// using what the other scored. Once a Judge has begun, Prefetch stops
-// after its current request: the judgement asks the active for what it
-// needs, and no more (it may settle early).
+// using what the other scored: the active's next segment is scored while
+// the candidate scores this one. Once a Judge beside it has ended, Prefetch
+// stops after its current request: a judgement may settle early, and the
+// rest of the text is not needed (a scoring left running would hold up
+// the old color's drain).
 func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, heldOut string) (*Side, error) {
-	judged := g.judgements.Load()
+	judged := g.judged.Load()
 	q = withDefaults(q)
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout.Duration)
 	defer cancel()
@@ -42,7 +44,7 @@ func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, held
 	if _, err := as.replies(ctx); err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
-	for i := 0; g.judgements.Load() == judged; i++ {
+	for i := 0; g.judged.Load() == judged; i++ {
 		_, ok, err := as.segment(ctx, i)
 		if err != nil {
 			return nil, fmt.Errorf("quality: %w", err)
