@@ -44,7 +44,7 @@ func BenchmarkQualityDeploy(b *testing.B) {
 
 type benchModel struct {
 	v1, v2, resources, ready, latency string
-	prompt                                    bool // a golden prompt too
+	prompt                            bool // a golden prompt too
 }
 
 // yaml is the model's desired.yaml at version on path, gated or not.
