@@ -88,19 +88,24 @@ func (g *Gate) Judge(ctx context.Context, active, candidate Target, q spec.Quali
 		return nil, fmt.Errorf("quality: candidate: %w", err)
 	}
 	as := g.activeSide(ac, v, q, segs)
+	// The candidate answers the golden prompts while the active does (or
+	// its replies come from the cache).
+	theirs := make(chan goldenReplies, 1)
+	go func() { theirs <- askGolden(ctx, cc, q) }()
 	replies, err := as.replies(ctx)
+	c := <-theirs
+	if err == nil {
+		err = c.err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
-	cstart := time.Now()
-	own, err := candidatePrompts(ctx, cc, v, q, replies)
-	if err != nil {
-		return nil, fmt.Errorf("quality: %w", err)
-	}
+	own := comparePrompts(v, q, replies, c.replies)
+	cstart, asked := time.Now(), as.took
 	if err := g.compare(ctx, as, cc, v, own); err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
-	v.Candidate.Duration = time.Since(cstart) - as.took
+	v.Candidate.Duration = c.took + time.Since(cstart) - (as.took - asked)
 	v.Active.Duration, v.ActiveCached = as.took, as.cached
 	g.keepCandidate(v, q, own)
 	v.judge()
@@ -207,22 +212,38 @@ func (g *Gate) keepCandidate(v *Verdict, q spec.Quality, own *reference) {
 	}
 }
 
-// candidatePrompts asks the candidate the golden prompts and fills in the
-// comparison with the active's replies; it returns the candidate's own
-// side so far (its replies).
-func candidatePrompts(ctx context.Context, cc *client, v *Verdict, q spec.Quality, active []reply) (*reference, error) {
-	own := &reference{}
-	for i, p := range q.Prompts {
+// goldenReplies are the candidate's greedy replies to the golden prompts.
+type goldenReplies struct {
+	replies []reply
+	took    time.Duration
+	err     error
+}
+
+func askGolden(ctx context.Context, cc *client, q spec.Quality) goldenReplies {
+	start := time.Now()
+	var out goldenReplies
+	for _, p := range q.Prompts {
 		r, err := cc.complete(ctx, p.Prompt, q.MaxTokens)
 		if err != nil {
-			return nil, fmt.Errorf("golden prompt on the candidate: %w", err)
+			out.err = fmt.Errorf("golden prompt on the candidate: %w", err)
+			break
 		}
-		own.Replies = append(own.Replies, r)
-		res := PromptResult{Prompt: p.Prompt, Expect: p.Expect, Active: asReply(active[i], p.Expect), Candidate: asReply(r, p.Expect)}
+		out.replies = append(out.replies, r)
+	}
+	out.took = time.Since(start)
+	return out
+}
+
+// comparePrompts fills in the golden prompts' results, the active's reply
+// beside the candidate's, and returns the candidate's own side so far (its
+// replies).
+func comparePrompts(v *Verdict, q spec.Quality, active, candidate []reply) *reference {
+	for i, p := range q.Prompts {
+		res := PromptResult{Prompt: p.Prompt, Expect: p.Expect, Active: asReply(active[i], p.Expect), Candidate: asReply(candidate[i], p.Expect)}
 		res.Pass = res.Candidate.Meets
 		v.Prompts = append(v.Prompts, res)
 	}
-	return own, nil
+	return &reference{Replies: candidate}
 }
 
 func asReply(r reply, e spec.Expect) Reply {

@@ -23,7 +23,8 @@ var ErrNotCacheable = errors.New("quality: the active's model sha256 is not know
 // the candidate scores this one. Once a Judge beside it has ended, Prefetch
 // stops after its current request: a judgement may settle early, and the
 // rest of the text is not needed (a scoring left running would hold up
-// the old color's drain).
+// the old color's drain). The side it returns, with an error too, says
+// what it asked: Duration and the Tokens known.
 func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, heldOut string) (*Side, error) {
 	judged := g.judged.Load()
 	q = withDefaults(q)
@@ -41,21 +42,29 @@ func (g *Gate) Prefetch(ctx context.Context, active Target, q spec.Quality, held
 		return nil, ErrNotCacheable
 	}
 	as := g.activeSide(ac, v, q, segs)
-	if _, err := as.replies(ctx); err != nil {
-		return nil, fmt.Errorf("quality: %w", err)
-	}
-	for i := 0; g.judged.Load() == judged; i++ {
-		_, ok, err := as.segment(ctx, i)
-		if err != nil {
-			return nil, fmt.Errorf("quality: %w", err)
-		}
-		if !ok {
-			break
-		}
-	}
+	err = as.prefetch(ctx, judged)
 	v.Active.Duration, v.ActiveCached = as.took, as.cached
-	for _, seg := range as.ref.Segments {
-		v.Active.Tokens += len(seg.Logprobs)
+	if as.ref != nil {
+		for _, seg := range as.ref.Segments {
+			v.Active.Tokens += len(seg.Logprobs)
+		}
+	}
+	if err != nil {
+		return &v.Active, fmt.Errorf("quality: %w", err)
 	}
 	return &v.Active, nil
+}
+
+// prefetch asks the active for its replies and then segment after segment,
+// until the text or the budget ends or a judgement begun after judged ends.
+func (a *activeSide) prefetch(ctx context.Context, judged int64) error {
+	if _, err := a.replies(ctx); err != nil {
+		return err
+	}
+	for i := 0; a.g.judged.Load() == judged; i++ {
+		if _, ok, err := a.segment(ctx, i); err != nil || !ok {
+			return err
+		}
+	}
+	return nil
 }

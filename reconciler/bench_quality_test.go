@@ -106,7 +106,7 @@ func benchQualityDeploy(b *testing.B, m benchModel, rounds int) {
 	for _, kind := range []string{"cold", "steady"} {
 		r := runs[kind]
 		q, t := median(r.gate), median(r.total)
-		fmt.Printf("  %s: median of %d: deploy %.1f s, quality step %.1f s = %.2f of it (budget 0.20); the gate added %.1f s to a plain deploy (%.2f of the gated one); the active's side scored ahead in %.1f s\n",
+		fmt.Printf("  %s: median of %d: deploy %.1f s, quality step %.1f s = %.2f of it (budget 0.20); the gate added %.1f s to a plain deploy (%.2f of the gated one); the active's side asked in the background for %.1f s\n",
 			kind, len(r.gate), t.Seconds(), q.Seconds(), q.Seconds()/t.Seconds(), (t - plain).Seconds(), (t-plain).Seconds()/t.Seconds(), median(r.ahead).Seconds())
 		b.ReportMetric(q.Seconds(), "quality-s-"+kind)
 		b.ReportMetric(q.Seconds()/t.Seconds(), "quality/deploy-"+kind)
@@ -133,7 +133,7 @@ func (r *benchRuns) add(e *env, rec DeployRecord, kind, path string) {
 	if ev := e.qualityEvent(rec.ID); ev != nil {
 		summary = ev.Quality.Summary()
 	}
-	fmt.Printf("  %s gated deploy to %s: %.1f s, quality step %.1f s = %.0f %% of it; the active's side scored ahead in %.1f s\n    steps: %s\n    %s\n",
+	fmt.Printf("  %s gated deploy to %s: %.1f s, quality step %.1f s = %.0f %% of it; the active's side asked in the background for %.1f s\n    steps: %s\n    %s\n",
 		kind, path, rec.Duration.Seconds(), q.Seconds(), 100*q.Seconds()/rec.Duration.Seconds(), ahead.Seconds(), strings.Join(parts, ", "), summary)
 }
 
@@ -147,7 +147,7 @@ func stepTook(rec DeployRecord, name string) time.Duration {
 	return 0
 }
 
-// aheadScoring is how long the active's side took when it was scored ahead
+// aheadScoring is how long the active's side was asked in the background
 // of deploy id's quality step (0 when it was not).
 func (e *env) aheadScoring(id string) time.Duration {
 	for _, ev := range e.events() {

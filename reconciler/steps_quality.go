@@ -143,9 +143,10 @@ func qualitySkipped(d *deploy) string {
 // prefetchQuality starts scoring the active's side of the gate (golden
 // replies, held-out text; paced as the step would) in the background when
 // a deploy that will be judged begins, so that it overlaps the standby's
-// start, load and warm-up, and the quality step then asks only the
-// standby. It ends with the deploy. A failure only leaves the scoring to
-// the step, which reports it if it happens again.
+// start, load, warm-up and judgement (the active's next segment while the
+// standby scores this one). It stops when the judgement ends, or with the
+// deploy. A failure only leaves the scoring to the step, which reports it
+// if it happens again.
 func (r *Reconciler) prefetchQuality(ctx context.Context, d *deploy, steps []step) {
 	if !slices.ContainsFunc(steps, func(s step) bool { return s.name == StepQuality }) || qualitySkipped(d) != "" {
 		return
@@ -159,12 +160,12 @@ func (r *Reconciler) prefetchQuality(ctx context.Context, d *deploy, steps []ste
 	ev := Event{DeployID: d.id, Step: StepQuality, Phase: PhaseInfo, Color: d.from, Version: d.fromVer, Commit: d.target.Commit}
 	go func() {
 		side, err := gate.Prefetch(ctx, active, q, text)
-		switch {
-		case err != nil && ctx.Err() == nil:
+		if err != nil && ctx.Err() == nil {
 			log.Warn("quality: the active's side was not scored ahead; the quality step scores it", "err", err)
-		case err == nil && side.Duration > 0:
+		}
+		if side != nil && side.Duration > 0 {
 			ev.Duration = side.Duration
-			ev.Message = fmt.Sprintf("the active's side scored ahead: %d held-out tokens and %d golden prompts in %s",
+			ev.Message = fmt.Sprintf("the active's side scored beside the standby's start and judgement: %d held-out tokens known and %d golden prompts, asked in %s",
 				side.Tokens, len(q.Prompts), side.Duration.Round(time.Millisecond))
 			r.events.Emit(ev)
 		}

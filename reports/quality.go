@@ -29,9 +29,9 @@ func (r *Report) qualitySection(b *strings.Builder) {
 	if v.ActiveCached {
 		cached, activeTime = " (the active's side kept from an earlier judgement)", "cached"
 		if ahead := r.aheadEvent(); ahead != nil {
-			cached = fmt.Sprintf(" (the active's side scored ahead, from %s, while the standby loaded, in %s)",
-				offset(r.Analysis.Start, ahead.Time.Add(-ahead.Duration)), secs(ahead.Duration))
-			activeTime = secs(ahead.Duration) + ", ahead"
+			cached = fmt.Sprintf(" (the active's side scored in the background from the deploy's start, beside the standby's start and judgement: %s of requests)",
+				secs(ahead.Duration))
+			activeTime = secs(ahead.Duration) + ", in the background"
 		}
 	}
 	fmt.Fprintf(b, "The gate judged %s against %s before it got any traffic, at %s, in %s%s: %s.\n\n",
