@@ -42,7 +42,10 @@ func refKey(modelSHA256, heldOutDigest string, q spec.Quality) string {
 
 // known is the newest reference: the cache's, when it holds more.
 func (a *activeSide) known() *reference {
-	if ref, ok := a.g.cache.get(a.key); ok && a.key != "" && (a.ref == nil || len(ref.Segments) > len(a.ref.Segments)) {
+	if a.key == "" {
+		return a.ref
+	}
+	if ref, ok := a.g.cache.get(a.key); ok && (a.ref == nil || len(ref.Segments) > len(a.ref.Segments)) {
 		a.ref = ref
 	}
 	return a.ref
