@@ -74,6 +74,11 @@ func TestCandidateKeptForNextDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	scored := activeScorings(t, tuned)
+	// The next deploy's background scoring leaves the kept side alone,
+	// even though it covers only what the first judgement needed.
+	if side, err := g.Prefetch(ctx, quality.Target{Addr: tuned.Addr, SHA256: sum}, q, ""); err != nil || side.Duration != 0 || activeScorings(t, tuned) != scored {
+		t.Errorf("prefetch of a kept side: %+v, %v; %d scorings", side, err, activeScorings(t, tuned)-scored)
+	}
 	next, err := g.Judge(ctx, quality.Target{Addr: tuned.Addr, SHA256: sum}, quality.Target{Addr: v1.Addr}, q, "")
 	if err != nil {
 		t.Fatal(err)
