@@ -191,6 +191,7 @@ func (g *Gate) compare(ctx context.Context, as *activeSide, cc *client, v *Verdi
 	if e.mismatch == "" {
 		v.MeanKL, v.KLPositions = mean(e.kl), len(e.kl)
 	}
+	v.LogRatioSD = stdDev(e.diff)
 	return nil
 }
 

@@ -38,7 +38,7 @@ func TestTunedPassesRegressedFails(t *testing.T) {
 	if !pass.Pass || pass.Reason != "" || pass.PerplexityRatio > 1.1 || pass.MeanKL > 0.05 || pass.MeanKL <= 0 {
 		t.Errorf("tuned: %+v", pass)
 	}
-	if pass.Active.Tokens < 32 || pass.KLPositions != pass.Active.Tokens || pass.Candidate.Tokens != pass.Active.Tokens || pass.ActiveCached {
+	if pass.Active.Tokens < 32 || pass.LogRatioSD <= 0 || pass.KLPositions != pass.Active.Tokens || pass.Candidate.Tokens != pass.Active.Tokens || pass.ActiveCached {
 		t.Errorf("tuned: scored %d/%d tokens, KL over %d, cached %v", pass.Active.Tokens, pass.Candidate.Tokens, pass.KLPositions, pass.ActiveCached)
 	}
 	// Settled early, every interval is within its bound; scored to the
@@ -99,7 +99,7 @@ func TestEarlyAndFullDecisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("same model: %s", same.Summary())
-	if !same.Pass || same.Decided != quality.DecidedEarly || same.Candidate.Tokens > 80 || same.PerplexityRatio != 1 || same.MeanKL != 0 ||
+	if !same.Pass || same.Decided != quality.DecidedEarly || same.Candidate.Tokens > 80 || same.PerplexityRatio != 1 || same.MeanKL != 0 || same.LogRatioSD != 0 ||
 		*same.PerplexityRatioCI != (quality.Interval{Low: 1, High: 1}) {
 		t.Errorf("the same model: decided %q after %d tokens, ratio %v %+v, KL %v", same.Decided, same.Candidate.Tokens, same.PerplexityRatio, same.PerplexityRatioCI, same.MeanKL)
 	}

@@ -40,14 +40,21 @@ func meanInterval(xs []float64) (Interval, bool) {
 	for i := range means {
 		means[i] = mean(xs[i*blockTokens : (i+1)*blockTokens])
 	}
-	m, ss := mean(xs), 0.0
-	bm := mean(means)
-	for _, x := range means {
-		ss += (x - bm) * (x - bm)
-	}
-	se := math.Sqrt(ss/float64(blocks-1)) / math.Sqrt(float64(blocks))
+	m, se := mean(xs), stdDev(means)/math.Sqrt(float64(blocks))
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(blocks - 1)}.Quantile(1 - (1-Confidence)/2)
 	return Interval{Low: m - t*se, High: m + t*se}, true
+}
+
+// stdDev is the sample standard deviation of xs (0 for fewer than two).
+func stdDev(xs []float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	m, ss := mean(xs), 0.0
+	for _, x := range xs {
+		ss += (x - m) * (x - m)
+	}
+	return math.Sqrt(ss / float64(len(xs)-1))
 }
 
 // evidence is what the candidate's scored segments have shown so far.

@@ -42,6 +42,10 @@ type Verdict struct {
 	Confidence        float64   `json:"confidence"`
 	PerplexityRatioCI *Interval `json:"perplexity_ratio_ci,omitempty"`
 	MeanKLCI          *Interval `json:"mean_kl_ci,omitempty"`
+	// LogRatioSD is the standard deviation, over the positions compared,
+	// of the candidate's NLL minus the active's (nats): with it, the tokens
+	// a verdict at a given margin needs are about (3.3 × sd ÷ margin)².
+	LogRatioSD float64 `json:"log_ratio_sd"`
 
 	HeldOutDigest string        `json:"held_out_digest"` // sha256 of the text, hex
 	ActiveCached  bool          `json:"active_cached"`   // the active's side came from the cache

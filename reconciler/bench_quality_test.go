@@ -131,7 +131,7 @@ func (r *benchRuns) add(e *env, rec DeployRecord, kind, path string) {
 	r.gate, r.ahead = append(r.gate, q), append(r.ahead, ahead)
 	summary := "no verdict"
 	if ev := e.qualityEvent(rec.ID); ev != nil {
-		summary = ev.Quality.Summary()
+		summary = fmt.Sprintf("%s; per-token sd of the log ratio %.3f nats", ev.Quality.Summary(), ev.Quality.LogRatioSD)
 	}
 	fmt.Printf("  %s gated deploy to %s: %.1f s, quality step %.1f s = %.0f %% of it; the active's side asked in the background for %.1f s\n    steps: %s\n    %s\n",
 		kind, path, rec.Duration.Seconds(), q.Seconds(), 100*q.Seconds()/rec.Duration.Seconds(), ahead.Seconds(), strings.Join(parts, ", "), summary)
