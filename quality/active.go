@@ -34,12 +34,6 @@ func (g *Gate) activeSide(c *client, v *Verdict, q spec.Quality, segs []string) 
 	return a
 }
 
-// refKey names a model's reference: the model and everything that shapes
-// what is asked of it.
-func refKey(modelSHA256, heldOutDigest string, q spec.Quality) string {
-	return cacheKey(modelSHA256, heldOutDigest, q.HeldOutTokens, q.MaxTokens, q.Prompts, segmentVersion)
-}
-
 // known is the newest reference: the cache's, when it holds more.
 func (a *activeSide) known() *reference {
 	if a.key == "" {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/zero-downtime-ml/zdml/internal/atomicfile"
+	"github.com/zero-downtime-ml/zdml/spec"
 )
 
 // cacheEntries bounds the entries a Cache keeps in memory and on disk.
@@ -36,11 +37,11 @@ func NewCache(dir string) *Cache {
 	return &Cache{dir: dir, mem: map[string]*reference{}}
 }
 
-// cacheKey names the active's reference: the model and everything that
-// shapes what is asked of it.
-func cacheKey(modelSHA256 string, parts ...any) string {
+// refKey names a model's reference: the model and everything that shapes
+// what is asked of it.
+func refKey(modelSHA256, heldOutDigest string, q spec.Quality) string {
 	h := sha256.New()
-	b, _ := json.Marshal(append([]any{modelSHA256, KLTopK, goldenSeed}, parts...))
+	b, _ := json.Marshal([]any{modelSHA256, KLTopK, goldenSeed, heldOutDigest, q.HeldOutTokens, q.MaxTokens, q.Prompts, segmentVersion})
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }

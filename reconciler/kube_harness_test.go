@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/kubecluster"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver/kubernetes"
@@ -47,20 +45,10 @@ type kubeEnv struct {
 	k     *kubernetes.Kubernetes
 }
 
-var kubeImported struct {
-	sync.Once
-	err error
-}
-
 func newKubeEnv(t testing.TB) *kubeEnv {
 	t.Helper()
 	c := kubecluster.Shared(t)
-	dockertest.Images(t, "modelserver")
-	image := dockertest.ModelserverImage()
-	kubeImported.Do(func() { kubeImported.err = c.ImportDockerImage(image) })
-	if kubeImported.err != nil {
-		t.Fatal(kubeImported.err)
-	}
+	image := c.ModelserverImage(t)
 	e := &kubeEnv{env: newEnv(t), c: c, ns: c.Namespace(t), image: image}
 	e.applyRBAC()
 	e.as = rest.CopyConfig(c.Config)

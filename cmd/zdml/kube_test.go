@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
-	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/kubecluster"
 	"github.com/zero-downtime-ml/zdml/reconciler"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
@@ -23,11 +21,6 @@ import (
 
 func TestMain(m *testing.M) { kubecluster.Main(m) }
 
-var kubeImported struct {
-	sync.Once
-	err error
-}
-
 // TestKubeKillMidDeploy SIGKILLs the real `zdml reconcile --nginx none`
 // deploying on runtime kubernetes (the test cluster, through its admin
 // kubeconfig) as a step starts, then starts it again: it resumes from
@@ -35,12 +28,7 @@ var kubeImported struct {
 // chatting through the stable Service throughout and no request failing.
 func TestKubeKillMidDeploy(t *testing.T) {
 	c := kubecluster.Shared(t)
-	dockertest.Images(t, "modelserver")
-	image := dockertest.ModelserverImage()
-	kubeImported.Do(func() { kubeImported.err = c.ImportDockerImage(image) })
-	if kubeImported.err != nil {
-		t.Fatal(kubeImported.err)
-	}
+	image := c.ModelserverImage(t)
 	for _, step := range []string{reconciler.StepReady, reconciler.StepSwap, reconciler.StepDrain, reconciler.StepStop} {
 		t.Run(step, func(t *testing.T) {
 			ns := c.Namespace(t)

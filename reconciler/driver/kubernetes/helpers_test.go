@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zero-downtime-ml/zdml/internal/testenv"
-	"github.com/zero-downtime-ml/zdml/internal/testenv/dockertest"
 	"github.com/zero-downtime-ml/zdml/internal/testenv/kubecluster"
 	"github.com/zero-downtime-ml/zdml/reconciler/driver"
 	"github.com/zero-downtime-ml/zdml/spec"
@@ -42,20 +40,10 @@ type env struct {
 	k      *Kubernetes
 }
 
-var imported struct {
-	sync.Once
-	err error
-}
-
 func newEnv(t *testing.T, opts ...func(*spec.Kubernetes)) *env {
 	t.Helper()
 	c := kubecluster.Shared(t)
-	dockertest.Images(t, "modelserver")
-	image := dockertest.ModelserverImage()
-	imported.Do(func() { imported.err = c.ImportDockerImage(image) })
-	if imported.err != nil {
-		t.Fatal(imported.err)
-	}
+	image := c.ModelserverImage(t)
 	e := &env{c: c, ns: c.Namespace(t), models: testenv.ModelsDir(t), image: image}
 	e.applyRBAC(t)
 	e.k = newDriver(t, e, opts...)
